@@ -1,0 +1,134 @@
+"""Landmark schemes: which landmark's patch scores which score column.
+
+A scheme is data: for each limb kind ('hand', 'foot') an ordered list of
+landmark names and, for every joint column name without its limb prefix
+(e.g. ``pip_J__2``), the landmark that carries it.  Several columns may share
+a landmark.  Schemes are stored as JSON (``Scheme.to_json``) so that a user can
+train with a scheme of their own (``--scheme FILE``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalogue import JOINTS
+
+KINDS = ("hand", "foot")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    landmarks: dict[str, tuple[str, ...]]          # kind -> landmark names (heatmap channel order)
+    carries: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> {column name: landmark}
+
+    def __post_init__(self):
+        for kind in KINDS:
+            names = self.landmarks.get(kind, ())
+            if len(set(names)) != len(names):
+                raise ValueError(f"scheme {self.name!r}: duplicate landmark names for {kind}")
+            needed = {j.name for j in JOINTS if j.kind == kind}
+            mapping = self.carries.get(kind, {})
+            missing = sorted(needed - set(mapping))
+            if missing:
+                raise ValueError(f"scheme {self.name!r}: no landmark carries {kind} column(s) {missing}")
+            unknown = sorted(set(mapping) - needed)
+            if unknown:
+                raise ValueError(f"scheme {self.name!r}: unknown {kind} column(s) {unknown}")
+            bad = sorted({lm for lm in mapping.values() if lm not in names})
+            if bad:
+                raise ValueError(f"scheme {self.name!r}: {kind} landmark(s) {bad} are not declared")
+
+    def columns_of(self, kind: str, landmark: str) -> tuple[str, ...]:
+        """Column names (no limb prefix) carried by a landmark, in catalogue order."""
+        mapping = self.carries[kind]
+        seen = []
+        for j in JOINTS:
+            if j.kind == kind and j.name not in seen and mapping[j.name] == landmark:
+                seen.append(j.name)
+        return tuple(seen)
+
+    def landmark_of(self, column: str) -> str:
+        """The landmark that carries a full column name such as 'LH_pip_J__2'."""
+        kind = "hand" if column[:2] in ("LH", "RH") else "foot"
+        return self.carries[kind][column[3:]]
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "landmarks": {k: list(v) for k, v in self.landmarks.items()},
+                           "carries": self.carries}, indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Scheme":
+        return cls(d["name"], {k: tuple(v) for k, v in d["landmarks"].items()},
+                   {k: dict(v) for k, v in d["carries"].items()})
+
+
+_FINGERS = [f"pip{i}" for i in range(2, 6)] + [f"mcp{i}" for i in range(1, 6)]
+
+
+def _svh() -> Scheme:
+    """One landmark per SvH location: 21 per hand, 6 per foot."""
+    hand = tuple(_FINGERS + ["cmc3", "cmc4", "cmc5", "mna", "capnlun", "radcar",
+                             "ip", "mc1", "mul", "lunate", "radius", "ulna"])
+    carries_hand = {}
+    for i in range(2, 6):
+        carries_hand[f"pip_J__{i}"] = carries_hand[f"pip_E__{i}"] = f"pip{i}"
+    for i in range(1, 6):
+        carries_hand[f"mcp_J__{i}"] = carries_hand[f"mcp_E__{i}"] = f"mcp{i}"
+    for s in ("cmc3", "cmc4", "cmc5", "mna", "capnlun", "radcar"):
+        carries_hand[f"wrist_J__{s}"] = s
+    carries_hand["mcp_E__ip"] = "ip"
+    for s in ("mc1", "mul", "lunate", "radius", "ulna"):
+        carries_hand[f"wrist_E__{s}"] = s
+    carries_hand["wrist_E__nav"] = "radcar"
+    foot = ("mtp_ip",) + tuple(f"mtp{i}" for i in range(1, 6))
+    carries_foot = {}
+    for s, lm in zip(["ip"] + [str(i) for i in range(1, 6)], foot):
+        carries_foot[f"mtp_J__{s}"] = carries_foot[f"mtp_E__{s}"] = lm
+    return Scheme("svh21", {"hand": hand, "foot": foot}, {"hand": carries_hand, "foot": carries_foot})
+
+
+def _coarse13() -> Scheme:
+    """13 points per hand: fingers, thumb IP and three wrist points, each carrying two wrist joints per damage type."""
+    base = _svh()
+    hand = tuple(_FINGERS + ["ip", "wrist_radial", "wrist_ulnar", "wrist_proximal"])
+    carries = {k: v for k, v in base.carries["hand"].items() if not k.startswith("wrist_")}
+    for col, lm in {
+        "wrist_J__mna": "wrist_radial", "wrist_J__cmc3": "wrist_radial",
+        "wrist_E__mc1": "wrist_radial", "wrist_E__mul": "wrist_radial",
+        "wrist_J__cmc4": "wrist_ulnar", "wrist_J__cmc5": "wrist_ulnar",
+        "wrist_E__lunate": "wrist_ulnar", "wrist_E__ulna": "wrist_ulnar",
+        "wrist_J__capnlun": "wrist_proximal", "wrist_J__radcar": "wrist_proximal",
+        "wrist_E__nav": "wrist_proximal", "wrist_E__radius": "wrist_proximal",
+    }.items():
+        carries[col] = lm
+    return Scheme("coarse13", {"hand": hand, "foot": base.landmarks["foot"]},
+                  {"hand": carries, "foot": base.carries["foot"]})
+
+
+SCHEMES = {"svh21": _svh, "coarse13": _coarse13}
+DEFAULT_SCHEME = "svh21"
+
+
+def load_scheme(name_or_file: str | Path = DEFAULT_SCHEME) -> Scheme:
+    """A built-in scheme by name, or a scheme JSON file."""
+    key = str(name_or_file)
+    if key in SCHEMES:
+        return SCHEMES[key]()
+    path = Path(key)
+    if not path.is_file():
+        raise ValueError(f"unknown landmark scheme {key!r}: give one of {sorted(SCHEMES)} or a JSON file")
+    try:
+        return Scheme.from_dict(json.loads(path.read_text()))
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a landmark scheme file ({exc})") from exc
+
+
+def landmark_group(name: str) -> str:
+    """Joint group of a landmark name, for per-group localisation metrics: finger, wrist or toe."""
+    if name.startswith(("pip", "mcp")) or name == "ip":
+        return "finger"
+    if name.startswith("mtp"):
+        return "toe"
+    return "wrist"

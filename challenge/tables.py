@@ -1,0 +1,275 @@
+"""Reading, checking and writing the challenge's CSV files, always by column name.
+
+* ``read_table``: any challenge CSV as text cells (BOM, CRLF, quoting and
+  trailing empty columns handled); raises ``TableError`` for unusable input.
+* ``check_scores``: every problem of a predictions / gold / training file
+  against a template, as ``Problem`` objects naming file, row and column.
+* ``read_scores``: a checked score file as floats, indexed by Patient_ID, in
+  catalogue column order whatever the file's order.
+* ``write_predictions``: fill a template by name, keep its column order, totals
+  as sums of the joints, written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .catalogue import (BY_COLUMN, COLUMNS, EROSION_COLUMNS, ID, JOINT_COLUMNS, NARROWING_COLUMNS,
+                        SCORE_COLUMNS, TOTAL, TOTAL_EROSION, TOTAL_NARROWING, max_score)
+
+
+from .errors import TableError  # noqa: E402  (re-exported)
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str          # "error" or "warning"
+    file: str
+    row: str | None     # the patient, or "line N" where there is no usable patient id
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column}")
+        return f"{self.level}: {', '.join(where)}: {self.message}"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A challenge CSV as a frame of stripped text cells ('' for empty)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TableError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from exc
+    if not text.strip():
+        raise TableError(f"{path}: the file is empty")
+    if "\x00" in text:
+        raise TableError(f"{path}: not a text CSV file (it contains NUL bytes)")
+    rows = list(csv.reader(text.splitlines()))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    header = [h.strip() for h in rows[0]]
+    # trailing columns with neither a name nor a value (a spreadsheet's extra commas) are dropped
+    width = len(header)
+    while width and not header[width - 1] and all(len(r) < width or not r[width - 1].strip() for r in rows[1:]):
+        width -= 1
+    header = header[:width]
+    if ID not in header:
+        raise TableError(f"{path}: no {ID} column in the header (is this a challenge CSV file?)")
+    body = []
+    for lineno, r in enumerate(rows[1:], start=2):
+        r = [c.strip() for c in r[:width]] + [""] * max(0, width - len(r))
+        if len(r) > width:
+            raise TableError(f"{path}: line {lineno} has {len(r)} fields, the header {width}")
+        body.append(r)
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    frame = pd.DataFrame(body, columns=pd.Index(header, dtype=object), dtype=object)
+    frame.attrs["path"] = str(path)
+    frame.attrs["duplicate_columns"] = dupes
+    return frame
+
+
+def _parse_number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, name: str | None = None,
+                 gold: bool = False) -> list[Problem]:
+    """All problems of a score file (predictions, gold or training labels).
+
+    With a ``template``, the Patient_ID sets must be equal.  ``gold=True`` also
+    requires integer joint scores within range (warnings otherwise) and totals that
+    equal the sums of the joints.
+    """
+    file = name or frame.attrs.get("path", "<table>")
+    out: list[Problem] = []
+
+    def err(row, col, msg):
+        out.append(Problem("error", file, row, col, msg))
+
+    def warn(row, col, msg):
+        out.append(Problem("warning", file, row, col, msg))
+
+    header = list(frame.columns)
+    for col in frame.attrs.get("duplicate_columns", []):
+        err(None, col, "column appears more than once in the header")
+    for col in COLUMNS:
+        if col not in header:
+            err(None, col, "required column is missing")
+    for col in header:
+        if col not in COLUMNS:
+            err(None, col or "(unnamed)", "unknown column (expected the 90 challenge columns)")
+    ids = frame[ID] if ID in header and not isinstance(frame[ID], pd.DataFrame) else None
+    if ids is None:
+        return out
+    if len(frame) == 0:
+        err(None, None, "the file has a header but no patient rows")
+    labels = []
+    for i, pid in enumerate(ids):
+        labels.append(pid if pid else f"line {i + 2}")
+        if not pid:
+            err(f"line {i + 2}", ID, "empty Patient_ID")
+    counts = ids[ids != ""].value_counts()
+    for pid in counts[counts > 1].index:
+        err(pid, ID, f"patient appears {counts[pid]} times")
+    if template is not None and ID in template.columns:
+        want, have = set(template[ID]) - {""}, set(ids) - {""}
+        for pid in sorted(want - have):
+            err(pid, ID, "patient of the template has no row in this file")
+        for pid in sorted(have - want):
+            err(pid, ID, "patient is not in the template")
+
+    score_cols = [c for c in SCORE_COLUMNS if c in header and c not in frame.attrs.get("duplicate_columns", [])]
+    values = {}
+    for col in score_cols:
+        cells = frame[col].tolist()
+        top = max_score(col)
+        parsed = np.full(len(cells), np.nan)
+        for i, cell in enumerate(cells):
+            row = labels[i]
+            if cell == "":
+                err(row, col, "empty cell")
+                continue
+            v = _parse_number(cell)
+            if v is None:
+                err(row, col, f"not a number: {cell!r}")
+                continue
+            if not math.isfinite(v):
+                err(row, col, f"not a finite number: {cell!r}")
+                continue
+            parsed[i] = v
+            if v < 0:
+                warn(row, col, f"negative value {cell} (the official scorer sets it to 0)")
+            elif v > top:
+                warn(row, col, f"value {cell} is above the column's maximum {top}")
+            if gold and v != int(v):
+                warn(row, col, f"non-integer gold score {cell}" + (" (the patient gets weight 0)" if col == TOTAL else ""))
+        values[col] = parsed
+    if gold and all(c in values for c in SCORE_COLUMNS):
+        ero = np.sum([values[c] for c in EROSION_COLUMNS], axis=0)
+        nar = np.sum([values[c] for c in NARROWING_COLUMNS], axis=0)
+        for col, expected in ((TOTAL_EROSION, ero), (TOTAL_NARROWING, nar), (TOTAL, ero + nar)):
+            bad = np.flatnonzero(np.abs(values[col] - expected) > 1e-9)
+            for i in bad:
+                warn(labels[i], col, f"total {values[col][i]:g} differs from the sum of its joints {expected[i]:g}")
+    return out
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.level == "error"]
+
+
+def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
+    """A valid score file as floats indexed by Patient_ID, columns in catalogue order.
+
+    Raises ``TableError`` listing the problems if the file is not valid.
+    """
+    frame = read_table(path)
+    bad = errors(check_scores(frame, gold=gold))
+    if bad:
+        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+        raise TableError("\n".join(str(p) for p in bad[:10]) + more)
+    out = frame.set_index(ID)[list(SCORE_COLUMNS)].astype(float)
+    out.index = out.index.astype(str)
+    out.attrs["path"] = str(path)
+    return out
+
+
+def read_template(path: str | Path) -> pd.DataFrame:
+    """A template: Patient_ID filled, the 89 score columns present (their cells are ignored)."""
+    frame = read_table(path)
+    bad = [p for p in check_scores(frame) if p.level == "error" and not (p.message in ("empty cell",)
+                                                                          or p.message.startswith("not a number"))]
+    if len(frame) == 0:
+        bad = [Problem("error", str(path), None, None, "the template has no patients")] + bad
+    if bad:
+        raise TableError("\n".join(str(p) for p in bad[:10]))
+    return frame
+
+
+def with_totals(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores with Overall_erosion / Overall_narrowing / Overall_Tol recomputed as sums of the joints."""
+    out = scores.copy()
+    out[TOTAL_EROSION] = out[list(EROSION_COLUMNS)].sum(axis=1)
+    out[TOTAL_NARROWING] = out[list(NARROWING_COLUMNS)].sum(axis=1)
+    out[TOTAL] = out[TOTAL_EROSION] + out[TOTAL_NARROWING]
+    return out
+
+
+def clip_to_range(scores: pd.DataFrame) -> pd.DataFrame:
+    """Joint columns clipped to [0, max]; totals recomputed."""
+    out = scores.copy()
+    for col in JOINT_COLUMNS:
+        out[col] = out[col].clip(0, BY_COLUMN[col].max_score)
+    return with_totals(out)
+
+
+def template_frame(patient_ids, columns=COLUMNS) -> pd.DataFrame:
+    """An empty template (all score cells empty) for the given patients."""
+    frame = pd.DataFrame({c: [""] * len(patient_ids) for c in columns}, dtype=object)
+    frame[ID] = list(patient_ids)
+    return frame
+
+
+def write_atomic(frame: pd.DataFrame, out_path: str | Path) -> Path:
+    """Write a CSV to a temporary file beside ``out_path`` and rename it into place."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            frame.to_csv(fh, index=False, lineterminator="\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def write_scores(scores: pd.DataFrame, out_path: str | Path, template: pd.DataFrame | str | Path | None = None,
+                 *, recompute_totals: bool = True, decimals: int | None = 4) -> Path:
+    """Write scores (indexed by Patient_ID, columns by name) in the template's row and column order.
+
+    Every template patient must be present in ``scores``.  Totals are the sums of
+    the joints unless ``recompute_totals`` is False.
+    """
+    if template is None:
+        tmpl = template_frame(list(scores.index))
+    elif isinstance(template, pd.DataFrame):
+        tmpl = template
+    else:
+        tmpl = read_template(template)
+    scores = scores.copy()
+    scores.index = scores.index.astype(str)
+    if recompute_totals:
+        scores = with_totals(scores)
+    ids = list(tmpl[ID])
+    missing = [p for p in ids if p not in scores.index]
+    if missing:
+        raise ValueError(f"no scores for template patient(s) {missing[:5]}")
+    body = scores.loc[ids, list(SCORE_COLUMNS)]
+    if decimals is not None:
+        body = body.round(decimals)
+    out = pd.DataFrame({ID: ids})
+    for col in tmpl.columns:
+        if col != ID:
+            out[col] = body[col].to_numpy()
+    return write_atomic(out, out_path)

@@ -1,0 +1,1 @@
+"""The ``ra2`` command line: one console command, one subcommand per stage."""

@@ -1,0 +1,64 @@
+"""``ra2``: the harness's single command.
+
+Each package that owns a stage registers its subcommands from a small ``cli``
+module that imports nothing heavy at module level; the work is done by plain
+functions that tests call directly.  Keras is imported only by the subcommands
+that train or predict.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (module, function) pairs that add subcommands; order is the order in --help
+REGISTRARS = (
+    "challenge.cli",
+    "baselines.cli",
+    "submission.cli",
+    "evaluator.cli",
+    "ra2.demo",
+)
+
+
+from challenge.errors import UsageError  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ra2",
+        description="RA2 DREAM-challenge harness: phantom cohorts, baselines, the three-stage method, "
+                    "the official scorer and its statistics.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in REGISTRARS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # the package is not there (yet)
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        rc = args.func(args)
+    except UsageError as exc:
+        print(f"ra2 {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
