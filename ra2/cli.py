@@ -12,13 +12,14 @@ import importlib
 import logging
 import sys
 
-# (module, function) pairs that add subcommands; order is the order in --help
+# Each module has ``register(subparsers)``; a module that is not there is skipped.
 REGISTRARS = (
-    "challenge.cli",
+    "ra2.demo",
+    "challenge.phantom",
+    "challenge.download",
     "baselines.cli",
     "submission.cli",
     "evaluator.cli",
-    "ra2.demo",
 )
 
 

@@ -1,0 +1,75 @@
+"""Dataset folders in the challenge layout: ``{Patient_ID}-{LH|RH|LF|RF}.jpg``.
+
+Also accepted: ``.jpeg`` and ``.png``, in any letter case.  ``scan_folder``
+reports what is missing and what it does not recognise instead of failing, so
+that every command can go on with what is there.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalogue import LIMBS
+from .errors import UsageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_NAME = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
+#: files that belong in a challenge folder and are not images
+KNOWN_FILES = {"template.csv", "training.csv", "landmarks.csv"}
+
+
+@dataclass
+class Folder:
+    root: Path
+    images: dict[str, dict[str, Path]] = field(default_factory=dict)   # patient -> limb -> path
+    unexpected: list[Path] = field(default_factory=list)               # files that are not challenge images
+    duplicates: list[Path] = field(default_factory=list)               # a second file for the same patient and limb
+
+    @property
+    def patients(self) -> list[str]:
+        return sorted(self.images)
+
+    def path(self, patient: str, limb: str) -> Path | None:
+        return self.images.get(patient, {}).get(limb)
+
+    def missing(self, patients=None) -> list[tuple[str, str]]:
+        """(patient, limb) pairs with no image, for the given patients (default: those seen)."""
+        patients = self.patients if patients is None else patients
+        return [(p, limb) for p in patients for limb in LIMBS if self.path(p, limb) is None]
+
+    def stem(self, patient: str, limb: str) -> str:
+        return f"{patient}-{limb}"
+
+
+def parse_image_name(name: str) -> tuple[str, str] | None:
+    """(patient, limb) for a challenge image file name, else None."""
+    p = Path(name)
+    if p.suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    m = _NAME.match(p.stem)
+    if not m:
+        return None
+    return m.group("pid"), m.group("limb").upper()
+
+
+def scan_folder(root: str | Path) -> Folder:
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a folder")
+    folder = Folder(root)
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() or entry.name.startswith("."):
+            continue
+        key = parse_image_name(entry.name)
+        if key is None:
+            if entry.name.lower() not in KNOWN_FILES:
+                folder.unexpected.append(entry)
+            continue
+        pid, limb = key
+        slot = folder.images.setdefault(pid, {})
+        if limb in slot:
+            folder.duplicates.append(entry)
+        else:
+            slot[limb] = entry
+    return folder
