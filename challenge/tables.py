@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import csv
-import math
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -45,49 +45,84 @@ class Problem:
         return f"{self.level}: {', '.join(where)}: {self.message}"
 
 
+def _header(text: str, path: Path) -> list[str]:
+    first = next(csv.reader(io.StringIO(text)), [])
+    return [h.strip() for h in first]
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A challenge CSV as a frame of stripped text cells ('' for empty)."""
+    """A challenge CSV as a frame: Patient_ID as text, other columns as floats where every
+    cell parses (empty cells are NaN) and as stripped text otherwise.
+
+    Handles a byte-order mark, CRLF line ends, quoted fields and trailing unnamed empty
+    columns.  Raises ``TableError`` for a file that cannot be used at all.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise TableError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if b"\x00" in raw[:65536]:
+        raise TableError(f"{path}: not a text CSV file (it contains NUL bytes)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TableError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from exc
     if not text.strip():
         raise TableError(f"{path}: the file is empty")
-    if "\x00" in text:
-        raise TableError(f"{path}: not a text CSV file (it contains NUL bytes)")
-    rows = list(csv.reader(text.splitlines()))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    header = [h.strip() for h in rows[0]]
-    # trailing columns with neither a name nor a value (a spreadsheet's extra commas) are dropped
-    width = len(header)
-    while width and not header[width - 1] and all(len(r) < width or not r[width - 1].strip() for r in rows[1:]):
-        width -= 1
-    header = header[:width]
+    header = _header(text, path)
+    while header and header[-1] == "":
+        header.pop()                       # a spreadsheet's trailing commas
     if ID not in header:
         raise TableError(f"{path}: no {ID} column in the header (is this a challenge CSV file?)")
-    body = []
-    for lineno, r in enumerate(rows[1:], start=2):
-        r = [c.strip() for c in r[:width]] + [""] * max(0, width - len(r))
-        if len(r) > width:
-            raise TableError(f"{path}: line {lineno} has {len(r)} fields, the header {width}")
-        body.append(r)
     dupes = sorted({h for h in header if header.count(h) > 1})
-    frame = pd.DataFrame(body, columns=pd.Index(header, dtype=object), dtype=object)
+    names, seen = [], {}
+    for h in header:                       # make names unique so pandas can read; duplicates are reported
+        seen[h] = seen.get(h, 0) + 1
+        names.append(h if seen[h] == 1 else f"{h}\x00{seen[h]}")
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=0, names=names, usecols=range(len(names)),
+                            dtype={n: str for n in names if n == ID or n not in SCORE_COLUMNS},
+                            keep_default_na=False, na_values=[""], skipinitialspace=True,
+                            skip_blank_lines=True, index_col=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise TableError(f"{path}: not a well-formed CSV file ({str(exc).strip()})") from exc
+    # the float parser reads "nan" as a missing value: re-read such columns as text to tell "" from "nan"
+    gaps = [n for n in names if pd.api.types.is_numeric_dtype(frame[n]) and frame[n].isna().any()]
+    if gaps:
+        text_cols = pd.read_csv(io.StringIO(text), header=0, names=names, usecols=gaps, dtype=str,
+                                keep_default_na=False, skipinitialspace=True, index_col=False)
+        for n in gaps:
+            frame[n] = text_cols[n].astype(object)
+    for n in names:
+        if not pd.api.types.is_numeric_dtype(frame[n]) or n == ID:
+            frame[n] = frame[n].astype(object).where(frame[n].notna(), "").astype(str).str.strip().astype(object)
+    frame.columns = pd.Index([n.split("\x00")[0] for n in names], dtype=object)
     frame.attrs["path"] = str(path)
     frame.attrs["duplicate_columns"] = dupes
     return frame
 
 
-def _parse_number(cell: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        return None
+def _column_values(series: pd.Series) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Floats for a score column and (row, message) for every unusable cell."""
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=float)
+        bad = []
+        for i in np.flatnonzero(~np.isfinite(values)):
+            bad.append((i, "empty cell" if np.isnan(values[i]) else f"not a finite number: {values[i]!r}"))
+        return values, bad
+    cells = series.astype(str).str.strip()
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
+    bad = []
+    for i in np.flatnonzero(~np.isfinite(values)):
+        cell = cells.iloc[i]
+        if cell == "":
+            bad.append((i, "empty cell"))
+        elif np.isnan(values[i]) and cell.lower() not in ("nan",):
+            bad.append((i, f"not a number: {cell!r}"))
+        else:
+            bad.append((i, f"not a finite number: {cell!r}"))
+    return values, bad
 
 
 def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, name: str | None = None,
@@ -95,8 +130,7 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
     """All problems of a score file (predictions, gold or training labels).
 
     With a ``template``, the Patient_ID sets must be equal.  ``gold=True`` also
-    requires integer joint scores within range (warnings otherwise) and totals that
-    equal the sums of the joints.
+    warns about non-integer scores and totals that differ from the sums of the joints.
     """
     file = name or frame.attrs.get("path", "<table>")
     out: list[Problem] = []
@@ -108,7 +142,8 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
         out.append(Problem("warning", file, row, col, msg))
 
     header = list(frame.columns)
-    for col in frame.attrs.get("duplicate_columns", []):
+    dupes = frame.attrs.get("duplicate_columns", [])
+    for col in dupes:
         err(None, col, "column appears more than once in the header")
     for col in COLUMNS:
         if col not in header:
@@ -116,17 +151,15 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
     for col in header:
         if col not in COLUMNS:
             err(None, col or "(unnamed)", "unknown column (expected the 90 challenge columns)")
-    ids = frame[ID] if ID in header and not isinstance(frame[ID], pd.DataFrame) else None
-    if ids is None:
+    if ID not in header or ID in dupes:
         return out
+    ids = frame[ID].to_numpy(dtype=object)
     if len(frame) == 0:
         err(None, None, "the file has a header but no patient rows")
-    labels = []
-    for i, pid in enumerate(ids):
-        labels.append(pid if pid else f"line {i + 2}")
-        if not pid:
-            err(f"line {i + 2}", ID, "empty Patient_ID")
-    counts = ids[ids != ""].value_counts()
+    labels = np.array([pid if pid else f"line {i + 2}" for i, pid in enumerate(ids)], dtype=object)
+    for i in np.flatnonzero(ids == ""):
+        err(labels[i], ID, "empty Patient_ID")
+    counts = pd.Series(ids[ids != ""]).value_counts()
     for pid in counts[counts > 1].index:
         err(pid, ID, f"patient appears {counts[pid]} times")
     if template is not None and ID in template.columns:
@@ -136,38 +169,28 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
         for pid in sorted(have - want):
             err(pid, ID, "patient is not in the template")
 
-    score_cols = [c for c in SCORE_COLUMNS if c in header and c not in frame.attrs.get("duplicate_columns", [])]
     values = {}
-    for col in score_cols:
-        cells = frame[col].tolist()
+    for col in SCORE_COLUMNS:
+        if col not in header or col in dupes:
+            continue
+        v, bad = _column_values(frame[col])
+        for i, msg in bad:
+            err(labels[i], col, msg)
         top = max_score(col)
-        parsed = np.full(len(cells), np.nan)
-        for i, cell in enumerate(cells):
-            row = labels[i]
-            if cell == "":
-                err(row, col, "empty cell")
-                continue
-            v = _parse_number(cell)
-            if v is None:
-                err(row, col, f"not a number: {cell!r}")
-                continue
-            if not math.isfinite(v):
-                err(row, col, f"not a finite number: {cell!r}")
-                continue
-            parsed[i] = v
-            if v < 0:
-                warn(row, col, f"negative value {cell} (the official scorer sets it to 0)")
-            elif v > top:
-                warn(row, col, f"value {cell} is above the column's maximum {top}")
-            if gold and v != int(v):
-                warn(row, col, f"non-integer gold score {cell}" + (" (the patient gets weight 0)" if col == TOTAL else ""))
-        values[col] = parsed
-    if gold and all(c in values for c in SCORE_COLUMNS):
+        for i in np.flatnonzero(v < 0):
+            warn(labels[i], col, f"negative value {v[i]:g} (the official scorer sets it to 0)")
+        for i in np.flatnonzero(v > top):
+            warn(labels[i], col, f"value {v[i]:g} is above the column's maximum {top}")
+        if gold:
+            for i in np.flatnonzero(np.isfinite(v) & (v != np.floor(v))):
+                warn(labels[i], col, f"non-integer gold score {v[i]:g}"
+                     + (" (the patient gets weight 0)" if col == TOTAL else ""))
+        values[col] = v
+    if gold and len(values) == len(SCORE_COLUMNS):
         ero = np.sum([values[c] for c in EROSION_COLUMNS], axis=0)
         nar = np.sum([values[c] for c in NARROWING_COLUMNS], axis=0)
         for col, expected in ((TOTAL_EROSION, ero), (TOTAL_NARROWING, nar), (TOTAL, ero + nar)):
-            bad = np.flatnonzero(np.abs(values[col] - expected) > 1e-9)
-            for i in bad:
+            for i in np.flatnonzero(np.abs(values[col] - expected) > 1e-9):
                 warn(labels[i], col, f"total {values[col][i]:g} differs from the sum of its joints {expected[i]:g}")
     return out
 
@@ -186,7 +209,7 @@ def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
     if bad:
         more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
         raise TableError("\n".join(str(p) for p in bad[:10]) + more)
-    out = frame.set_index(ID)[list(SCORE_COLUMNS)].astype(float)
+    out = frame.set_index(ID)[list(SCORE_COLUMNS)].apply(pd.to_numeric).astype(float)
     out.index = out.index.astype(str)
     out.attrs["path"] = str(path)
     return out

@@ -1,0 +1,64 @@
+"""Loading prediction and gold files for scoring: validate first, refuse what is invalid."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from challenge.catalogue import ID, SCORE_COLUMNS
+from challenge.errors import UsageError
+from challenge.tables import Problem, check_scores, errors, read_table
+
+
+class InvalidFile(UsageError):
+    """A predictions file with errors: the problems are listed, exit code 1."""
+
+    def __init__(self, path, problems: list[Problem]):
+        self.problems = problems
+        shown = "\n".join(f"  {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{path} is not a valid predictions file ({len(problems)} error(s)):\n{shown}{more}")
+
+
+@dataclass
+class Checked:
+    frame: pd.DataFrame             # floats, index Patient_ID, the 89 score columns in catalogue order
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _as_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.set_index(ID)[list(SCORE_COLUMNS)].apply(pd.to_numeric).astype(float)
+    out.index = out.index.astype(str)
+    return out
+
+
+def validate_file(pred_path: str | Path, template_path: str | Path | None = None, *,
+                  gold: bool = False) -> list[Problem]:
+    """All problems of a file against a template (template/gold files may have empty or filled score cells)."""
+    frame = read_table(pred_path)
+    template = read_table(template_path) if template_path is not None else None
+    return check_scores(frame, template, gold=gold)
+
+
+def load_gold(path: str | Path) -> Checked:
+    """A gold (or second reader) file; errors in it make it unusable (exit 2)."""
+    frame = read_table(path)
+    problems = check_scores(frame, gold=True)
+    bad = errors(problems)
+    if bad:
+        shown = "\n".join(f"  {p}" for p in bad[:20])
+        raise UsageError(f"{path} cannot be used as a gold file ({len(bad)} error(s)):\n{shown}")
+    return Checked(_as_scores(frame), [p for p in problems if p.level == "warning"])
+
+
+def load_predictions(path: str | Path, gold: Checked | pd.DataFrame) -> Checked:
+    """A predictions file checked against the gold's patients; raises ``InvalidFile`` listing every error."""
+    frame = read_table(path)
+    gold_frame = gold.frame if isinstance(gold, Checked) else gold
+    template = pd.DataFrame({ID: list(gold_frame.index)})
+    problems = check_scores(frame, template)
+    bad = errors(problems)
+    if bad:
+        raise InvalidFile(path, bad)
+    return Checked(_as_scores(frame), [p for p in problems if p.level == "warning"])
