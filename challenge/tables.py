@@ -126,11 +126,14 @@ def _column_values(series: pd.Series) -> tuple[np.ndarray, list[tuple[int, str]]
 
 
 def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, name: str | None = None,
-                 gold: bool = False) -> list[Problem]:
+                 gold: bool = False, cells: bool = True, per_column: int = 20) -> list[Problem]:
     """All problems of a score file (predictions, gold or training labels).
 
     With a ``template``, the Patient_ID sets must be equal.  ``gold=True`` also
     warns about non-integer scores and totals that differ from the sums of the joints.
+    ``cells=False`` checks the structure only (columns, patients), as for a template.
+    Cell problems are listed row by row up to ``per_column`` of a kind per column, then
+    summarised in one line (a broken 100,000-patient file stays readable).
     """
     file = name or frame.attrs.get("path", "<table>")
     out: list[Problem] = []
@@ -169,29 +172,41 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
         for pid in sorted(have - want):
             err(pid, ID, "patient is not in the template")
 
+    def emit(level, col, rows, message, what):
+        """One problem per row, at most ``per_column`` of a kind per column, then one summary line."""
+        for i in rows[:per_column]:
+            out.append(Problem(level, file, labels[i], col, message(i)))
+        if len(rows) > per_column:
+            out.append(Problem(level, file, f"{len(rows) - per_column} more rows", col, f"also {what}"))
+
     values = {}
-    for col in SCORE_COLUMNS:
+    for col in SCORE_COLUMNS if cells else ():
         if col not in header or col in dupes:
             continue
         v, bad = _column_values(frame[col])
+        kinds: dict[str, list] = {}
         for i, msg in bad:
-            err(labels[i], col, msg)
+            kinds.setdefault(msg.split(":")[0], []).append((i, msg))
+        for kind, items in kinds.items():
+            msgs = dict(items)
+            emit("error", col, [i for i, _ in items], msgs.__getitem__, kind)
         top = max_score(col)
-        for i in np.flatnonzero(v < 0):
-            warn(labels[i], col, f"negative value {v[i]:g} (the official scorer sets it to 0)")
-        for i in np.flatnonzero(v > top):
-            warn(labels[i], col, f"value {v[i]:g} is above the column's maximum {top}")
+        emit("warning", col, np.flatnonzero(v < 0), lambda i: f"negative value {v[i]:g} (the official scorer sets it "
+             "to 0)", "negative values")
+        emit("warning", col, np.flatnonzero(v > top), lambda i: f"value {v[i]:g} is above the column's maximum {top}",
+             f"values above {top}")
         if gold:
-            for i in np.flatnonzero(np.isfinite(v) & (v != np.floor(v))):
-                warn(labels[i], col, f"non-integer gold score {v[i]:g}"
-                     + (" (the patient gets weight 0)" if col == TOTAL else ""))
+            emit("warning", col, np.flatnonzero(np.isfinite(v) & (v != np.floor(v))),
+                 lambda i: f"non-integer gold score {v[i]:g}" + (" (the patient gets weight 0)" if col == TOTAL else ""),
+                 "non-integer gold scores")
         values[col] = v
     if gold and len(values) == len(SCORE_COLUMNS):
         ero = np.sum([values[c] for c in EROSION_COLUMNS], axis=0)
         nar = np.sum([values[c] for c in NARROWING_COLUMNS], axis=0)
         for col, expected in ((TOTAL_EROSION, ero), (TOTAL_NARROWING, nar), (TOTAL, ero + nar)):
-            for i in np.flatnonzero(np.abs(values[col] - expected) > 1e-9):
-                warn(labels[i], col, f"total {values[col][i]:g} differs from the sum of its joints {expected[i]:g}")
+            emit("warning", col, np.flatnonzero(np.abs(values[col] - expected) > 1e-9),
+                 lambda i: f"total {values[col][i]:g} differs from the sum of its joints {expected[i]:g}",
+                 "totals that differ from the sums of their joints")
     return out
 
 
@@ -218,10 +233,7 @@ def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
 def read_template(path: str | Path) -> pd.DataFrame:
     """A template: Patient_ID filled, the 89 score columns present (their cells are ignored)."""
     frame = read_table(path)
-    bad = [p for p in check_scores(frame) if p.level == "error" and not (p.message in ("empty cell",)
-                                                                          or p.message.startswith("not a number"))]
-    if len(frame) == 0:
-        bad = [Problem("error", str(path), None, None, "the template has no patients")] + bad
+    bad = errors(check_scores(frame, cells=False))
     if bad:
         raise TableError("\n".join(str(p) for p in bad[:10]))
     return frame
