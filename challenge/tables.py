@@ -45,8 +45,9 @@ class Problem:
         return f"{self.level}: {', '.join(where)}: {self.message}"
 
 
-def _header(text: str, path: Path) -> list[str]:
-    first = next(csv.reader(io.StringIO(text)), [])
+def _header(text: str) -> list[str]:
+    end = text.find("\n")
+    first = next(csv.reader([text if end < 0 else text[:end]]), [])
     return [h.strip() for h in first]
 
 
@@ -70,7 +71,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise TableError(f"{path}: not a text CSV file (byte {exc.start} is not UTF-8)") from exc
     if not text.strip():
         raise TableError(f"{path}: the file is empty")
-    header = _header(text, path)
+    header = _header(text)
     while header and header[-1] == "":
         header.pop()                       # a spreadsheet's trailing commas
     if ID not in header:

@@ -67,14 +67,22 @@ def align(pred: pd.DataFrame, gold: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     return (pred.loc[gold.index, cols].to_numpy(dtype=float), gold[cols].to_numpy(dtype=float))
 
 
-def patient_errors(pred: np.ndarray, gold: np.ndarray, key: str) -> np.ndarray:
-    """Per-patient error of one official metric (before weighting), predictions already clipped at 0."""
+def _log_diff(pred: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """log2(gold + 1) − log2(pred + 1) for every cell, predictions clipped at 0 first."""
+    return np.log2(gold + 1.0) - np.log2(np.maximum(pred, 0.0) + 1.0)
+
+
+def _errors_from_diff(diff: np.ndarray, key: str) -> np.ndarray:
     kind, cols = METRICS[key]
-    idx = [SCORE_COLUMNS.index(c) for c in cols]
-    diff = np.log2(gold[:, idx] + 1.0) - np.log2(pred[:, idx] + 1.0)
     if kind == "abs":
-        return np.abs(diff[:, 0])
-    return np.sqrt(np.mean(diff ** 2, axis=1))
+        return np.abs(diff[:, SCORE_COLUMNS.index(cols[0])])
+    idx = [SCORE_COLUMNS.index(c) for c in cols]
+    return np.sqrt(np.mean(diff[:, idx] ** 2, axis=1))
+
+
+def patient_errors(pred: np.ndarray, gold: np.ndarray, key: str) -> np.ndarray:
+    """Per-patient error of one official metric (before weighting); negative predictions count as 0."""
+    return _errors_from_diff(_log_diff(pred, gold), key)
 
 
 def weighted_mean(errors: np.ndarray, weights: np.ndarray) -> float | None:
@@ -86,8 +94,7 @@ def weighted_mean(errors: np.ndarray, weights: np.ndarray) -> float | None:
 
 def all_joints_zero(pred: np.ndarray) -> bool:
     """True when every joint prediction (after clipping) is 0: SC2/SC3 are then undefined."""
-    idx = [SCORE_COLUMNS.index(c) for c in JOINT_COLUMNS]
-    return bool(np.all(pred[:, idx] == 0))
+    return not np.any(pred[:, len(SCORE_COLUMNS) - len(JOINT_COLUMNS):])   # the joints close SCORE_COLUMNS
 
 
 def score_arrays(pred: np.ndarray, gold: np.ndarray) -> dict[str, float | None]:
@@ -95,13 +102,11 @@ def score_arrays(pred: np.ndarray, gold: np.ndarray) -> dict[str, float | None]:
     pred = np.maximum(pred, 0.0)
     w = patient_weights(gold[:, SCORE_COLUMNS.index(TOTAL)])
     zero = all_joints_zero(pred)
+    diff = _log_diff(pred, gold)
     out = {}
     for key in OFFICIAL_KEYS:
         kind, _ = METRICS[key]
-        if kind == "rmse" and zero:
-            out[key] = None
-        else:
-            out[key] = weighted_mean(patient_errors(pred, gold, key), w)
+        out[key] = None if kind == "rmse" and zero else weighted_mean(_errors_from_diff(diff, key), w)
     return out
 
 
@@ -113,7 +118,7 @@ def score_frames(pred: pd.DataFrame, gold: pd.DataFrame) -> dict[str, float | No
 def per_patient(pred: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFrame:
     """Per-patient errors of every official metric and the patient weights (index Patient_ID)."""
     p, g = align(pred, gold)
-    p = np.maximum(p, 0.0)
-    out = pd.DataFrame({key: patient_errors(p, g, key) for key in OFFICIAL_KEYS}, index=gold.index)
+    diff = _log_diff(p, g)
+    out = pd.DataFrame({key: _errors_from_diff(diff, key) for key in OFFICIAL_KEYS}, index=gold.index)
     out.insert(0, "weight", patient_weights(g[:, SCORE_COLUMNS.index(TOTAL)]))
     return out
