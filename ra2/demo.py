@@ -1,0 +1,138 @@
+"""``ra2 demo``: the whole harness end to end on a small phantom cohort.
+
+Makes a phantom cohort, runs every baseline and the three-stage method, scores all
+of them with the official metrics, ranks them with the bootstrap leaderboard beside
+the second reader (the clinical upper limit) and writes a report folder:
+
+    OUT/cohort/          the phantom cohort (train/, test/, gold/, cohort.json)
+    OUT/bundle/          the trained model bundle
+    OUT/predictions/     one predictions CSV per method
+    OUT/report/          leaderboard.md/.csv/.json/.png, scores.json, compare_*.json,
+                         overlays/ and shap/ of the method, report.md (everything in one page)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("ra2.demo")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
+                       description=__doc__.split("\n\n")[0] + " Finishes in minutes on a 2-core machine.")
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
+    p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
+    p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
+    p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
+    p.add_argument("--quick", action="store_true", help="tiny method settings (a smoke run, not a result)")
+    p.set_defaults(func=cmd_demo)
+
+
+def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
+             quick: bool = False) -> dict:
+    """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``)."""
+    from baselines.predictors import BASELINES, predict_baseline
+    from challenge.phantom import make_cohort
+    from challenge.tables import write_scores
+    from evaluator.cli import compare_files, leaderboard_files, score_files
+    from evaluator.report import write_json
+
+    out = Path(out)
+    cohort, preds_dir, report = out / "cohort", out / "predictions", out / "report"
+    for d in (preds_dir, report):
+        d.mkdir(parents=True, exist_ok=True)
+    timings = {}
+
+    t0 = time.perf_counter()
+    log.info("[1/4] phantom cohort: %d training and %d test patients (seed %d) -> %s", n_train, n_test, seed, cohort)
+    make_cohort(cohort, n_train, n_test, seed, progress=True)
+    timings["synth_s"] = time.perf_counter() - t0
+    train, test, gold = cohort / "train", cohort / "test", cohort / "gold"
+    template = test / "template.csv"
+
+    log.info("[2/4] baselines: %s", ", ".join(BASELINES))
+    paths = {}
+    for name in BASELINES:
+        t = time.perf_counter()
+        frame = predict_baseline(name, train, test, seed=seed)
+        paths[name] = write_scores(frame, preds_dir / f"{name}.csv", template)
+        timings[f"baseline_{name}_s"] = time.perf_counter() - t
+
+    if method:
+        from submission.predict import predict_folder
+        from submission.train import train_bundle
+
+        log.info("[3/4] method: training the localizer, seg-regressor and stacker%s", " (quick)" if quick else "")
+        t = time.perf_counter()
+        bundle = train_bundle(train, out / "bundle", seed=seed, quick=quick)
+        timings["method_train_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = predict_folder(bundle, test, template, preds_dir / "method.csv",
+                                 landmarks_out=report / "method_landmarks.csv", overlays=report / "overlays")
+        timings["method_predict_s"] = time.perf_counter() - t
+        paths["method"] = preds_dir / "method.csv"
+        write_json(summary, report / "method_predict_summary.json")
+        try:
+            from submission.explain import explain_bundle
+            explain_bundle(bundle, report / "shap")
+        except Exception as exc:  # the explanation is a picture, never a reason to lose the scores
+            log.warning("SHAP explanation skipped: %s", exc)
+    else:
+        log.info("[3/4] method skipped (--no-method)")
+
+    log.info("[4/4] scoring and ranking against gold, beside the second reader")
+    scores = {name: score_files(p, gold / "test.csv") for name, p in paths.items()}
+    scores["reader2"] = score_files(gold / "reader2.csv", gold / "test.csv")
+    write_json(scores, report / "scores.json")
+    board = leaderboard_files(list(paths.values()), gold / "test.csv", names=list(paths),
+                              reader2=gold / "reader2.csv", seed=seed, out_dir=report)
+    best_baseline = min((n for n in paths if n != "method"),
+                        key=lambda n: scores[n]["official"]["sc2"] if scores[n]["official"]["sc2"] is not None
+                        else float("inf"))
+    comparisons = {}
+    if "method" in paths:
+        comparisons[f"method_vs_{best_baseline}"] = compare_files(paths["method"], paths[best_baseline],
+                                                                  gold / "test.csv", gold / "reader2.csv")
+        write_json(comparisons, report / "compare.json")
+    timings["total_s"] = time.perf_counter() - t0
+    write_json(timings, report / "timings.json")
+    _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
+    return board
+
+
+def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timings: dict, cohort: Path) -> None:
+    from evaluator.official import LABELS, OFFICIAL_KEYS
+    from evaluator.report import fmt
+
+    names = list(scores)
+    lines = ["# RA2 harness demo report", "", f"Cohort: `{cohort}` (phantoms; see cohort.json).", "",
+             "## Leaderboard (bootstrap, Bayes factor against the best)", "", board["markdown"], "",
+             "![bootstrap distributions](leaderboard.png)", "", "## Official metrics (lower is better)", "",
+             "| metric | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for key in OFFICIAL_KEYS:
+        lines.append(f"| {LABELS[key]} | " + " | ".join(fmt(scores[n]["official"][key]) for n in names) + " |")
+    lines += ["", "## Agreement with gold (raw scale): Pearson r / RMSE", "",
+              "| group | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for group in scores[names[0]]["paper"]["groups"]:
+        cells = [f"{fmt(scores[n]['paper']['groups'][group]['r'], 3)} / "
+                 f"{fmt(scores[n]['paper']['groups'][group]['rmse'], 3)}" for n in names]
+        lines.append(f"| {group.replace('_', ', ')} | " + " | ".join(cells) + " |")
+    for title, comp in comparisons.items():
+        lines += ["", f"## {title.replace('_', ' ')}: one-sided paired Wilcoxon (per patient)", "",
+                  "| metric | median difference | p |", "| --- | ---: | ---: |"]
+        for key, t in comp["tests"].items():
+            lines.append(f"| {LABELS[key]} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} |")
+    lines += ["", "## Time (seconds)", "", json.dumps({k: round(v, 1) for k, v in timings.items()}), ""]
+    path.write_text("\n".join(lines))
+
+
+def cmd_demo(args) -> int:
+    board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
+                     quick=args.quick)
+    print(board["markdown"])
+    print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
+    return 0
