@@ -20,6 +20,7 @@ REGISTRARS = (
     "baselines.cli",
     "submission.cli",
     "evaluator.cli",
+    "evaluator.landmarks",
 )
 
 
