@@ -1,0 +1,29 @@
+"""``ra2 baseline NAME --train DIR --test DIR --out P``: write a baseline's predictions file."""
+from __future__ import annotations
+
+from .predictors import BASELINES as BASELINE_NAMES   # numpy/pandas only; scikit-learn is imported when used
+
+
+def _run(args) -> int:
+    from challenge.tables import write_scores
+
+    from .predictors import predict_baseline  # noqa: PLC0415
+
+    scores = predict_baseline(args.name, args.train, args.test, seed=args.seed, value=args.value)
+    path = write_scores(scores, args.out, f"{args.test}/template.csv")
+    print(f"{args.name}: wrote predictions for {len(scores)} patients to {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("baseline", help="predictions of a reference baseline",
+                              description="Write a predictions file from a baseline: constant (one value "
+                                          "everywhere), train-mean / train-median (per column from the training "
+                                          "labels) or image-stats (ExtraTrees on global image features).")
+    p.add_argument("name", choices=BASELINE_NAMES, metavar="NAME", help=", ".join(BASELINE_NAMES))
+    p.add_argument("--train", required=True, help="training folder (training.csv and images)")
+    p.add_argument("--test", required=True, help="test folder (template.csv and images)")
+    p.add_argument("--out", required=True, help="predictions CSV to write")
+    p.add_argument("--seed", type=int, default=0, help="random seed of image-stats (default 0)")
+    p.add_argument("--value", type=float, default=1.0, help="the value of the constant baseline (default 1.0)")
+    p.set_defaults(func=_run)

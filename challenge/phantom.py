@@ -1,0 +1,348 @@
+"""Phantom cohorts: synthetic radiographs whose ground truth is known exactly (``ra2 synth``).
+
+Every patient has a latent severity that drives all of their joints, with a
+hand/foot factor, a damage-type factor, a per-side factor and a per-joint factor
+shared by the left and right joint, so that image-level totals correlate across
+patients roughly as in the real cohort (see ``TARGETS``).  The scores then shape
+the drawings (``phantom_render``): narrowing closes the joint-space gap,
+erosion bites notches into the bone ends.
+
+Layout written by ``make_cohort(out, n_train, n_test, seed)``::
+
+    OUT/train/   {PID}-{LH,RH,LF,RF}.jpg, training.csv, landmarks.csv, masks/{PID}-{LIMB}.png
+    OUT/test/    {PID}-{LIMB}.jpg, template.csv (every score cell empty) -- nothing else
+    OUT/gold/    test.csv, reader2.csv, landmarks.csv, masks/
+    OUT/cohort.json   seed, parameters, per-image acquisition records, measured statistics
+
+Each patient draws from its own ``numpy.random.default_rng([seed, split, index, stream])``
+streams, so a patient does not depend on the others and one seed gives identical bytes.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from . import catalogue as cat
+from .errors import UsageError
+from .phantom_render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, Acquisition, Anatomy,
+                             add_erosions, build_foot, build_hand, render_limb)
+from .schemes import load_scheme
+from .tables import template_frame, with_totals, write_atomic, write_scores
+
+FORMAT_VERSION = 1
+TRAIN_PREFIX, TEST_PREFIX = "PHT", "PHX"
+
+#: the latent-severity model (see ``patient_scores``)
+SEVERITY = {
+    "gamma_shape": 0.7,          # patient severity ~ Gamma(shape, 1)
+    "share_quiescent": 0.33,      # share of patients whose severity is scaled down to almost nothing
+    "quiescent_scale": 0.03,
+    "sigma_hand": 0.15, "sigma_foot": 0.9,          # limb-kind factor (log scale)
+    "sigma_type_hand": 0.3, "sigma_type_foot": 0.7,  # damage-type factor per limb kind
+    "sigma_side_hand": 0.12, "sigma_side_foot": 0.7,  # left/right factor
+    "sigma_joint": 0.6,          # per-joint factor, shared by the mirror joints and both damage types
+    "rate": {"hand narrowing": 0.5, "hand erosion": 0.35, "foot narrowing": 0.6, "foot erosion": 0.7},
+}
+#: joints RA prefers (multiplies the rate); others 1.0
+PROPENSITY = {"mcp": 1.25, "pip": 1.0, "wrist": 1.05, "mtp": 1.0}
+
+#: measured correlation name -> (description, target from the contract)
+TARGETS = {
+    "lr_hand_narrowing": ("left vs right hand, narrowing totals", 0.90),
+    "lr_hand_erosion": ("left vs right hand, erosion totals", 0.89),
+    "lr_foot_narrowing": ("left vs right foot, narrowing totals", 0.78),
+    "lr_foot_erosion": ("left vs right foot, erosion totals", 0.59),
+    "ne_hand": ("narrowing vs erosion total per hand image", 0.78),
+    "ne_foot": ("narrowing vs erosion total per foot image", 0.61),
+    "hand_foot_narrowing": ("hand vs foot of one side, narrowing totals", 0.62),
+    "hand_foot_erosion": ("hand vs foot of one side, erosion totals", 0.45),
+    "hand_foot": ("hand vs foot of one side, all damage", 0.55),
+}
+
+# ----------------------------------------------------------------------------------------------
+# scores
+# ----------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int, split: int, index: int, stream: int, *more: int) -> np.random.Generator:
+    return np.random.default_rng([seed, split, index, stream, *more])
+
+
+def patient_scores(rng: np.random.Generator) -> dict[str, int]:
+    """Integer scores for the 86 joint columns of one patient, from a latent severity."""
+    p = SEVERITY
+    severity = rng.gamma(p["gamma_shape"], 1.0)
+    if rng.random() < p["share_quiescent"]:
+        severity *= p["quiescent_scale"]
+    kind_f = {"hand": np.exp(p["sigma_hand"] * rng.standard_normal()),
+              "foot": np.exp(p["sigma_foot"] * rng.standard_normal())}
+    type_f = {(k, d): np.exp(p[f"sigma_type_{k}"] * rng.standard_normal())
+              for k in ("hand", "foot") for d in cat.DAMAGE_TYPES}
+    side_f = {limb: np.exp(p[f"sigma_side_{'hand' if limb in cat.HANDS else 'foot'}"] * rng.standard_normal())
+              for limb in cat.LIMBS}
+    joint_f: dict[tuple[str, str, str], float] = {}
+    scores = {}
+    for j in cat.JOINTS:
+        key = (j.kind, j.group, j.site)               # same for left/right and both damage types
+        if key not in joint_f:
+            joint_f[key] = np.exp(p["sigma_joint"] * rng.standard_normal())
+        lam = (severity * p["rate"][f"{j.kind} {j.damage}"] * PROPENSITY[j.group] * kind_f[j.kind]
+               * type_f[(j.kind, j.damage)] * side_f[j.limb] * joint_f[key])
+        scores[j.column] = int(min(rng.poisson(lam), j.max_score))
+    return scores
+
+
+def reader2_scores(scores: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
+    """The same joints re-scored by a second reader: mostly ±1 on damaged joints, rarely on healthy ones."""
+    out = {}
+    for col, value in scores.items():
+        top = cat.BY_COLUMN[col].max_score
+        if value > 0:
+            u = rng.random()
+            step = 0 if u < 0.55 else (1 if u < 0.95 else 2) * rng.choice((-1, 1))
+        else:
+            step = 1 if rng.random() < 0.04 else 0
+        out[col] = int(np.clip(value + step, 0, top))
+    return out
+
+
+def cohort_scores(seed: int, n_train: int, n_test: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gold scores of a cohort (training, test) without drawing any image: the same numbers
+    ``make_cohort`` writes for this seed."""
+    train = {pid: patient_scores(_rng(seed, 0, i, 0)) for pid, i in _patients(n_train, TRAIN_PREFIX)}
+    test = {pid: patient_scores(_rng(seed, 1, i, 0)) for pid, i in _patients(n_test, TEST_PREFIX)}
+    return _frame(train), _frame(test)
+
+
+def _frame(rows: dict[str, dict[str, int]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_dict(rows, orient="index")[list(cat.JOINT_COLUMNS)].astype(int)
+    frame.index.name = cat.ID
+    return with_totals(frame)[list(cat.SCORE_COLUMNS)]
+
+
+# ----------------------------------------------------------------------------------------------
+# images
+# ----------------------------------------------------------------------------------------------
+
+
+def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator):
+    """The drawable limb (mm) for one patient's scores: gaps from narrowing, notches from erosion."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    scheme = load_scheme("svh21")
+    narrowing = {scheme.carries[kind][j.name]: scores[j.column]
+                 for j in cat.JOINTS if j.limb == limb and j.damage == cat.NARROWING}
+    shape = build_hand(narrowing, anatomy) if kind == "hand" else build_foot(narrowing, anatomy)
+    # diffuse signs of disease that a global look can pick up: bone loss and soft-tissue swelling
+    own = [j for j in cat.JOINTS if j.limb == limb]
+    damage = sum(scores[j.column] for j in own) / sum(j.max_score for j in own)
+    shape.osteopenia = float(np.clip(2.5 * damage + 0.03 * rng.standard_normal(), 0, 0.45))
+    shape.swelling = float(min(3.0, 12 * damage))
+    sites = HAND_EROSION_SITES if kind == "hand" else FOOT_EROSION_SITES
+    add_erosions(shape, [(scores[j.column], j.max_score, sites[j.name])
+                         for j in cat.JOINTS if j.limb == limb and j.damage == cat.EROSION and scores[j.column] > 0],
+                 rng)
+    return shape
+
+
+def render_patient_limb(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator,
+                        size_scale: float = 1.0):
+    """One stored radiograph (``phantom_render.Rendered``) of one limb of a patient."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    acq = Acquisition.draw(rng, kind, size_scale)          # first, so that it does not depend on the scores
+    shape = limb_geometry(scores, limb, anatomy, rng)
+    return render_limb(shape, acq, rng, mirror=limb in ("RH", "RF"))
+
+
+def _save_image(pixels: np.ndarray, path: Path, quality: int):
+    Image.fromarray(pixels).save(path, "JPEG", quality=quality)
+
+
+def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
+    return [(stem, name, f"{points[name][0]:.2f}", f"{points[name][1]:.2f}")
+            for name in load_scheme("svh21").landmarks[kind]]
+
+
+def _write_landmarks(rows: list[tuple], path: Path):
+    write_atomic(pd.DataFrame(rows, columns=["image", "landmark", "x", "y"]), path)
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics
+# ----------------------------------------------------------------------------------------------
+
+
+def _totals(frame: pd.DataFrame, limb: str, damage: str | None) -> np.ndarray:
+    cols = [c for d in ([damage] if damage else cat.DAMAGE_TYPES) for c in cat.select(damage=d, limb=limb)]
+    return frame[cols].to_numpy(float).sum(axis=1)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return round(float(np.corrcoef(a, b)[0, 1]), 4)
+
+
+def measured_correlations(frame: pd.DataFrame) -> dict[str, float | None]:
+    """The ``TARGETS`` correlations measured on a score frame (one row per patient)."""
+    N, E = cat.NARROWING, cat.EROSION
+
+    def pooled(limbs, damage):
+        return np.concatenate([_totals(frame, limb, damage) for limb in limbs])
+
+    return {
+        "lr_hand_narrowing": _corr(_totals(frame, "LH", N), _totals(frame, "RH", N)),
+        "lr_hand_erosion": _corr(_totals(frame, "LH", E), _totals(frame, "RH", E)),
+        "lr_foot_narrowing": _corr(_totals(frame, "LF", N), _totals(frame, "RF", N)),
+        "lr_foot_erosion": _corr(_totals(frame, "LF", E), _totals(frame, "RF", E)),
+        "ne_hand": _corr(pooled(cat.HANDS, N), pooled(cat.HANDS, E)),
+        "ne_foot": _corr(pooled(cat.FEET, N), pooled(cat.FEET, E)),
+        "hand_foot_narrowing": _corr(pooled(cat.HANDS, N), pooled(cat.FEET, N)),
+        "hand_foot_erosion": _corr(pooled(cat.HANDS, E), pooled(cat.FEET, E)),
+        "hand_foot": _corr(pooled(cat.HANDS, None), pooled(cat.FEET, None)),
+    }
+
+
+def cohort_statistics(gold: pd.DataFrame, reader2: pd.DataFrame | None = None) -> dict:
+    """Distribution and correlation figures for cohort.json."""
+    total = gold[cat.TOTAL].to_numpy(float)
+    joints = gold[list(cat.JOINT_COLUMNS)].to_numpy(float)
+    corr = measured_correlations(gold)
+    out = {
+        "patients": int(len(gold)),
+        "share_total_0_3": round(float(np.mean(total <= 3)), 4),
+        "share_zero_joints": round(float(np.mean(joints == 0)), 4),
+        "total_mean": round(float(total.mean()), 3),
+        "total_median": float(np.median(total)),
+        "total_max": float(total.max()),
+        "correlations": {k: {"measured": corr[k], "target": t, "what": what} for k, (what, t) in TARGETS.items()},
+    }
+    if reader2 is not None:
+        a = joints
+        b = reader2.loc[gold.index, list(cat.JOINT_COLUMNS)].to_numpy(float)
+        out["reader2"] = {"joints_equal": round(float(np.mean(a == b)), 4),
+                          "damaged_joints_equal": round(float(np.mean((a == b)[a > 0])), 4) if (a > 0).any() else None,
+                          "healthy_joints_equal": round(float(np.mean((a == b)[a == 0])), 4)}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the cohort
+# ----------------------------------------------------------------------------------------------
+
+
+def _prepare(out: Path):
+    """An empty output folder; a previous phantom cohort there (it has cohort.json) is replaced."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "cohort.json").is_file():
+            raise UsageError(f"{out}: folder is not empty and holds no phantom cohort (cohort.json); "
+                             "give a new or empty folder")
+        for sub in ("train", "test", "gold"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        (out / "cohort.json").unlink()
+    for sub in ("train/masks", "test", "gold/masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
+    """(Patient_ID, index) pairs: PHT0001, PHT0002, ..."""
+    return [(f"{prefix}{i + 1:04d}", i) for i in range(n)]
+
+
+def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
+                progress: bool = False) -> dict:
+    """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict."""
+    if n_train < 1 or n_test < 1:
+        raise UsageError(f"need at least one training and one test patient (got {n_train} and {n_test})")
+    if not 0.05 <= size_scale <= 4:
+        raise UsageError(f"--size-scale {size_scale} is outside 0.05-4")
+    out = Path(out)
+    _prepare(out)
+    splits = [("train", 0, _patients(n_train, TRAIN_PREFIX)),
+              ("test", 1, _patients(n_test, TEST_PREFIX))]
+    total = 4 * (n_train + n_test)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="image", desc="ra2 synth")
+    images, gold, second = {}, {}, {}
+    for name, code, patients in splits:
+        landmark_rows = []
+        mask_dir = out / ("train" if name == "train" else "gold") / "masks"
+        for pid, index in patients:
+            scores = patient_scores(_rng(seed, code, index, 0))
+            gold.setdefault(name, {})[pid] = scores
+            if name == "test":
+                second[pid] = reader2_scores(scores, _rng(seed, code, index, 3))
+            anatomy = Anatomy.draw(_rng(seed, code, index, 1))
+            for k, limb in enumerate(cat.LIMBS):
+                shot = render_patient_limb(scores, limb, anatomy, _rng(seed, code, index, 2, k), size_scale)
+                stem = f"{pid}-{limb}"
+                _save_image(shot.image, out / name / f"{stem}.jpg", shot.record["jpeg_quality"])
+                Image.fromarray(shot.mask).save(mask_dir / f"{stem}.png", "PNG", compress_level=1)
+                landmark_rows += _landmark_rows(stem, "hand" if limb in cat.HANDS else "foot", shot.landmarks)
+                images[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
+                if bar is not None:
+                    bar.update()
+        _write_landmarks(landmark_rows, out / ("train" if name == "train" else "gold") / "landmarks.csv")
+    if bar is not None:
+        bar.close()
+
+    train, test = _frame(gold["train"]), _frame(gold["test"])
+    reader2 = _frame(second)
+    train_ids, test_ids = list(train.index), list(test.index)
+    write_scores(train, out / "train" / "training.csv", template_frame(train_ids), decimals=None)
+    write_atomic(template_frame(test_ids), out / "test" / "template.csv")
+    write_scores(test, out / "gold" / "test.csv", template_frame(test_ids), decimals=None)
+    write_scores(reader2, out / "gold" / "reader2.csv", template_frame(test_ids), decimals=None)
+
+    info = {
+        "format": "ra2-phantom-cohort",
+        "version": FORMAT_VERSION,
+        "seed": seed,
+        "parameters": {"n_train": n_train, "n_test": n_test, "size_scale": size_scale,
+                       "landmark_scheme": "svh21", "severity": SEVERITY, "propensity": PROPENSITY,
+                       "narrowing_gap_factor": list(NARROWING_FACTOR)},
+        "statistics": cohort_statistics(pd.concat([train, test]), None)
+        | {"reader2": cohort_statistics(test, reader2)["reader2"]},
+        "images": images,
+    }
+    text = json.dumps(info, indent=1, sort_keys=False)
+    (out / "cohort.json").write_text(text + "\n")
+    return json.loads(text)
+
+
+# ----------------------------------------------------------------------------------------------
+# ra2 synth
+# ----------------------------------------------------------------------------------------------
+
+
+def _run(args) -> int:
+    info = make_cohort(args.out, args.train, args.test, args.seed, size_scale=args.size_scale,
+                       progress=not args.quiet)
+    stats = info["statistics"]
+    corr = ", ".join(f"{k} {v['measured']}" for k, v in stats["correlations"].items()
+                     if k in ("lr_hand_narrowing", "ne_hand", "hand_foot"))
+    print(f"wrote {args.train} training and {args.test} test patients to {args.out} "
+          f"({stats['share_total_0_3']:.0%} with Overall_Tol 0-3; {corr})")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("synth", help="write a phantom cohort (synthetic radiographs with known scores)",
+                              description="Write a phantom cohort in the challenge layout: DIR/train, DIR/test "
+                                          "(template only), DIR/gold (answers, second reader) and DIR/cohort.json.")
+    p.add_argument("--out", required=True, help="output folder (new, empty, or a previous phantom cohort)")
+    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
+    p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    p.add_argument("--size-scale", type=float, default=1.0,
+                   help="multiply every image size by this (default 1: about 400-2500 px, median ~620)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

@@ -1,0 +1,259 @@
+"""Phantom cohorts: layout, determinism, valid tables, landmarks and masks, visible damage, cohort statistics."""
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from challenge import catalogue as cat
+from challenge.phantom import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
+                               reader2_scores)
+from challenge.phantom_render import Acquisition, Anatomy, render_limb
+from challenge.schemes import load_scheme
+from challenge.tables import check_scores, read_table
+from ra2.cli import main
+
+SCHEME = load_scheme("svh21")
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phantom") / "c"
+    info = make_cohort(out, 4, 3, seed=7, size_scale=0.7)
+    return out, info
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_layout_is_exactly_the_challenge_layout(cohort):
+    out, info = cohort
+    stems_train = {f"PHT{i:04d}-{limb}" for i in range(1, 5) for limb in cat.LIMBS}
+    stems_test = {f"PHX{i:04d}-{limb}" for i in range(1, 4) for limb in cat.LIMBS}
+    assert {p.name for p in (out / "train").iterdir()} == (
+        {s + ".jpg" for s in stems_train} | {"training.csv", "landmarks.csv", "masks"})
+    assert {p.name for p in (out / "train" / "masks").iterdir()} == {s + ".png" for s in stems_train}
+    assert {p.name for p in (out / "test").iterdir()} == {s + ".jpg" for s in stems_test} | {"template.csv"}
+    assert {p.name for p in (out / "gold").iterdir()} == {"test.csv", "reader2.csv", "landmarks.csv", "masks"}
+    assert {p.name for p in (out / "gold" / "masks").iterdir()} == {s + ".png" for s in stems_test}
+    assert set(info["images"]) == stems_train | stems_test
+    assert info["seed"] == 7 and info["parameters"]["n_train"] == 4
+    record = info["images"]["PHX0002-RF"]
+    for key in ("long_side", "rotation_deg", "zoom", "gamma", "noise", "rgb", "rotated_180", "jpeg_quality"):
+        assert key in record
+
+
+def test_same_seed_same_bytes_and_other_seed_differs(cohort, tmp_path):
+    out, _ = cohort
+    make_cohort(tmp_path / "again", 4, 3, seed=7, size_scale=0.7)
+    assert _files(out) == _files(tmp_path / "again")
+    make_cohort(tmp_path / "other", 4, 3, seed=8, size_scale=0.7)
+    assert _files(out)["train/PHT0001-LH.jpg"] != _files(tmp_path / "other")["train/PHT0001-LH.jpg"]
+
+
+def test_tables_are_valid_gold_and_the_template_is_empty(cohort):
+    out, _ = cohort
+    template = read_table(out / "test" / "template.csv")
+    assert list(template.columns) == list(cat.COLUMNS)
+    lines = (out / "test" / "template.csv").read_text().splitlines()[1:]
+    assert [line.split(",", 1)[1] for line in lines] == ["," * 88] * 3       # every score cell empty
+    for name in ("gold/test.csv", "gold/reader2.csv"):
+        assert check_scores(read_table(out / name), template, gold=True) == []
+    train = read_table(out / "train" / "training.csv")
+    train_template = read_table(out / "train" / "training.csv")[[cat.ID]]
+    assert check_scores(train, train_template, gold=True) == []
+    assert not set(train[cat.ID]) & set(template[cat.ID])
+    text = (out / "train" / "training.csv").read_text()
+    assert ".0," not in text                          # integers, as the real labels are
+
+
+def test_landmarks_cover_the_scheme_inside_each_image_and_masks_match(cohort):
+    out, info = cohort
+    for split, where in (("train", "train"), ("test", "gold")):
+        marks = pd.read_csv(out / where / "landmarks.csv")
+        assert list(marks.columns) == ["image", "landmark", "x", "y"]
+        for stem, rows in marks.groupby("image"):
+            kind = "hand" if stem[-2:] in cat.HANDS else "foot"
+            assert list(rows["landmark"]) == list(SCHEME.landmarks[kind])
+            rec = info["images"][stem]
+            with Image.open(out / split / f"{stem}.jpg") as im:
+                assert im.size == (rec["width"], rec["height"])
+                assert im.mode == ("RGB" if rec["rgb"] else "L")
+            assert rows["x"].between(0, rec["width"] - 1).all() and rows["y"].between(0, rec["height"] - 1).all()
+            mask = np.asarray(Image.open(out / where / "masks" / f"{stem}.png"))
+            assert mask.shape == (rec["height"], rec["width"]) and set(np.unique(mask)) <= {0, 1}
+            assert mask.sum() > 0
+
+
+def test_cohort_json_statistics_are_those_of_the_written_tables(cohort):
+    out, info = cohort
+    frame = pd.concat([read_table(out / "train" / "training.csv"), read_table(out / "gold" / "test.csv")])
+    measured = measured_correlations(frame.set_index(cat.ID))
+    for key, value in info["statistics"]["correlations"].items():
+        assert value["measured"] == measured[key]
+        assert value["target"] == TARGETS[key][1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_correlations_of_a_200_patient_cohort_are_near_the_contract(seed):
+    train, test = cohort_scores(seed, 150, 50)
+    frame = pd.concat([train, test])
+    measured = measured_correlations(frame)
+    for key, target in (("lr_hand_narrowing", 0.9), ("ne_hand", 0.8), ("hand_foot", 0.55)):
+        assert abs(measured[key] - target) <= 0.1, (key, measured[key])
+    share_low = float((frame[cat.TOTAL] <= 3).mean())
+    assert 0.3 <= share_low <= 0.5
+    assert float((frame[list(cat.JOINT_COLUMNS)] == 0).to_numpy().mean()) > 0.6
+
+
+def test_reader2_disagrees_mostly_on_damaged_joints():
+    rng = np.random.default_rng(0)
+    train, _ = cohort_scores(3, 60, 1)
+    gold = train[list(cat.JOINT_COLUMNS)].to_numpy()
+    second = np.array([[v for v in reader2_scores(dict(zip(cat.JOINT_COLUMNS, map(int, row))), rng).values()]
+                       for row in gold])
+    diff = second != gold
+    assert 0.25 < diff[gold > 0].mean() < 0.7
+    assert diff[gold == 0].mean() < 0.08
+    assert np.abs(second - gold).max() <= 2
+    tops = np.array([cat.BY_COLUMN[c].max_score for c in cat.JOINT_COLUMNS])
+    assert (second >= 0).all() and (second <= tops).all()
+
+
+# --- damage that can be seen in the pixels ---------------------------------------------------------------
+
+def _uniform_scores(narrowing: int, erosion: int) -> dict[str, int]:
+    return {j.column: (narrowing if j.damage == cat.NARROWING else min(erosion, j.max_score)) for j in cat.JOINTS}
+
+
+def _shot(limb, scores, seed, long_side=800):
+    """One limb drawn with fixed anatomy and acquisition (they depend on ``seed`` only, not on the scores)."""
+    anatomy = Anatomy.draw(np.random.default_rng(100 + seed))
+    shape = limb_geometry(scores, limb, anatomy, np.random.default_rng(seed))
+    kind = "hand" if limb in cat.HANDS else "foot"
+    acq = replace(Acquisition.draw(np.random.default_rng(200 + seed), kind), long_side=long_side, noise=0.01)
+    return render_limb(shape, acq, np.random.default_rng(300 + seed), mirror=limb in ("RH", "RF"))
+
+
+def gap_width(image: np.ndarray, x: float, y: float, reach: int = 14) -> float:
+    """Joint-space width (px) at a landmark, measured in the pixels alone.
+
+    Around the landmark, 'dark' is below the midpoint of the local bone and gap levels.  The gap is
+    a thin dark band through the landmark: its width is the shortest dark run through the landmark
+    over 36 directions (0 where the landmark pixel itself is bright, i.e. the joint is closed)."""
+    img = image.astype(float)
+    if img.ndim == 3:
+        img = img.mean(axis=2)
+    cx, cy = int(round(x)), int(round(y))
+    patch = img[cy - reach:cy + reach + 1, cx - reach:cx + reach + 1]
+    bright, dark = np.percentile(patch, 90), np.percentile(patch, 10)
+    threshold = (bright + dark) / 2
+    if img[cy, cx] >= threshold:
+        return 0.0
+    best = np.inf
+    for angle in np.linspace(0, np.pi, 36, endpoint=False):
+        dx, dy = np.cos(angle), np.sin(angle)
+        run = 0.0
+        for sign in (1, -1):
+            for step in np.arange(0.5, reach, 0.5):
+                px, py = int(round(x + sign * dx * step)), int(round(y + sign * dy * step))
+                if img[py, px] >= threshold:
+                    break
+                run = step
+            else:
+                run = reach
+        best = min(best, 2 * run)
+    return best
+
+
+@pytest.mark.parametrize("limb", ["LH", "RF"])
+def test_joint_space_width_measured_in_pixels_falls_with_narrowing(limb):
+    kind = "hand" if limb in cat.HANDS else "foot"
+    names = [lm for lm in SCHEME.landmarks[kind]
+             if any(SCHEME.carries[kind][j.name] == lm for j in cat.JOINTS
+                    if j.damage == cat.NARROWING and j.kind == kind)]
+    medians = []
+    for score in range(5):
+        widths = []
+        for seed in range(3):
+            shot = _shot(limb, _uniform_scores(score, 0), seed)
+            widths += [gap_width(shot.image, *shot.landmarks[n]) for n in names]
+        medians.append(float(np.median(widths)))
+    assert all(a > b for a, b in zip(medians, medians[1:])), medians
+    assert medians[0] >= 3 and medians[4] == 0
+
+
+def test_erosion_bites_dark_notches_that_grow_with_the_score():
+    def dark_pixels(erosion):
+        shot = _shot("LH", _uniform_scores(0, erosion), 5)
+        return shot.image.astype(float)
+
+    base = dark_pixels(0)
+    lost = []
+    for score in (1, 3, 5):
+        lost.append(float(np.clip(base - dark_pixels(score), 0, None).sum()))
+    assert lost[0] > 0 and lost[0] < lost[1] < lost[2], lost
+
+
+def test_rotated_180_images_carry_rotated_landmarks_and_masks():
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    shape = limb_geometry(_uniform_scores(1, 1), "LH", Anatomy.draw(np.random.default_rng(2)),
+                          np.random.default_rng(3))
+    acq = replace(Acquisition.draw(np.random.default_rng(4), "hand"), long_side=500, rgb=False, rotated_180=False)
+    upright = render_limb(shape, acq, rng_a)
+    turned = render_limb(shape, replace(acq, rotated_180=True), rng_b)
+    h, w = upright.image.shape
+    assert np.array_equal(turned.mask, upright.mask[::-1, ::-1])
+    for name, (x, y) in upright.landmarks.items():
+        tx, ty = turned.landmarks[name]
+        assert abs(tx - (w - 1 - x)) < 1e-6 and abs(ty - (h - 1 - y)) < 1e-6
+
+
+def test_right_hand_is_the_mirror_of_the_left():
+    scores = _uniform_scores(0, 0)
+    anatomy = Anatomy.draw(np.random.default_rng(5))
+    acq = replace(Acquisition.draw(np.random.default_rng(6), "hand"), rotation_deg=0.0, shift=(0.0, 0.0),
+                  rotated_180=False, rgb=False)
+    left = render_limb(limb_geometry(scores, "LH", anatomy, np.random.default_rng(7)), acq, np.random.default_rng(8))
+    right = render_limb(limb_geometry(scores, "RH", anatomy, np.random.default_rng(7)), acq,
+                        np.random.default_rng(8), mirror=True)
+    w = left.image.shape[1]
+    for name in left.landmarks:
+        assert abs(left.landmarks[name][0] - (w - right.landmarks[name][0])) < 1.0
+        assert abs(left.landmarks[name][1] - right.landmarks[name][1]) < 1e-6
+    # the thumb is on the right of a left hand, on the left of a right hand
+    assert left.landmarks["mcp1"][0] > left.landmarks["mcp5"][0]
+    assert right.landmarks["mcp1"][0] < right.landmarks["mcp5"][0]
+
+
+def test_landmarks_sit_at_their_anatomical_places():
+    shot = _shot("LH", _uniform_scores(0, 0), 0)
+    p = {k: np.array(v) for k, v in shot.landmarks.items()}
+    if shot.record["rotated_180"]:
+        pytest.skip("drawn upside down")
+    # fingers above their MCP joints, MCPs above the wrist, radius below the carpus (image y grows downwards)
+    for i in range(2, 6):
+        assert p[f"pip{i}"][1] < p[f"mcp{i}"][1] < p["capnlun"][1]
+    assert p["ip"][1] < p["mcp1"][1] < p["mc1"][1]
+    assert p["cmc3"][1] < p["capnlun"][1] < p["radcar"][1] < p["radius"][1] + 5
+    assert p["lunate"][1] < p["radcar"][1] + 5 and p["ulna"][0] < p["radius"][0]
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+def test_ra2_synth_writes_a_cohort_and_refuses_a_foreign_folder(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "c"), "--train", "1", "--test", "1", "--seed", "3",
+                 "--size-scale", "0.5", "-q"]) == 0
+    assert (tmp_path / "c" / "cohort.json").is_file()
+    # a previous phantom cohort is replaced, with nothing of it left behind
+    assert main(["synth", "--out", str(tmp_path / "c"), "--train", "1", "--test", "1", "-q",
+                 "--size-scale", "0.5"]) == 0
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert main(["synth", "--out", str(foreign), "--train", "1", "--test", "1", "-q"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep me"
