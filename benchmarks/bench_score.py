@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +54,12 @@ def main() -> None:
         print(f"score (read + validate both files + official + paper metrics): median {statistics.median(times):.2f} s "
               f"over {args.repeats} runs (min {min(times):.2f}, max {max(times):.2f})")
         print("sc1 %.4f  sc2 %.4f  sc3 %.4f" % tuple(result["official"][k] for k in ("sc1", "sc2", "sc3")))
+    helps = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ra2", "score", "--help"], check=True, capture_output=True)
+        helps.append(time.perf_counter() - t0)
+    print(f"ra2 score --help: median {statistics.median(helps):.2f} s over {args.repeats} runs")
 
 
 if __name__ == "__main__":
