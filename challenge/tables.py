@@ -159,7 +159,7 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
         return out
     ids = frame[ID].to_numpy(dtype=object)
     if len(frame) == 0:
-        err(None, None, "the file has a header but no patient rows")
+        err(None, None, "the file has a header but no patients")
     labels = np.array([pid if pid else f"line {i + 2}" for i, pid in enumerate(ids)], dtype=object)
     for i in np.flatnonzero(ids == ""):
         err(labels[i], ID, "empty Patient_ID")
@@ -215,6 +215,12 @@ def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.level == "error"]
 
 
+def _summary(path, problems: list[Problem], use: str = "") -> str:
+    shown = "\n".join(f"  {p}" for p in problems[:10])
+    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+    return f"{path} cannot be used{' ' + use if use else ''} ({len(problems)} error(s)):\n{shown}{more}"
+
+
 def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
     """A valid score file as floats indexed by Patient_ID, columns in catalogue order.
 
@@ -223,8 +229,7 @@ def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
     frame = read_table(path)
     bad = errors(check_scores(frame, gold=gold))
     if bad:
-        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
-        raise TableError("\n".join(str(p) for p in bad[:10]) + more)
+        raise TableError(_summary(path, bad))
     out = frame.set_index(ID)[list(SCORE_COLUMNS)].apply(pd.to_numeric).astype(float)
     out.index = out.index.astype(str)
     out.attrs["path"] = str(path)
@@ -236,7 +241,7 @@ def read_template(path: str | Path) -> pd.DataFrame:
     frame = read_table(path)
     bad = errors(check_scores(frame, cells=False))
     if bad:
-        raise TableError("\n".join(str(p) for p in bad[:10]))
+        raise TableError(_summary(path, bad, "as a template"))
     return frame
 
 

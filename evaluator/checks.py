@@ -8,7 +8,7 @@ import pandas as pd
 
 from challenge.catalogue import ID, SCORE_COLUMNS
 from challenge.errors import UsageError
-from challenge.tables import Problem, check_scores, errors, read_table
+from challenge.tables import Problem, check_scores, errors, read_table, read_template
 
 
 class InvalidFile(UsageError):
@@ -37,7 +37,7 @@ def validate_file(pred_path: str | Path, template_path: str | Path | None = None
                   gold: bool = False) -> list[Problem]:
     """All problems of a file against a template (template/gold files may have empty or filled score cells)."""
     frame = read_table(pred_path)
-    template = read_table(template_path) if template_path is not None else None
+    template = read_template(template_path) if template_path is not None else None
     return check_scores(frame, template, gold=gold)
 
 

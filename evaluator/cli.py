@@ -71,7 +71,7 @@ def score_files(pred_path, gold_path) -> dict:
         "prediction": str(pred_path), "gold": str(gold_path), "patients": int(len(gold.frame)),
         "official": score_frames(pred.frame, gold.frame),
         "paper": agreement(pred.frame, gold.frame),
-        "warnings": [str(w) for w in pred.warnings],
+        "warnings": [str(w) for w in gold.warnings + pred.warnings],
     }
 
 

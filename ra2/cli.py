@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"ra2 {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:            # `ra2 score ... | head`
+        sys.stderr.close()
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
