@@ -1,0 +1,140 @@
+"""Benchmark of the method on a phantom cohort (80 training / 40 test patients, seed 7 by default).
+
+Prints and writes (``--out DIR/bench.json``, updated after every stage):
+localisation share within 0.02 per joint group; SC1/SC2/SC3 of the full method,
+its ablations (no stacker, no segmentation), the baselines and the second
+reader; one-sided paired Wilcoxon p-values (full better than each ablation);
+training seconds; predict seconds per image (median of repeats), peak memory of
+a ``ra2 predict`` run, and the ratio to merely decoding the same JPEGs.
+
+    .venv/bin/python benchmarks/bench_method.py --out /tmp/ra2_bench
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from challenge.dataset import scan_folder
+from challenge.images import read_grey
+from challenge.tables import read_scores, with_totals
+
+
+def _dump(out: Path, result: dict) -> None:
+    (out / "bench.json").write_text(json.dumps(result, indent=2, default=float))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="/tmp/ra2_bench", help="work folder (cohort, bundles, predictions)")
+    ap.add_argument("--train", type=int, default=80)
+    ap.add_argument("--test", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of the timed prediction")
+    ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke run of the benchmark itself)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from baselines.predictors import BASELINES, predict_baseline
+    from challenge.phantom import make_cohort
+    from evaluator.landmarks import image_sizes, localisation_metric
+    from evaluator.official import per_patient, score_frames
+    from evaluator.stats import paired_wilcoxon
+    from challenge.landmarks import read_landmarks
+    from submission.predict import Method, predict_folder
+    from submission.train import train_bundle
+
+    out = Path(args.out)
+    cohort = out / "cohort"
+    if not (cohort / "gold" / "test.csv").is_file():
+        make_cohort(cohort, args.train, args.test, args.seed)
+    train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
+    template = test / "template.csv"
+    gold = with_totals(read_scores(gold_dir / "test.csv"))
+    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed}}
+
+    t = time.time()
+    full = train_bundle(train, out / "bundle_full", seed=0, quick=args.quick, progress=True)
+    result["train_seconds_full"] = time.time() - t
+    t = time.time()
+    noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, quick=args.quick, progress=True,
+                         localizers_from=full)
+    result["train_seconds_noseg_reusing_localizers"] = time.time() - t
+    _dump(out, result)
+
+    method = Method(full)
+    runs = {"full": dict(bundle_dir=full, method=method, landmarks_out=out / "landmarks_pred.csv"),
+            "no-stack": dict(bundle_dir=full, method=method, stack=False),
+            "no-seg": dict(bundle_dir=noseg)}
+    preds = {}
+    for name, kw in runs.items():
+        predict_folder(images_dir=test, template_path=template, out_path=out / f"pred_{name}.csv", progress=False,
+                       **kw)
+        preds[name] = read_scores(out / f"pred_{name}.csv")
+    for name in BASELINES:
+        preds[f"baseline:{name}"] = predict_baseline(name, train, test)
+    preds["reader2"] = with_totals(read_scores(gold_dir / "reader2.csv"))
+    result["scores"] = {k: score_frames(v, gold) for k, v in preds.items()}
+    errors = {k: per_patient(v, gold) for k, v in preds.items()}
+    result["wilcoxon_full_better_than"] = {
+        other: {m: paired_wilcoxon(errors["full"][m], errors[other][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
+        for other in ("no-stack", "no-seg")}
+    loc = localisation_metric(read_landmarks(out / "landmarks_pred.csv"), read_landmarks(gold_dir / "landmarks.csv"),
+                              image_sizes(test))
+    result["localisation"] = loc
+    _dump(out, result)
+
+    folder = scan_folder(test)
+    paths = [p for limbs in folder.images.values() for p in limbs.values()]
+    decode, predict = [], []
+    for _ in range(args.repeats):
+        t = time.time()
+        for p in paths:
+            read_grey(p)
+        decode.append((time.time() - t) / len(paths))
+        s = predict_folder(full, test, template, out / "pred_timed.csv", progress=False, method=method)
+        predict.append(s["seconds"] / s["images"])
+    t = time.time()
+    subprocess.run([sys.executable, "-m", "ra2", "predict", "--bundle", str(full), "--images", str(test),
+                    "--template", str(template), "--out", str(out / "pred_cli.csv")], check=True,
+                   capture_output=True)
+    cli_seconds = time.time() - t
+    result["speed"] = {
+        "images": len(paths), "decode_s_per_image": float(np.median(decode)),
+        "predict_s_per_image": float(np.median(predict)),
+        "ratio_to_decode": float(np.median(predict) / np.median(decode)),
+        "cli_run_seconds_incl_startup": cli_seconds,
+        "cli_peak_memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "device": s["device"]}
+    _dump(out, result)
+    print_report(result)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    print(f"\nphantom cohort: {r['cohort']}")
+    print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s")
+    print("localisation, share within 0.02:")
+    for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
+        print(f"  {g:<7} {100 * s['within']:6.2f} %  median {s['median']:.4f}  p95 {s['p95']:.4f}")
+    print(f"{'predictions':<24} {'SC1':>7} {'SC2':>7} {'SC3':>7}")
+    for k, v in r["scores"].items():
+        print(f"{k:<24} " + " ".join(f"{v[m]:7.4f}" if v[m] is not None else "    n/a" for m in ("sc1", "sc2", "sc3")))
+    for other, tests in r["wilcoxon_full_better_than"].items():
+        print(f"full better than {other}: " + ", ".join(
+            f"{m} p={t['p_value']:.3g}" if t["p_value"] is not None else f"{m} p=n/a" for m, t in tests.items()))
+    s = r["speed"]
+    print(f"predict {s['predict_s_per_image']:.3f} s/image (median of repeats, model loaded), decode "
+          f"{s['decode_s_per_image']:.4f} s/image, ratio {s['ratio_to_decode']:.1f}; 'ra2 predict' run "
+          f"{s['cli_run_seconds_incl_startup']:.1f} s incl. start-up, peak memory {s['cli_peak_memory_mb']:.0f} MB "
+          f"on {s['device']}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The model bundle: one folder with ``bundle.json`` beside the weight files.
+
+``bundle.json`` holds the format version, the landmark scheme (in full, so a
+bundle trained with a custom scheme needs no other file), the settings (input
+sizes, network widths), the Keras backend and version it was trained with, a
+fingerprint of the training data, cross-validated metrics, the blend weights
+and the training prior (per-column mean in the metric's log2(x + 1) space,
+given back in score units) used when a patient has no image at all.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from challenge.errors import UsageError
+from challenge.schemes import Scheme
+
+FORMAT = "ra2-method-bundle"
+VERSION = 1
+MANIFEST = "bundle.json"
+KINDS = ("hand", "foot")
+
+
+@dataclass
+class Settings:
+    """Sizes, widths and epochs of the method (``quick()`` = tiny settings for tests and the demo)."""
+
+    loc_size: int = 128
+    loc_base: int = 8
+    loc_depth: int = 4
+    loc_sigma: float = 1.5
+    loc_epochs: int = 20
+    both_ways: bool = False
+    patch: int = 48
+    patch_scale: float = 1.0
+    scorer_base: int = 8
+    scorer_depth: int = 3
+    scorer_epochs: int = 6
+    oof_folds: int = 3
+    stack_trees: int = 500
+    stack_depth: int = 4
+    seg: bool = True
+    stack: bool = True
+
+    @classmethod
+    def quick(cls, **kw) -> "Settings":
+        base = dict(loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_epochs=2, patch=32, scorer_base=4,
+                    scorer_depth=2, scorer_epochs=1, oof_folds=2, stack_trees=20)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Settings":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def fingerprint(paths) -> str:
+    """SHA-256 over the names, sizes and contents of the training files (sorted by name)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(p.name.encode())
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()
+
+
+def weight_file(role: str, kind: str) -> str:
+    return f"{role}_{kind}.keras"
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> Path:
+    path = out_dir / MANIFEST
+    tmp = out_dir / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, default=_plain))
+    tmp.replace(path)
+    return path
+
+
+def _plain(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if hasattr(o, "__dataclass_fields__"):
+        return asdict(o)
+    raise TypeError(f"cannot store {type(o).__name__} in {MANIFEST}")
+
+
+def read_manifest(bundle_dir: str | Path) -> dict:
+    """The checked manifest of a bundle folder; ``UsageError`` names what is wrong."""
+    bundle_dir = Path(bundle_dir)
+    path = bundle_dir / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{bundle_dir}: not a model bundle (no {MANIFEST}; train one with 'ra2 train')")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: unreadable bundle manifest ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a method bundle (format {manifest.get('format')!r})")
+    if manifest.get("version") != VERSION:
+        raise UsageError(f"{path}: bundle format version {manifest.get('version')} is not supported "
+                         f"(this code reads version {VERSION})")
+    for kind in KINDS:
+        for role in ("localizer", "scorer"):
+            if not (bundle_dir / weight_file(role, kind)).is_file():
+                raise UsageError(f"{bundle_dir}: missing weight file {weight_file(role, kind)}")
+    if manifest["settings"].get("stack") and not (bundle_dir / "stacker.joblib").is_file():
+        raise UsageError(f"{bundle_dir}: missing stacker.joblib")
+    return manifest
+
+
+def scheme_of(manifest: dict) -> Scheme:
+    return Scheme.from_dict(manifest["scheme"])

@@ -1,0 +1,110 @@
+"""``ra2 train``, ``ra2 predict``, ``ra2 cv`` and ``ra2 explain``: thin layers over the plain functions.
+
+Nothing heavy is imported here; Keras loads only when a handler runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the method (localizers, scorers, stacker) into a bundle",
+                       description="Train the three-stage method on a training folder (images, training.csv, "
+                                   "landmarks.csv, optional masks/) and write a model bundle folder.")
+    p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
+    p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write")
+    _common(p)
+    p.add_argument("--no-seg", action="store_true", help="ablation: scorers without the joint-space mask branch")
+    p.add_argument("--no-stack", action="store_true", help="ablation: no symmetry stacker (patch predictions only)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="predict a test folder with a bundle",
+                       description="Fill the template with the method's predictions; an unreadable image is "
+                                   "logged and its patient still gets every column.")
+    p.add_argument("--bundle", required=True, help="bundle folder from 'ra2 train'")
+    p.add_argument("--images", required=True, metavar="TEST_DIR", help="folder of test images")
+    p.add_argument("--template", required=True, help="template.csv")
+    p.add_argument("--out", required=True, help="predictions CSV to write (atomically)")
+    p.add_argument("--landmarks-out", metavar="FILE", help="write predicted landmarks (image,landmark,x,y,...)")
+    p.add_argument("--overlays", metavar="DIR", help="write one PNG per image with landmarks, masks and scores")
+    p.add_argument("--no-stack", action="store_true", help="use patch predictions only, even if the bundle stacks")
+    p.add_argument("--summary", metavar="JSON", help="write the run summary to this JSON file")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("cv", help="K-fold cross-validation of the method and its ablations",
+                       description="K-fold CV of the full method, --no-seg, --no-stack and the training prior; "
+                                   "writes per_fold.csv for 'ra2 compare --per-fold' and per_patient.csv.")
+    p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
+    p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _common(p)
+    p.set_defaults(func=cmd_cv)
+
+    p = sub.add_parser("explain", help="SHAP contribution maps of a bundle's stacker",
+                       description="Mean |SHAP| of the stacker's trees: same-side and other-side contribution "
+                                   "matrices per limb kind, as CSV and labelled PNG heatmaps.")
+    p.add_argument("--bundle", required=True, help="bundle folder (trained with the stacker)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=cmd_explain)
+
+
+def _common(p) -> None:
+    p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
+    p.add_argument("--epochs", type=int, help="scorer epochs (the localizer gets 3x); default from the settings")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quick", action="store_true", help="tiny networks and one epoch (tests, demos)")
+
+
+def _scheme(name: str) -> str:
+    from challenge.errors import UsageError
+    from challenge.schemes import load_scheme
+
+    try:
+        return load_scheme(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def cmd_train(args) -> int:
+    from .train import train_bundle
+
+    out = train_bundle(args.data, args.out, scheme=_scheme(args.scheme), seg=not args.no_seg,
+                       stack=not args.no_stack, epochs=args.epochs, seed=args.seed, quick=args.quick)
+    print(f"bundle written to {out}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_folder
+
+    summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
+                             overlays=args.overlays, stack=False if args.no_stack else None)
+    for f in summary["failed"]:
+        log.warning("%s: %s", f["image"], f["reason"])
+    print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
+          f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")
+    if args.summary:
+        with open(args.summary, "w") as fh:
+            json.dump(summary, fh, indent=2)
+    return 0
+
+
+def cmd_cv(args) -> int:
+    from .cv import cross_validate
+
+    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, quick=args.quick, epochs=args.epochs,
+                           scheme=_scheme(args.scheme))
+    print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
+    print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain_bundle
+
+    for path in explain_bundle(args.bundle, args.out):
+        print(path)
+    return 0

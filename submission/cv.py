@@ -1,0 +1,80 @@
+"""``cross_validate``: K-fold cross-validation of the method, its two ablations and a prior baseline.
+
+Per fold, on the held-out patients of the training folder: ``full`` (seg +
+stack), ``no-stack`` (the same bundle, patch predictions only), ``no-seg``
+(scorers without the mask branch, same localizers, with stacker) and ``prior``
+(the training prior for every patient, the floor any method must beat).  Writes
+``per_fold.csv`` (fold, method, sc1, sc2, ... as read by ``ra2 compare
+--per-fold``), ``per_patient.csv`` (fold, method, Patient_ID, weight and every
+official per-patient error) and each fold's predictions.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold
+
+from challenge.catalogue import ID, JOINT_COLUMNS
+from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
+
+log = logging.getLogger(__name__)
+METHODS = ("full", "no-stack", "no-seg", "prior")
+
+
+def _score(pred_path: Path, gold: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    from evaluator.official import per_patient, score_frames
+
+    pred = read_scores(pred_path)
+    return score_frames(pred, gold), per_patient(pred, gold)
+
+
+def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool = False, epochs: int | None = None,
+                   scheme: str = "svh21", progress: bool = True) -> pd.DataFrame:
+    """Run the K folds; returns the per-fold metric table (also written to ``out_dir/per_fold.csv``)."""
+    from .predict import Method, predict_folder
+    from .train import train_bundle
+
+    train_dir, out_dir = Path(train_dir), Path(out_dir)
+    labels = with_totals(read_scores(train_dir / "training.csv"))
+    patients = np.array(sorted(labels.index))
+    if folds < 2 or folds > len(patients):
+        raise ValueError(f"--folds must be between 2 and the number of labelled patients ({len(patients)})")
+    table, errors = [], []
+    splits = KFold(folds, shuffle=True, random_state=seed).split(patients)
+    for k, (tr, te) in enumerate(splits, start=1):
+        fold_dir = out_dir / f"fold{k}"
+        log.info("fold %d of %d: %d training, %d held-out patients", k, folds, len(tr), len(te))
+        template = fold_dir / "template.csv"
+        write_atomic(template_frame(list(patients[te])), template)
+        common = dict(scheme=scheme, epochs=epochs, seed=seed, quick=quick, patients=list(patients[tr]),
+                      progress=progress)
+        full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True, **common)
+        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", seg=False, stack=True, localizers_from=full,
+                             **common)
+        method = Method(full)
+        preds = {
+            "full": dict(bundle_dir=full, method=method),
+            "no-stack": dict(bundle_dir=full, method=method, stack=False),
+            "no-seg": dict(bundle_dir=noseg),
+        }
+        for name, kw in preds.items():
+            predict_folder(images_dir=train_dir, template_path=template, out_path=fold_dir / f"{name}.csv",
+                           progress=progress, **kw)
+        prior = method.combine(pd.DataFrame(np.nan, index=pd.Index(patients[te], name=ID),
+                                            columns=list(JOINT_COLUMNS)))
+        write_scores(prior, fold_dir / "prior.csv", template)
+        gold = labels.loc[patients[te]]
+        for name in METHODS:
+            scores, per_patient = _score(fold_dir / f"{name}.csv", gold)
+            table.append({"fold": k, "method": name, **scores, "patients": len(te)})
+            errors.append(per_patient.reset_index().assign(fold=k, method=name))
+    frame = pd.DataFrame(table)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(frame, out_dir / "per_fold.csv")
+    per = pd.concat(errors, ignore_index=True)
+    write_atomic(per[["fold", "method"] + [c for c in per.columns if c not in ("fold", "method")]],
+                 out_dir / "per_patient.csv")
+    return frame

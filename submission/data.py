@@ -1,0 +1,158 @@
+"""Reading a training folder into what the networks train on.
+
+Every usable image is read once and turned into (a) its canonical localizer
+input with the canonical landmark positions and (b) context patches around its
+*true* landmarks (with joint-space mask patches where ``masks/{stem}.png``
+exists).  Unreadable images, images without landmarks and patients without
+labels are logged and left out of the parts they cannot serve.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from challenge.catalogue import HANDS, ID
+from challenge.dataset import scan_folder
+from challenge.errors import UsageError
+from challenge.images import ImageReadError, read_grey
+from challenge.landmarks import landmark_table, read_landmarks
+from challenge.schemes import Scheme
+from challenge.tables import read_scores
+
+from .bundle import Settings
+from .localize import canonical
+from .score import extract_patches, kind_columns, to_unit
+
+log = logging.getLogger(__name__)
+
+
+def kind_of(limb: str) -> str:
+    return "hand" if limb in HANDS else "foot"
+
+
+@dataclass
+class KindData:
+    """Everything of one limb kind: localizer arrays and patch samples."""
+
+    loc_images: list = field(default_factory=list)   # canonical (S, S) float16
+    loc_points: list = field(default_factory=list)   # canonical (L, 2), NaN where unlabelled
+    patches: list = field(default_factory=list)      # (L, C, C) float16 per image
+    masks: list = field(default_factory=list)        # (L, C, C) float16 per image
+    has_mask: list = field(default_factory=list)     # bool per image
+    patients: list = field(default_factory=list)     # patient of each patch image
+    limbs: list = field(default_factory=list)
+
+    def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
+        """Patch samples (see ``ScorerData``) of the given patients (default all with labels)."""
+        names = scheme.landmarks[kind]
+        cols = kind_columns(kind)
+        carried = np.zeros((len(names), len(cols)), np.float32)
+        for li, lm in enumerate(names):
+            for c in scheme.columns_of(kind, lm):
+                carried[li, cols.index(c)] = 1
+        keep = [i for i, p in enumerate(self.patients) if p in scores.index and (patients is None or p in patients)]
+        out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb")}
+        for i in keep:
+            p, limb = self.patients[i], self.limbs[i]
+            unit = to_unit(scores.loc[p, [f"{limb}_{c}" for c in cols]].to_numpy(float), kind)
+            valid = np.isfinite(self.patches[i]).all(axis=(1, 2)) & np.any(self.patches[i] != 0, axis=(1, 2))
+            for li in np.flatnonzero(valid):
+                out["patches"].append(self.patches[i][li])
+                out["masks"].append(self.masks[i][li])
+                out["has_mask"].append(float(self.has_mask[i]))
+                out["landmark"].append(li)
+                out["targets"].append(unit)
+                out["carried"].append(carried[li])
+                out["patient"].append(p)
+                out["limb"].append(limb)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def read_mask(path: Path, shape) -> np.ndarray | None:
+    """A joint-space mask PNG (non-zero = joint space) as float32, or None if absent or unusable."""
+    if not path.is_file():
+        return None
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("L"), dtype=np.float32)
+    except (OSError, SyntaxError, ValueError) as exc:
+        log.warning("%s: unusable mask (%s): trained without it", path, exc)
+        return None
+    if arr.shape != tuple(shape):
+        log.warning("%s: mask is %s but the image is %s: trained without it", path, arr.shape, tuple(shape))
+        return None
+    return (arr > 0).astype(np.float32)
+
+
+def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, patients=None,
+                  progress: bool = True) -> tuple[dict[str, KindData], pd.DataFrame, list[Path]]:
+    """Per-kind training data, the labels (log-free scores indexed by Patient_ID) and the files read."""
+    train_dir = Path(train_dir)
+    folder = scan_folder(train_dir)
+    labels_path, lm_path = train_dir / "training.csv", train_dir / "landmarks.csv"
+    if not labels_path.is_file():
+        raise UsageError(f"{train_dir}: no training.csv (labels) in the training folder")
+    if not lm_path.is_file():
+        raise UsageError(f"{train_dir}: no landmarks.csv (image,landmark,x,y) in the training folder; "
+                         "import labelme annotations with challenge.landmarks.import_labelme")
+    scores = read_scores(labels_path)
+    table = landmark_table(read_landmarks(lm_path))
+    chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
+    data = {"hand": KindData(), "foot": KindData()}
+    files = [labels_path, lm_path]
+    jobs = [(p, limb, path) for p in chosen for limb, path in sorted(folder.images[p].items())]
+    for patient, limb, path in tqdm(jobs, desc="reading training images", disable=not progress, unit="img"):
+        stem = folder.stem(patient, limb)
+        points = table.get(stem)
+        if not points:
+            log.warning("%s: no landmarks in %s: image not used", path.name, lm_path.name)
+            continue
+        try:
+            img = read_grey(path)
+        except ImageReadError as exc:
+            log.warning("training image skipped: %s", exc)
+            continue
+        files.append(path)
+        kind = kind_of(limb)
+        names = scheme.landmarks[kind]
+        xy = np.array([points.get(n, (np.nan, np.nan)) for n in names], dtype=float)
+        if np.isnan(xy).all():
+            log.warning("%s: none of the scheme's %s landmarks are labelled: image not used", stem, kind)
+            continue
+        d = data[kind]
+        cimg, frame = canonical(img, limb, settings.loc_size)
+        d.loc_images.append(cimg.astype(np.float16))
+        d.loc_points.append(frame.to_canonical(xy))
+        mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
+        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale,
+                                            mask=mask if mask is not None else np.zeros_like(img))
+        d.patches.append(patches.astype(np.float16))
+        d.masks.append(mpatches.astype(np.float16))
+        d.has_mask.append(mask is not None)
+        d.patients.append(patient)
+        d.limbs.append(limb)
+    for kind, d in data.items():
+        if d.loc_points:
+            never = [n for n, seen in zip(scheme.landmarks[kind], np.isfinite(np.stack(d.loc_points)[:, :, 0]).any(0))
+                     if not seen]
+            if never:
+                log.warning("%s: scheme %r landmark(s) %s are never labelled: their columns cannot be learnt",
+                            lm_path, scheme.name, never)
+    unlabelled = sorted({p for d in data.values() for p in d.patients} - set(scores.index))
+    if unlabelled:
+        log.warning("%d patient(s) with images have no row in training.csv (used for localisation only): %s",
+                    len(unlabelled), unlabelled[:5])
+    return data, scores.loc[[p for p in scores.index if p in set(chosen)]], files
+
+
+def joint_matrix(patients, cols=None) -> pd.DataFrame:
+    """An all-NaN (patients × 86 joint columns) frame, to be filled with log2-space predictions."""
+    from challenge.catalogue import JOINT_COLUMNS
+
+    return pd.DataFrame(np.nan, index=pd.Index(list(patients), name=ID), columns=list(cols or JOINT_COLUMNS))

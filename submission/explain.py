@@ -1,0 +1,90 @@
+"""``explain``: which patch predictions the stacker leans on (mean |SHAP| of its trees).
+
+For every joint column's ExtraTrees, ``shap.TreeExplainer`` gives the SHAP
+value of each of the 86 patch predictions on the out-of-fold features the
+stacker was fitted on; the mean absolute value is one row of an 86 × 86
+contribution matrix.  Folded by side it gives, per limb kind, the paper's two
+maps: *same side* (a left-hand joint explained by left-hand patches, averaged
+with right by right) and *other side* (explained by the mirror limb).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
+
+from .bundle import read_manifest
+
+OOF_FILE = "stacker_features.csv"
+SIDES = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
+MIRROR = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
+
+
+def contribution_matrix(stacker, features: np.ndarray) -> pd.DataFrame:
+    """Mean |SHAP| (target column × feature column), both in ``JOINT_COLUMNS`` order."""
+    import shap
+
+    x = stacker._filled(np.asarray(features, float))
+    rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models]
+    return pd.DataFrame(np.array(rows), index=list(JOINT_COLUMNS), columns=list(JOINT_COLUMNS))
+
+
+def fold_sides(matrix: pd.DataFrame, kind: str, other: bool) -> pd.DataFrame:
+    """(joint names × joint names) of one limb kind, averaged over both sides."""
+    names = list(dict.fromkeys(BY_COLUMN[c].name for c in JOINT_COLUMNS if BY_COLUMN[c].kind == kind))
+    parts = []
+    for limb in SIDES[kind]:
+        src = MIRROR[limb] if other else limb
+        parts.append(matrix.loc[[f"{limb}_{n}" for n in names], [f"{src}_{n}" for n in names]].to_numpy())
+    return pd.DataFrame(np.mean(parts, axis=0), index=names, columns=names)
+
+
+def heatmap_png(frame: pd.DataFrame, title: str, path: Path) -> Path:
+    """A labelled heatmap (rows = predicted joint, columns = contributing patch prediction)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = len(frame)
+    fig = Figure(figsize=(2 + 0.28 * n, 1.5 + 0.28 * n), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(frame.to_numpy(), cmap="viridis")
+    ax.set_xticks(range(n), frame.columns, rotation=90, fontsize=6)
+    ax.set_yticks(range(n), frame.index, fontsize=6)
+    ax.set_xlabel("patch prediction (feature)")
+    ax.set_ylabel("predicted joint")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="mean |SHAP| (log2 score units)")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def explain_bundle(bundle_dir, out_dir) -> list[Path]:
+    """Write the full matrix and the same-side / other-side maps (CSV and PNG) per limb kind."""
+    import joblib
+
+    from challenge.errors import UsageError
+
+    bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
+    manifest = read_manifest(bundle_dir)
+    if not manifest["settings"].get("stack"):
+        raise UsageError(f"{bundle_dir}: trained with --no-stack: there is no stacker to explain")
+    stacker = joblib.load(bundle_dir / "stacker.joblib")
+    features = pd.read_csv(bundle_dir / OOF_FILE, index_col=0)[list(JOINT_COLUMNS)].to_numpy()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    matrix = contribution_matrix(stacker, features)
+    written = [out_dir / "shap_all.csv"]
+    matrix.to_csv(written[0])
+    for kind in ("hand", "foot"):
+        for other in (False, True):
+            label = "other_side" if other else "same_side"
+            frame = fold_sides(matrix, kind, other)
+            frame.to_csv(out_dir / f"shap_{kind}_{label}.csv")
+            written.append(out_dir / f"shap_{kind}_{label}.csv")
+            written.append(heatmap_png(frame, f"{kind}: {label.replace('_', ' ')} contributions",
+                                       out_dir / f"shap_{kind}_{label}.png"))
+    return written

@@ -1,0 +1,106 @@
+"""The two Keras 3 networks of the method, backend-agnostic (``keras.layers`` / ``keras.ops`` only).
+
+* ``build_localizer``: a U-Net from a grey image (plus two coordinate channels)
+  to one heatmap channel per landmark (sigmoid, trained on Gaussian targets).
+* ``build_scorer``: an encoder–decoder with skips on a joint patch; its
+  joint-space mask head (``seg=True``) feeds, with the decoder features, a
+  regressor whose sigmoid outputs are every score column of the limb kind
+  (the loss only looks at the columns the patch's landmark carries).
+
+Targets that need per-sample masking carry the mask in extra channels of
+``y_true`` (see ``masked_bce`` and ``masked_mse``), so that the same code runs
+on TensorFlow, PyTorch and JAX without custom training loops.
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def _block(x, filters: int, name: str, dilation: int = 1):
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, dilation_rate=dilation,
+                          name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return x
+
+
+def _unet_features(x, base: int, depth: int, name: str):
+    """Encoder–decoder with skip connections; returns (decoder output, bottleneck)."""
+    skips = []
+    for level in range(depth):
+        x = _block(x, base * 2 ** level, f"{name}_enc{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_pool{level}")(x)
+    x = _block(x, base * 2 ** depth, f"{name}_mid", dilation=2)
+    bottleneck = x
+    for level in reversed(range(depth)):
+        x = layers.UpSampling2D(2, name=f"{name}_up{level}")(x)
+        x = layers.Concatenate(name=f"{name}_cat{level}")([x, skips[level]])
+        x = _block(x, base * 2 ** level, f"{name}_dec{level}")
+    return x, bottleneck
+
+
+def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 4) -> keras.Model:
+    """U-Net: (size, size, 3) image + x/y coordinate channels -> (size, size, n_landmarks) heatmaps."""
+    if size % 2 ** depth:
+        raise ValueError(f"localizer input size {size} must be a multiple of {2 ** depth}")
+    inp = keras.Input((size, size, 3), name="image")
+    x, _ = _unet_features(inp, base, depth, "loc")
+    out = layers.Conv2D(n_landmarks, 1, activation="sigmoid", name="heatmaps")(x)
+    return keras.Model(inp, out, name="localizer")
+
+
+def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12, depth: int = 3,
+                 seg: bool = True) -> keras.Model:
+    """Encoder–decoder scorer.
+
+    Inputs: ``patch`` (patch, patch, 1) and ``landmark`` (one-hot, n_landmarks).
+    Outputs: ``scores`` (n_outputs sigmoid) and, with ``seg``, ``mask`` (patch, patch, 1 sigmoid).
+    Without ``seg`` the same decoder feeds the regressor but has no mask head or mask loss.
+    """
+    img = keras.Input((patch, patch, 1), name="patch")
+    which = keras.Input((n_landmarks,), name="landmark")
+    dec, bottleneck = _unet_features(img, base, depth, "sc")
+    outputs = {}
+    if seg:
+        mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(dec)
+        outputs["mask"] = mask
+        dec = layers.Concatenate(name="dec_mask")([dec, mask])
+    x = dec
+    for i in range(depth):
+        x = layers.Conv2D(base * 2 ** (i + 1), 3, strides=2, padding="same", activation="relu",
+                          name=f"reg_conv{i}")(x)
+    pooled = layers.Concatenate(name="reg_pool")([
+        layers.GlobalAveragePooling2D(name="reg_gap")(x), layers.GlobalMaxPooling2D(name="reg_gmp")(x),
+        layers.GlobalAveragePooling2D(name="mid_gap")(bottleneck), which])
+    h = layers.Dense(64, activation="relu", name="reg_dense")(pooled)
+    h = layers.Dropout(0.2, name="reg_drop")(h)
+    outputs["scores"] = layers.Dense(n_outputs, activation="sigmoid", name="scores")(h)
+    return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
+
+
+def heatmap_loss(y_true, y_pred):
+    """Binary cross-entropy on Gaussian heatmaps, foreground weighted so that peaks are not drowned."""
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    y_pred = ops.clip(y_pred, 1e-6, 1 - 1e-6)
+    bce = -(y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
+    return ops.mean(bce * (1.0 + 9.0 * y_true), axis=(1, 2, 3))
+
+
+def masked_bce(y_true, y_pred):
+    """Mask BCE where ``y_true[..., 1]`` (has-a-mask flag) is 1; zero for samples without a mask."""
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    target, present = y_true[..., :1], y_true[..., 1:2]
+    y_pred = ops.clip(y_pred, 1e-6, 1 - 1e-6)
+    bce = -(target * ops.log(y_pred) + (1 - target) * ops.log(1 - y_pred))
+    return ops.mean(bce * present, axis=(1, 2, 3))
+
+
+def masked_mse(y_true, y_pred):
+    """Score MSE over the columns a patch carries: ``y_true`` = [targets | 0/1 column mask]."""
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    n = y_pred.shape[-1]
+    target, present = y_true[..., :n], y_true[..., n:]
+    return ops.sum(present * ops.square(y_pred - target), axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1.0)

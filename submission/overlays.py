@@ -1,0 +1,55 @@
+"""Overlay pictures: each image with its predicted landmarks, joint-space mask outlines and scores.
+
+Meant for a person to check the result at a glance: a dot and name per
+landmark, the outline of the predicted joint space (mask > 0.5) mapped back
+from its patch, and the landmark's predicted scores beside it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .score import patch_side
+
+
+def _patch_grid(x: float, y: float, side: float, n: int, mirrored: bool):
+    """Stored-image coordinates (X, Y) of an n x n patch's pixels around (x, y)."""
+    step = side / n
+    u = (np.arange(n) - (n - 1) / 2) * step
+    xs = x - u if mirrored else x + u
+    return np.meshgrid(xs, y + u)
+
+
+def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
+    """Write one PNG of ``img`` (stored orientation) with the ``ImageResult`` drawn on it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .localize import RIGHT
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = img.shape
+    fig = Figure(figsize=(6, 6 * h / w), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    side = patch_side(w, h, method.settings.patch_scale)
+    kind = "hand" if result.limb in ("LH", "RH") else "foot"
+    for li, (name, (x, y)) in enumerate(result.landmarks.items()):
+        if result.masks is not None:
+            gx, gy = _patch_grid(x, y, side, result.masks.shape[1], result.limb in RIGHT)
+            if result.masks[li].max() > 0.5:
+                ax.contour(gx, gy, result.masks[li], levels=[0.5], colors="lime", linewidths=0.6)
+        cols = method.scheme.columns_of(kind, name)
+        text = " ".join(f"{c.split('__')[0][-1]}{2 ** result.scores[f'{result.limb}_{c}'] - 1:.1f}" for c in cols)
+        ax.plot([x], [y], "o", ms=3, color="red")
+        ax.text(x + 0.01 * w, y, f"{name} {text}", color="yellow", fontsize=5)
+    total = sum(2 ** v - 1 for v in result.scores.values())
+    ax.text(0.01 * w, 0.03 * h, f"{result.stem}  sum of joint scores {total:.1f}", color="white", fontsize=7)
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.axis("off")
+    fig.savefig(out_path)
+    return out_path

@@ -1,0 +1,158 @@
+"""Joint scoring on patches: extraction, the training data stream and prediction.
+
+A patch is a square around a landmark whose side scales with the image
+(reference: √(H·W)/4096 × 384 px, times ``patch_scale``), resized to ``patch``
+pixels, mirrored to the left side like the localizer's frame, intensities
+mapped by the image's 2nd/98th percentiles.  Patches are cut with a context
+margin so that training can shift them (the localizer's error) by random
+crops.  Targets are in the metric's space: log2(score + 1) / log2(max + 1),
+in [0, 1] like the network's sigmoid outputs.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from challenge.catalogue import JOINTS
+
+from .localize import RIGHT, intensity_range, resize
+from .models import build_scorer, masked_bce, masked_mse
+
+CONTEXT = 1.25
+
+
+def kind_columns(kind: str) -> tuple[str, ...]:
+    """Column names (no limb prefix) of a limb kind, in catalogue order: the scorer's outputs."""
+    return tuple(dict.fromkeys(j.name for j in JOINTS if j.kind == kind))
+
+
+def column_top(kind: str) -> np.ndarray:
+    """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
+    tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
+    return np.log2(np.array([tops[c] for c in kind_columns(kind)], dtype=float) + 1)
+
+
+def to_unit(scores: np.ndarray, kind: str) -> np.ndarray:
+    return np.log2(np.asarray(scores, dtype=float) + 1) / column_top(kind)
+
+
+def patch_side(width: int, height: int, patch_scale: float) -> float:
+    """Side of a joint patch in stored-image pixels."""
+    return np.sqrt(width * height) / 4096 * 384 * patch_scale
+
+
+def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: int, patch_scale: float,
+                    mask: np.ndarray | None = None, context: float = CONTEXT):
+    """Patches (L, C, C) with C = round(patch × context) around stored-image points (L, 2).
+
+    Right-side images are mirrored; a NaN point gives a blank patch.  With a mask
+    (same shape as the image) also returns the mask patches (L, C, C), else None.
+    """
+    h, w = img.shape
+    c = int(round(patch * context))
+    f = patch / patch_side(w, h, patch_scale)
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    small = resize(img, nw, nh)
+    lo, hi = intensity_range(small)
+    small = (small - lo) / (hi - lo)
+    small_mask = resize(mask.astype(np.float32), nw, nh) if mask is not None else None
+    pts = np.asarray(points, dtype=float).copy()
+    if limb in RIGHT:
+        small = small[:, ::-1]
+        small_mask = small_mask[:, ::-1] if small_mask is not None else None
+        pts[:, 0] = w - 1 - pts[:, 0]
+    out = np.zeros((len(pts), c, c), np.float32)
+    out_mask = np.zeros((len(pts), c, c), np.float32) if small_mask is not None else None
+    for k, (x, y) in enumerate(pts):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        cx, cy = int(round((x + 0.5) * nw / w - 0.5)), int(round((y + 0.5) * nh / h - 0.5))
+        x0, y0 = cx - c // 2, cy - c // 2
+        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(nw, x0 + c), min(nh, y0 + c)
+        if sx1 <= sx0 or sy1 <= sy0:
+            continue
+        out[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = small[sy0:sy1, sx0:sx1]
+        if out_mask is not None:
+            out_mask[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = small_mask[sy0:sy1, sx0:sx1]
+    return out, out_mask
+
+
+def center(patches: np.ndarray, patch: int) -> np.ndarray:
+    """The central ``patch`` x ``patch`` crop of context patches."""
+    o = (patches.shape[1] - patch) // 2
+    return patches[:, o:o + patch, o:o + patch]
+
+
+class ScorerData(keras.utils.PyDataset):
+    """Oversampled, augmented batches: random shift (crop), 180° turn, contrast ×0.9–1.15.
+
+    ``samples`` holds arrays: patches (N, C, C), masks (N, C, C), has_mask (N,),
+    landmark (N,) index, targets (N, K) in [0, 1], carried (N, K) 0/1.
+    Patches with any damage are drawn ``boost`` times as often as healthy ones.
+    """
+
+    def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
+                 boost: float = 3.0, seed: int = 0):
+        super().__init__()
+        self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
+        damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
+        p = np.where(damaged, boost, 1.0)
+        self.p = p / p.sum()
+        self.rng = np.random.default_rng(seed)
+        self.draw()
+
+    def draw(self):
+        self.order = self.rng.choice(len(self.p), size=len(self.p), p=self.p)
+
+    def __len__(self):
+        return int(np.ceil(len(self.order) / self.batch))
+
+    def on_epoch_end(self):
+        self.draw()
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch:(i + 1) * self.batch]
+        c, p = self.s["patches"].shape[1], self.patch
+        xs, ms = [], []
+        for j in idx:
+            ox, oy = self.rng.integers(0, c - p + 1, 2)
+            img = self.s["patches"][j, oy:oy + p, ox:ox + p].astype(np.float32)
+            m = self.s["masks"][j, oy:oy + p, ox:ox + p].astype(np.float32)
+            if self.rng.random() < 0.5:
+                img, m = img[::-1, ::-1], m[::-1, ::-1]
+            xs.append(np.clip(img, 0, 1.5) * self.rng.uniform(0.9, 1.15))
+            ms.append(m)
+        x = {"patch": np.stack(xs)[..., None],
+             "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
+        y = {"scores": np.concatenate([self.s["targets"][idx], self.s["carried"][idx]], axis=1).astype(np.float32)}
+        if self.seg:
+            present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
+            y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
+        return x, y
+
+
+def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, epochs: int, base: int, depth: int,
+                 seed: int = 0, verbose: int = 1):
+    """Fit a scorer for one limb kind on context patches; returns the model."""
+    keras.utils.set_random_seed(seed)
+    n_out = samples["targets"].shape[1]
+    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg)
+    losses = {"scores": masked_mse}
+    weights = {"scores": 10.0}
+    if seg:
+        losses["mask"], weights["mask"] = masked_bce, 1.0
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=weights)
+    data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, seed=seed)
+    model.fit(data, epochs=epochs, verbose=verbose)
+    return model
+
+
+def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch: int, n_landmarks: int,
+                    batch: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches."""
+    x = {"patch": center(patches, patch)[..., None].astype(np.float32),
+         "landmark": np.eye(n_landmarks, dtype=np.float32)[landmarks]}
+    parts = [model.predict_on_batch({k: v[i:i + batch] for k, v in x.items()}) for i in range(0, len(patches), batch)]
+    scores = np.concatenate([np.asarray(p["scores"]) for p in parts])
+    mask = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts]) if "mask" in parts[0] else None
+    return scores, mask

@@ -1,0 +1,71 @@
+"""The symmetry stacker: per joint column, ExtraTrees over all 86 patch predictions.
+
+Features and targets live in the metric's space, log2(score + 1).  The stacker
+is fitted on out-of-fold patch predictions (the scorer's real test-time error);
+the final value is ``w · stack + (1 − w) · patch`` with one ``w`` per damage
+type, chosen on cross-validated stacker predictions over the same out-of-fold
+features.  A missing patch prediction (an unreadable image) is filled with the
+training mean of that feature, so the trees answer from the other limbs; the
+blend then uses the stacker alone for it.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.model_selection import KFold
+
+from challenge.catalogue import BY_COLUMN, DAMAGE_TYPES, JOINT_COLUMNS
+
+WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
+
+
+def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
+    return ExtraTreesRegressor(n_estimators=n_trees, max_depth=depth, random_state=seed, n_jobs=1)
+
+
+class Stacker:
+    """``fit(X, Y)`` / ``predict(X)`` on (patients × 86) log2-space arrays in ``JOINT_COLUMNS`` order."""
+
+    def __init__(self, *, n_trees: int = 500, depth: int = 4, inner_folds: int = 3, seed: int = 0):
+        self.n_trees, self.depth, self.inner_folds, self.seed = n_trees, depth, inner_folds, seed
+        self.models: list[ExtraTreesRegressor] = []
+        self.fill = None
+        self.weights: dict[str, float] = {}
+
+    def _fit_models(self, x: np.ndarray, y: np.ndarray) -> list[ExtraTreesRegressor]:
+        return [_forest(self.seed + k, self.n_trees, self.depth).fit(x, y[:, k]) for k in range(y.shape[1])]
+
+    @staticmethod
+    def _predict_models(models, x: np.ndarray) -> np.ndarray:
+        return np.stack([m.predict(x) for m in models], axis=1)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "Stacker":
+        """Fit the trees and choose the blend weight per damage type by inner K-fold."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        self.fill = np.nanmean(x, axis=0)
+        self.fill = np.where(np.isfinite(self.fill), self.fill, 0.0)
+        x = self._filled(x)
+        inner = np.zeros_like(y)
+        folds = KFold(min(self.inner_folds, len(x)), shuffle=True, random_state=self.seed)
+        for train, val in folds.split(x):
+            inner[val] = self._predict_models(self._fit_models(x[train], y[train]), x[val])
+        for damage in DAMAGE_TYPES:
+            cols = [k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == damage]
+            err = [np.mean((w * inner[:, cols] + (1 - w) * x[:, cols] - y[:, cols]) ** 2) for w in WEIGHTS]
+            self.weights[damage] = float(WEIGHTS[int(np.argmin(err))])
+        self.models = self._fit_models(x, y)
+        return self
+
+    def _filled(self, x: np.ndarray) -> np.ndarray:
+        return np.where(np.isfinite(x), x, self.fill[None, :])
+
+    def predict_stack(self, x: np.ndarray) -> np.ndarray:
+        """The trees' predictions alone."""
+        return self._predict_models(self.models, self._filled(np.asarray(x, float)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The blend; where a patch prediction is missing, the stacker alone."""
+        x = np.asarray(x, float)
+        stack = self.predict_stack(x)
+        w = np.array([self.weights[BY_COLUMN[c].damage] for c in JOINT_COLUMNS])[None, :]
+        return np.where(np.isfinite(x), w * stack + (1 - w) * np.nan_to_num(x), stack)

@@ -1,0 +1,191 @@
+"""``train_bundle``: localizers, scorers, out-of-fold stacker, all into one bundle folder.
+
+Order of work: read every training image once (``data.load_training``); fit
+one localizer per limb kind; fit the scorers K times on K−1 folds of patients
+to get out-of-fold patch predictions (what the stacker sees at test time),
+then once on everyone; fit the stacker on the out-of-fold predictions; write
+the bundle.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold
+
+from challenge.catalogue import JOINT_COLUMNS, SCORE_COLUMNS
+from challenge.schemes import Scheme, load_scheme
+from challenge.tables import with_totals
+
+from .bundle import FORMAT, VERSION, Settings, fingerprint, weight_file, write_manifest
+from .data import joint_matrix, load_training
+from .explain import OOF_FILE
+from .score import column_top, kind_columns
+
+log = logging.getLogger(__name__)
+
+
+def _verbose(progress: bool) -> int:
+    return 2 if progress else 0
+
+
+def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> dict:
+    from .localize import train_localizer
+
+    models = {}
+    for kind, d in data.items():
+        if not d.loc_images:
+            raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
+        log.info("training the %s localizer on %d images", kind, len(d.loc_images))
+        models[kind] = train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), epochs=settings.loc_epochs,
+                                       base=settings.loc_base, depth=settings.loc_depth, sigma=settings.loc_sigma,
+                                       seed=seed, verbose=_verbose(progress))
+    return models
+
+
+def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
+                progress: bool) -> dict:
+    from .score import train_scorer
+
+    models = {}
+    for kind, d in data.items():
+        samples = d.samples(scheme, kind, scores, patients)
+        if not len(samples["patches"]):
+            raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
+        models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
+                                    seg=settings.seg, epochs=settings.scorer_epochs, base=settings.scorer_base,
+                                    depth=settings.scorer_depth, seed=seed, verbose=_verbose(progress))
+    return models
+
+
+def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, patients) -> pd.DataFrame:
+    """log2(score + 1) predictions (patients × 86) of the scorers on the true-landmark patches."""
+    from .score import predict_patches
+
+    out = joint_matrix(patients)
+    for kind, d in data.items():
+        s = d.samples(scheme, kind, scores, set(patients))
+        if not len(s["patches"]):
+            continue
+        unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch,
+                                  n_landmarks=len(scheme.landmarks[kind]))
+        fill_matrix(out, unit * column_top(kind), kind, scheme, s["patient"], s["limb"], s["landmark"])
+    return out
+
+
+def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Scheme, patients, limbs, landmarks):
+    """Write each patch's carried columns into the (patients × 86) frame."""
+    cols = kind_columns(kind)
+    names = scheme.landmarks[kind]
+    for row, p, limb, li in zip(log_pred, patients, limbs, landmarks):
+        for c in scheme.columns_of(kind, names[li]):
+            out.at[p, f"{limb}_{c}"] = row[cols.index(c)]
+
+
+def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int, progress: bool) -> pd.DataFrame:
+    """Out-of-fold patch predictions (log2 space) of every labelled patient."""
+    patients = np.array(sorted(scores.index))
+    oof = joint_matrix(patients)
+    folds = KFold(min(settings.oof_folds, len(patients)), shuffle=True, random_state=seed)
+    for k, (tr, va) in enumerate(folds.split(patients)):
+        log.info("out-of-fold scorers: fold %d of %d", k + 1, folds.get_n_splits())
+        models = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
+                             progress=progress)
+        part = patch_predictions(models, data, scheme, scores, settings, patients[va])
+        oof.loc[part.index] = part
+    return oof
+
+
+def log_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    return np.log2(scores[list(JOINT_COLUMNS)].clip(lower=0) + 1)
+
+
+def to_scores(log_pred: pd.DataFrame) -> pd.DataFrame:
+    """log2-space joint predictions -> clipped scores with totals, all 89 columns."""
+    from challenge.tables import clip_to_range
+
+    joints = 2 ** log_pred[list(JOINT_COLUMNS)] - 1
+    frame = pd.DataFrame(0.0, index=log_pred.index, columns=list(SCORE_COLUMNS))
+    frame[list(JOINT_COLUMNS)] = joints
+    return clip_to_range(with_totals(frame))
+
+
+def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
+    from evaluator.official import score_frames
+
+    keep = log_pred.dropna(how="any").index
+    if not len(keep):
+        return {}
+    return score_frames(to_scores(log_pred.loc[keep]), with_totals(scores.loc[keep]))
+
+
+def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True, stack: bool = True,
+                 epochs: int | None = None, seed: int = 0, quick: bool = False, settings: Settings | None = None,
+                 patients=None, progress: bool = True, localizers_from: str | Path | None = None) -> Path:
+    """Train the method on a training folder and write a bundle to ``out_dir``; returns ``out_dir``.
+
+    ``epochs`` overrides the scorer epochs (the localizer gets ``3 × epochs``); ``patients``
+    restricts training to some patients (cross-validation); ``localizers_from`` reuses the
+    localizers of another bundle trained on the same patients (the ablations share them).
+    """
+    import joblib
+    import keras
+
+    from .stack import Stacker
+
+    start = time.time()
+    sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
+    settings = settings or (Settings.quick() if quick else Settings())
+    settings.seg, settings.stack = seg, stack
+    if epochs is not None:
+        settings.scorer_epochs, settings.loc_epochs = epochs, 3 * epochs
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    data, scores, files = load_training(train_dir, sch, settings, patients=patients, progress=progress)
+    if len(scores) < 2:
+        raise ValueError(f"{train_dir}: need at least 2 labelled patients with images, found {len(scores)}")
+    if localizers_from is not None:
+        for kind in ("hand", "foot"):
+            src = Path(localizers_from) / weight_file("localizer", kind)
+            (out_dir / src.name).write_bytes(src.read_bytes())
+    else:
+        for kind, model in fit_localizers(data, settings, seed=seed, progress=progress).items():
+            model.save(out_dir / weight_file("localizer", kind))
+    metrics = {}
+    stacker_fit = None
+    if stack:
+        oof = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
+        labelled = oof.dropna(how="all").index
+        log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
+        stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
+            oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy())
+        joblib.dump(stacker_fit, out_dir / "stacker.joblib")
+        oof.loc[labelled].to_csv(out_dir / OOF_FILE)
+        metrics["oof_patch"] = _official(oof, scores)
+    for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
+        model.save(out_dir / weight_file("scorer", kind))
+    prior_log = log_scores(scores).mean(axis=0)
+    manifest = {
+        "format": FORMAT, "version": VERSION, "scheme": {"name": sch.name, **_scheme_dict(sch)},
+        "settings": settings, "backend": keras.backend.backend(), "keras_version": keras.__version__,
+        "seed": seed, "training": {"folder": str(Path(train_dir).resolve()), "patients": len(scores),
+                                   "images": len(files) - 2, "fingerprint": fingerprint(files)},
+        "blend_weights": stacker_fit.weights if stacker_fit else None,
+        "prior": {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS},
+        "metrics": metrics, "train_seconds": round(time.time() - start, 1),
+    }
+    write_manifest(out_dir, manifest)
+    log.info("bundle written to %s in %.0f s", out_dir, time.time() - start)
+    return out_dir
+
+
+def _scheme_dict(scheme: Scheme) -> dict:
+    import json
+
+    d = json.loads(scheme.to_json())
+    d.pop("name", None)
+    return d

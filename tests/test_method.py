@@ -1,0 +1,173 @@
+"""The method's parts on small arrays, and one end-to-end run on a tiny phantom cohort."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from challenge.catalogue import JOINT_COLUMNS
+from submission.localize import canonical, find_peaks, heatmaps, turn
+from submission.score import extract_patches, kind_columns, to_unit
+
+
+def test_peak_is_subpixel():
+    maps = heatmaps(np.array([[10.3, 20.7], [np.nan, np.nan], [0.0, 31.0]]), 32, sigma=1.5)
+    assert maps[:, :, 1].max() == 0
+    points, heights = find_peaks(maps)
+    assert points[0] == pytest.approx([10.3, 20.7], abs=0.1)
+    assert points[2] == pytest.approx([0.0, 31.0], abs=0.5)   # a cut window biases inwards a little
+    assert heights[0] > 0.8
+
+
+def test_canonical_frame_round_trip_and_mirroring():
+    img = np.zeros((300, 200), np.float32)
+    img[50:60, 20:30] = 1.0                                # a bright square near the left edge
+    for limb in ("LH", "RH"):
+        cimg, frame = canonical(img, limb, 64)
+        pts = np.array([[25.0, 55.0], [199.0, 299.0]])
+        back = frame.to_stored(frame.to_canonical(pts))
+        assert back == pytest.approx(pts)
+        cx, cy = frame.to_canonical(pts[0])
+        assert cimg[int(round(cy)), int(round(cx))] > 0.5     # the square lands where its point maps
+        assert (cx < 32) == (limb == "LH")                     # a right image is mirrored to the left
+
+
+def test_turning_the_frame_twice_is_identity():
+    pts = np.array([[1.5, 2.0], [60.0, 3.0]])
+    assert turn(turn(pts, 64), 64) == pytest.approx(pts)
+    maps = heatmaps(pts, 64, 1.5)
+    turned, _ = find_peaks(maps[::-1, ::-1])
+    assert turned == pytest.approx(turn(pts, 64), abs=0.1)
+
+
+def test_patches_follow_the_point_and_mirror():
+    img = np.zeros((400, 600), np.float32)
+    img[100:110, 450:460] = 1.0
+    patch, mask = extract_patches(img, "LH", np.array([[454.5, 104.5], [np.nan, np.nan]]), patch=32,
+                                  patch_scale=2.0, mask=(img > 0).astype(np.float32))
+    assert patch.shape == (2, 40, 40) and mask.shape == (2, 40, 40)
+    assert not patch[1].any()
+    ys, xs = np.nonzero(patch[0] > 0.5)
+    assert abs(ys.mean() - 19.5) < 1.5 and abs(xs.mean() - 19.5) < 1.5
+    assert mask[0][19, 19] > 0.5
+    off, _ = extract_patches(img, "RH", np.array([[454.5 - 40, 104.5]]), patch=32, patch_scale=2.0)
+    ys, xs = np.nonzero(off[0] > 0.5)
+    # the point is 40 px left of the square; mirrored, the square shows on the patch's left side
+    assert xs.mean() < 19.5 - 3
+
+
+def test_unit_targets_use_the_metric_space():
+    cols = kind_columns("foot")
+    assert len(cols) == 12 and len(kind_columns("hand")) == 31
+    scores = np.array([10 if "_E__" in c else 4 for c in cols])
+    assert to_unit(scores, "foot") == pytest.approx(np.ones(12))
+
+
+def test_scorer_losses_ignore_uncarried_columns_and_missing_masks():
+    import keras
+
+    from submission.models import masked_bce, masked_mse
+
+    y_true = np.array([[0.5, 0.9, 1, 0]], np.float32)          # targets (0.5, 0.9), only column 0 carried
+    y_pred = np.array([[0.5, 0.0]], np.float32)
+    assert float(keras.ops.convert_to_numpy(masked_mse(y_true, y_pred))[0]) == pytest.approx(0.0)
+    m_true = np.zeros((2, 4, 4, 2), np.float32)
+    m_true[0, ..., 1] = 1                                      # sample 0 has a mask, sample 1 has none
+    loss = keras.ops.convert_to_numpy(masked_bce(m_true, np.full((2, 4, 4, 1), 0.9, np.float32)))
+    assert loss[0] > 1.0 and loss[1] == 0.0
+
+
+def test_models_build_train_and_save(tmp_path):
+    import keras
+
+    from submission.models import build_localizer, build_scorer, heatmap_loss, masked_mse
+
+    keras.utils.set_random_seed(0)
+    loc = build_localizer(32, 5, base=4, depth=2)
+    assert loc.output_shape == (None, 32, 32, 5)
+    loc.compile(optimizer="adam", loss=heatmap_loss)
+    loc.fit(np.random.rand(2, 32, 32, 3).astype("float32"), np.random.rand(2, 32, 32, 5).astype("float32"),
+            epochs=1, verbose=0)
+    for seg in (True, False):
+        sc = build_scorer(16, 7, 3, base=4, depth=2, seg=seg)
+        x = {"patch": np.random.rand(2, 16, 16, 1).astype("float32"), "landmark": np.eye(3, dtype="float32")[:2]}
+        sc.compile(optimizer="adam", loss={"scores": masked_mse, **({"mask": "binary_crossentropy"} if seg else {})})
+        y = {"scores": np.random.rand(2, 14).astype("float32")}
+        if seg:
+            y["mask"] = np.random.rand(2, 16, 16, 1).round().astype("float32")
+        sc.fit(x, y, epochs=1, verbose=0)
+        out = sc.predict(x, verbose=0)
+        assert out["scores"].shape == (2, 7) and ("mask" in out) == seg
+        assert (0 <= out["scores"]).all() and (out["scores"] <= 1).all()
+        sc.save(tmp_path / f"s{seg}.keras")
+        again = keras.saving.load_model(tmp_path / f"s{seg}.keras", compile=False)
+        assert np.allclose(again.predict(x, verbose=0)["scores"], out["scores"], atol=1e-5)
+
+
+def test_stacker_learns_from_the_other_side_and_answers_without_a_limb():
+    from submission.stack import Stacker
+
+    rng = np.random.default_rng(0)
+    n = 60
+    truth = rng.gamma(0.8, 0.8, size=(n, 1)) * np.ones((1, len(JOINT_COLUMNS)))   # one severity per patient
+    x = truth + rng.normal(0, 0.4, truth.shape)                                      # noisy patch predictions
+    st = Stacker(n_trees=40, depth=4, seed=0).fit(x[:40], truth[:40])
+    blend = st.predict(x[40:])
+    assert np.mean((blend - truth[40:]) ** 2) < 0.6 * np.mean((x[40:] - truth[40:]) ** 2)
+    assert set(st.weights) == {"erosion", "narrowing"} and 0 < st.weights["erosion"] <= 1
+    holed = x[40:].copy()
+    holed[:, :22] = np.nan                                   # a limb's patch predictions missing
+    out = st.predict(holed)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.slow
+def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
+    """Train (tiny), predict with a corrupt and a missing image, validate, score, landmarks, overlays, SHAP."""
+    from challenge.phantom import make_cohort
+    from challenge.tables import check_scores, errors, read_scores, read_table, read_template
+    from evaluator.landmarks import score_landmark_files
+    from evaluator.official import score_frames
+    from ra2.cli import main
+    from submission.bundle import read_manifest
+    from submission.explain import explain_bundle
+    from submission.predict import predict_folder
+    from submission.train import train_bundle
+
+    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3)
+    train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
+    bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
+    manifest = read_manifest(bundle)
+    assert manifest["scheme"]["name"] == "svh21" and manifest["training"]["patients"] == 6
+    assert set(manifest["blend_weights"]) == {"erosion", "narrowing"}
+    assert len(manifest["training"]["fingerprint"]) == 64
+
+    template = read_template(test / "template.csv")
+    victim, gone = f"{template['Patient_ID'][0]}-LH.jpg", f"{template['Patient_ID'][1]}-RF.jpg"
+    (test / victim).write_bytes(b"\xff\xd8 not really a jpeg")
+    (test / gone).unlink()
+    summary = predict_folder(bundle, test, test / "template.csv", tmp_path / "pred.csv",
+                             landmarks_out=tmp_path / "lm.csv", overlays=tmp_path / "ov", progress=False)
+    assert summary["patients"] == 3 and summary["images"] == 10
+    assert sorted(f["image"] for f in summary["failed"]) == sorted([victim, gone.replace(".jpg", "")])
+    assert victim in caplog.text
+    frame = read_table(tmp_path / "pred.csv")
+    assert errors(check_scores(frame, template)) == []
+    assert list(frame.columns) == list(template.columns)
+    scores = score_frames(read_scores(tmp_path / "pred.csv"), read_scores(gold / "test.csv", gold=True))
+    assert all(np.isfinite(scores[k]) for k in ("sc1", "sc2", "sc3"))
+    assert len(list((tmp_path / "ov").glob("*.png"))) == 10
+    loc = score_landmark_files(tmp_path / "lm.csv", gold / "landmarks.csv")     # sizes from width/height columns
+    assert loc["all"]["n"] == 3 * (2 * 21 + 2 * 6) and loc["all"]["missing"] == 21 + 6
+
+    written = explain_bundle(bundle, tmp_path / "shap")
+    same = pd.read_csv(tmp_path / "shap" / "shap_hand_same_side.csv", index_col=0)
+    assert same.shape == (31, 31) and (same.to_numpy() >= 0).all()
+    assert sum(p.suffix == ".png" for p in written) == 4
+
+    rc = main(["predict", "--bundle", str(bundle), "--images", str(test), "--template", str(test / "template.csv"),
+               "--out", str(tmp_path / "cli.csv"), "--no-stack", "--summary", str(tmp_path / "s.json")])
+    assert rc == 0 and json.loads((tmp_path / "s.json").read_text())["images"] == 10
+    assert errors(check_scores(read_table(tmp_path / "cli.csv"), template)) == []
+    assert main(["predict", "--bundle", str(tmp_path), "--images", str(test), "--template",
+                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2
