@@ -30,7 +30,7 @@ class Settings:
     loc_size: int = 128
     loc_base: int = 8
     loc_depth: int = 4
-    loc_sigma: float = 1.5
+    loc_sigma: float = 2.0
     loc_epochs: int = 20
     both_ways: bool = False
     patch: int = 48

@@ -7,7 +7,9 @@ intensity normalisation the organisers applied to external data).  Stored
 images may be turned 180°: the network is trained with random 180° turns, so it
 finds the joints in either orientation, and at prediction time it also looks
 at the turned image and keeps the orientation it is more confident in
-(``predict_landmarks``).  Peaks are refined to sub-pixel by a local centroid
+(``predict_canonical``).  The network gives one logit map per landmark, read
+as a distribution over pixels (spatial softmax, see ``models.heatmap_loss``);
+peaks are refined to sub-pixel by a local centroid
 and mapped back to the stored image's pixel coordinates.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from .models import build_localizer, heatmap_loss
 
@@ -131,31 +134,58 @@ def turn(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def train_localizer(images: np.ndarray, points: np.ndarray, *, epochs: int, base: int, depth: int,
-                    sigma: float, batch: int = 8, seed: int = 0, verbose: int = 1):
-    """Fit a localizer on canonical images (n, S, S) and canonical points (n, L, 2); returns the model."""
+                    sigma: float, batch: int = 8, passes: int = 1, lr: float = 4e-3, seed: int = 0,
+                    verbose: int = 1):
+    """Fit a localizer on canonical images (n, S, S) and canonical points (n, L, 2); returns the model.
+
+    Each epoch makes ``passes`` augmented passes over the images; the learning
+    rate falls from ``lr`` to zero along a cosine over all steps.
+    """
     keras.utils.set_random_seed(seed)
     size = images.shape[1]
     model = build_localizer(size, points.shape[1], base=base, depth=depth)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=heatmap_loss)
-    data = LocalizerData(images, points, sigma=sigma, batch=batch, seed=seed)
+    data = LocalizerData(images, points, sigma=sigma, batch=batch, passes=passes, seed=seed)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=heatmap_loss)
     model.fit(data, epochs=epochs, verbose=verbose)
     return model
 
 
-class LocalizerData(keras.utils.PyDataset):
-    """Augmented batches for the localizer: random 180° turn, shift, contrast ×0.9–1.15, gamma."""
+def random_affine(rng: np.random.Generator, size: int, *, shift: float, scale: float,
+                  degrees: float) -> np.ndarray:
+    """A random 2 x 3 map of canonical points (x, y): rotation and scale about the centre, then a shift."""
+    a = np.deg2rad(rng.uniform(-degrees, degrees))
+    s = np.exp(rng.uniform(-np.log(scale), np.log(scale)))
+    m = s * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    c = np.full(2, (size - 1) / 2)
+    t = rng.uniform(-shift, shift, 2) * size
+    return np.hstack([m, (c + t - m @ c)[:, None]])
 
-    def __init__(self, images, points, *, sigma, batch, seed):
+
+def warp(img: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The image moved by a 2 x 3 point map (bilinear, zero outside), as ``affine`` moves its points."""
+    inv = np.linalg.inv(affine[:, :2])
+    off = -inv @ affine[:, 2]
+    # scipy works in (row, col): swap x and y in the inverse map
+    return ndimage.affine_transform(img, inv[::-1, ::-1], offset=off[::-1], order=1, mode="constant", cval=0.0)
+
+
+class LocalizerData(keras.utils.PyDataset):
+    """Augmented batches for the localizer: random 180° turn, small rotation/scale/shift,
+    contrast ×0.9–1.15, gamma; ``passes`` augmented passes over the images per epoch."""
+
+    def __init__(self, images, points, *, sigma, batch, seed, passes: int = 1):
         super().__init__()
         self.images, self.points, self.sigma, self.batch = images, points, sigma, batch
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(images))
+        self.passes = passes
+        self.on_epoch_end()
 
     def __len__(self):
-        return int(np.ceil(len(self.images) / self.batch))
+        return int(np.ceil(self.passes * len(self.images) / self.batch))
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.images))
+        self.order = np.concatenate([self.rng.permutation(len(self.images)) for _ in range(self.passes)])
 
     def __getitem__(self, i):
         idx = self.order[i * self.batch:(i + 1) * self.batch]
@@ -165,13 +195,20 @@ class LocalizerData(keras.utils.PyDataset):
             img, pts = self.images[j].astype(np.float32), self.points[j].copy()
             if self.rng.random() < 0.5:
                 img, pts = img[::-1, ::-1], turn(pts, size)
-            dx, dy = self.rng.integers(-size // 16, size // 16 + 1, 2)
-            img = np.roll(img, (dy, dx), axis=(0, 1))
-            pts = pts + (dx, dy)
+            affine = random_affine(self.rng, size, shift=1 / 16, scale=1.1, degrees=10)
+            img = warp(img, affine)
+            pts = pts @ affine[:, :2].T + affine[:, 2]
             img = np.clip(img, 0, 1.5) ** self.rng.uniform(0.8, 1.25) * self.rng.uniform(0.9, 1.15)
             xs.append(img)
             ys.append(heatmaps(pts, size, self.sigma))
         return with_coords(np.stack(xs)), np.stack(ys)
+
+
+def spatial_softmax(logits: np.ndarray) -> np.ndarray:
+    """(..., S, S, L) logit maps -> per-channel probability maps summing to 1 over the pixels."""
+    z = logits - logits.max(axis=(-3, -2), keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=(-3, -2), keepdims=True)
 
 
 def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -181,12 +218,13 @@ def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True) -> t
     orientation with the higher mean peak height is kept.
     """
     size = images.shape[1]
-    maps = np.asarray(model.predict_on_batch(with_coords(images)))
+    maps = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images)), dtype=np.float64))
     found = [find_peaks(m) for m in maps]
     points = np.stack([p for p, _ in found])
     conf = np.array([h.mean() for _, h in found])
     if both_ways:
-        turned = np.asarray(model.predict_on_batch(with_coords(images[:, ::-1, ::-1].copy())))
+        turned = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images[:, ::-1, ::-1].copy())),
+                                            dtype=np.float64))
         for i, m in enumerate(turned):
             p, h = find_peaks(m)
             if h.mean() > conf[i]:

@@ -1,7 +1,8 @@
 """The two Keras 3 networks of the method, backend-agnostic (``keras.layers`` / ``keras.ops`` only).
 
 * ``build_localizer``: a U-Net from a grey image (plus two coordinate channels)
-  to one heatmap channel per landmark (sigmoid, trained on Gaussian targets).
+  to one logit map per landmark, trained with a spatial softmax against
+  Gaussian targets (``heatmap_loss``).
 * ``build_scorer``: an encoder–decoder with skips on a joint patch; its
   joint-space mask head (``seg=True``) feeds, with the decoder features, a
   regressor whose sigmoid outputs are every score column of the limb kind
@@ -43,12 +44,18 @@ def _unet_features(x, base: int, depth: int, name: str):
 
 
 def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 4) -> keras.Model:
-    """U-Net: (size, size, 3) image + x/y coordinate channels -> (size, size, n_landmarks) heatmaps."""
+    """U-Net: (size, size, 3) image + x/y coordinate channels -> (size, size, n_landmarks) logit maps.
+
+    The outputs are logits over pixels: a softmax over each channel's pixels
+    (``localize.spatial_softmax``) gives the landmark's position distribution.
+    """
     if size % 2 ** depth:
         raise ValueError(f"localizer input size {size} must be a multiple of {2 ** depth}")
     inp = keras.Input((size, size, 3), name="image")
     x, _ = _unet_features(inp, base, depth, "loc")
-    out = layers.Conv2D(n_landmarks, 1, activation="sigmoid", name="heatmaps")(x)
+    # a wider head: the last decoder level has only ``base`` features, too few to tell ~20 landmarks apart
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="head")(x)
+    out = layers.Conv2D(n_landmarks, 1, name="heatmaps")(x)
     return keras.Model(inp, out, name="localizer")
 
 
@@ -82,11 +89,22 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
 
 
 def heatmap_loss(y_true, y_pred):
-    """Binary cross-entropy on Gaussian heatmaps, foreground weighted so that peaks are not drowned."""
+    """Spatial-softmax cross-entropy: per landmark, softmax of the logits over all pixels against
+    the Gaussian target normalised to sum 1.
+
+    Unlike per-pixel BCE, each landmark's map is one distribution over positions,
+    so the few foreground pixels are not outweighed by the background.  Landmarks
+    with an all-zero target (unknown) do not count; the loss is their mean.
+    """
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    y_pred = ops.clip(y_pred, 1e-6, 1 - 1e-6)
-    bce = -(y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
-    return ops.mean(bce * (1.0 + 9.0 * y_true), axis=(1, 2, 3))
+    _, h, w, k = y_pred.shape
+    logits = ops.reshape(y_pred, (-1, h * w, k))
+    target = ops.reshape(ops.cast(y_true, logits.dtype), (-1, h * w, k))
+    total = ops.sum(target, axis=1)
+    present = ops.cast(total > 0, logits.dtype)
+    target = target / ops.expand_dims(ops.maximum(total, 1e-6), 1)
+    ce = -ops.sum(target * ops.log_softmax(logits, axis=1), axis=1)
+    return ops.sum(ce * present, axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1.0)
 
 
 def masked_bce(y_true, y_pred):

@@ -40,6 +40,38 @@ def test_turning_the_frame_twice_is_identity():
     assert turned == pytest.approx(turn(pts, 64), abs=0.1)
 
 
+def test_augmentation_moves_points_with_the_image():
+    from submission.localize import random_affine, warp
+
+    img = np.zeros((64, 64), np.float32)
+    img[20:23, 40:43] = 1.0                                # a bright square centred on (41, 21)
+    affine = random_affine(np.random.default_rng(3), 64, shift=0.1, scale=1.2, degrees=15)
+    moved = warp(img, affine)
+    x, y = np.array([41.0, 21.0]) @ affine[:, :2].T + affine[:, 2]
+    ys, xs = np.nonzero(moved > 0.3)
+    assert abs(xs.mean() - x) < 0.7 and abs(ys.mean() - y) < 0.7
+
+
+def test_spatial_softmax_loss_prefers_the_right_pixel_and_skips_unknown_landmarks():
+    import keras
+
+    from submission.localize import spatial_softmax
+    from submission.models import heatmap_loss
+
+    target = heatmaps(np.array([[5.0, 9.0], [np.nan, np.nan]]), 16, sigma=1.5)[None]
+    right = np.zeros((1, 16, 16, 2), np.float32)
+    right[0, 9, 5, 0] = 8.0
+    wrong = np.zeros((1, 16, 16, 2), np.float32)
+    wrong[0, 2, 12, 0] = 8.0
+    loss = lambda logits: float(keras.ops.convert_to_numpy(heatmap_loss(target, logits))[0])  # noqa: E731
+    assert loss(right) < loss(wrong)
+    changed = right.copy()
+    changed[0, 3, 3, 1] = 50.0                             # the unknown landmark's channel does not count
+    assert loss(changed) == pytest.approx(loss(right), rel=1e-5)
+    probs = spatial_softmax(right[0])
+    assert probs[..., 0].sum() == pytest.approx(1.0, abs=1e-5) and np.unravel_index(probs[..., 0].argmax(), (16, 16)) == (9, 5)
+
+
 def test_patches_follow_the_point_and_mirror():
     img = np.zeros((400, 600), np.float32)
     img[100:110, 450:460] = 1.0
