@@ -230,9 +230,15 @@ def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:
     bad = errors(check_scores(frame, gold=gold))
     if bad:
         raise TableError(_summary(path, bad))
+    out = as_scores(frame)
+    out.attrs["path"] = str(path)
+    return out
+
+
+def as_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """A checked table (from ``read_table``) as floats indexed by Patient_ID, columns in catalogue order."""
     out = frame.set_index(ID)[list(SCORE_COLUMNS)].apply(pd.to_numeric).astype(float)
     out.index = out.index.astype(str)
-    out.attrs["path"] = str(path)
     return out
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from challenge.catalogue import ID, SCORE_COLUMNS
+from challenge.catalogue import ID
 from challenge.errors import UsageError
-from challenge.tables import Problem, check_scores, errors, read_table, read_template
+from challenge.tables import Problem, as_scores, check_scores, errors, read_table, read_template
 
 
 class InvalidFile(UsageError):
@@ -27,12 +27,6 @@ class Checked:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def _as_scores(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.set_index(ID)[list(SCORE_COLUMNS)].apply(pd.to_numeric).astype(float)
-    out.index = out.index.astype(str)
-    return out
-
-
 def validate_file(pred_path: str | Path, template_path: str | Path | None = None, *,
                   gold: bool = False) -> list[Problem]:
     """All problems of a file against a template (template/gold files may have empty or filled score cells)."""
@@ -49,7 +43,7 @@ def load_gold(path: str | Path) -> Checked:
     if bad:
         shown = "\n".join(f"  {p}" for p in bad[:20])
         raise UsageError(f"{path} cannot be used as a gold file ({len(bad)} error(s)):\n{shown}")
-    return Checked(_as_scores(frame), [p for p in problems if p.level == "warning"])
+    return Checked(as_scores(frame), [p for p in problems if p.level == "warning"])
 
 
 def load_predictions(path: str | Path, gold: Checked | pd.DataFrame) -> Checked:
@@ -61,4 +55,4 @@ def load_predictions(path: str | Path, gold: Checked | pd.DataFrame) -> Checked:
     bad = errors(problems)
     if bad:
         raise InvalidFile(path, bad)
-    return Checked(_as_scores(frame), [p for p in problems if p.level == "warning"])
+    return Checked(as_scores(frame), [p for p in problems if p.level == "warning"])
