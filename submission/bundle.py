@@ -3,7 +3,9 @@
 ``bundle.json`` holds the format version, the landmark scheme (in full, so a
 bundle trained with a custom scheme needs no other file), the settings (input
 sizes, network widths), the Keras backend and version it was trained with, a
-fingerprint of the training data, cross-validated metrics, the blend weights
+fingerprint of the training data, the scorer weight files of each limb kind
+(with a stacker: the K out-of-fold scorers, averaged at prediction time; without
+one: a single scorer trained on everyone), cross-validated metrics, the blend weights
 and the training prior (per-column mean in the metric's log2(x + 1) space,
 given back in score units) used when a patient has no image at all.
 """
@@ -18,25 +20,32 @@ from challenge.errors import UsageError
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 1
+VERSION = 2
 MANIFEST = "bundle.json"
 KINDS = ("hand", "foot")
 
 
 @dataclass
 class Settings:
-    """Sizes, widths and epochs of the method (``quick()`` = tiny settings for tests and the demo)."""
+    """Sizes, widths and training lengths of the method (``quick()`` = tiny settings for tests).
+
+    ``*_steps`` are optimiser steps per network, fixed whatever the size of the
+    training set (a foot scorer sees 6 patches per image, a hand scorer 21);
+    ``*_epochs`` only split them for the progress display and the learning-rate schedule.
+    """
 
     loc_size: int = 128
     loc_base: int = 8
     loc_depth: int = 4
     loc_sigma: float = 2.0
-    loc_epochs: int = 20
+    loc_steps: int = 400
+    loc_epochs: int = 10
     both_ways: bool = False
     patch: int = 48
     patch_scale: float = 1.0
     scorer_base: int = 8
     scorer_depth: int = 3
+    scorer_steps: int = 500
     scorer_epochs: int = 6
     oof_folds: int = 3
     stack_trees: int = 500
@@ -46,8 +55,8 @@ class Settings:
 
     @classmethod
     def quick(cls, **kw) -> "Settings":
-        base = dict(loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_epochs=2, patch=32, scorer_base=4,
-                    scorer_depth=2, scorer_epochs=1, oof_folds=2, stack_trees=20)
+        base = dict(loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12, loc_epochs=2, patch=32,
+                    scorer_base=4, scorer_depth=2, scorer_steps=12, scorer_epochs=1, oof_folds=2, stack_trees=20)
         base.update(kw)
         return cls(**base)
 
@@ -69,8 +78,13 @@ def fingerprint(paths) -> str:
     return h.hexdigest()
 
 
-def weight_file(role: str, kind: str) -> str:
-    return f"{role}_{kind}.keras"
+def weight_file(role: str, kind: str, k: int | None = None) -> str:
+    return f"{role}_{kind}.keras" if k is None else f"{role}_{kind}_{k}.keras"
+
+
+def scorer_files(manifest: dict, kind: str) -> list[str]:
+    """The scorer weight files of a limb kind (their predictions are averaged)."""
+    return list(manifest["scorers"][kind])
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> Path:
@@ -105,9 +119,9 @@ def read_manifest(bundle_dir: str | Path) -> dict:
         raise UsageError(f"{path}: bundle format version {manifest.get('version')} is not supported "
                          f"(this code reads version {VERSION})")
     for kind in KINDS:
-        for role in ("localizer", "scorer"):
-            if not (bundle_dir / weight_file(role, kind)).is_file():
-                raise UsageError(f"{bundle_dir}: missing weight file {weight_file(role, kind)}")
+        for name in [weight_file("localizer", kind)] + scorer_files(manifest, kind):
+            if not (bundle_dir / name).is_file():
+                raise UsageError(f"{bundle_dir}: missing weight file {name}")
     if manifest["settings"].get("stack") and not (bundle_dir / "stacker.joblib").is_file():
         raise UsageError(f"{bundle_dir}: missing stacker.joblib")
     return manifest

@@ -53,9 +53,10 @@ def register(sub) -> None:
 
 def _common(p) -> None:
     p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    p.add_argument("--epochs", type=int, help="scorer epochs (the localizer gets 3x); default from the settings")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="optimiser steps of every network (default: 400 per localizer, 500 per scorer)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="tiny networks and one epoch (tests, demos)")
+    p.add_argument("--quick", action="store_true", help="tiny networks and a few steps (tests, smoke runs)")
 
 
 def _scheme(name: str) -> str:
@@ -72,7 +73,7 @@ def cmd_train(args) -> int:
     from .train import train_bundle
 
     out = train_bundle(args.data, args.out, scheme=_scheme(args.scheme), seg=not args.no_seg,
-                       stack=not args.no_stack, epochs=args.epochs, seed=args.seed, quick=args.quick)
+                       stack=not args.no_stack, steps=args.steps, seed=args.seed, quick=args.quick)
     print(f"bundle written to {out}")
     return 0
 
@@ -95,7 +96,7 @@ def cmd_predict(args) -> int:
 def cmd_cv(args) -> int:
     from .cv import cross_validate
 
-    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, quick=args.quick, epochs=args.epochs,
+    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, quick=args.quick, steps=args.steps,
                            scheme=_scheme(args.scheme))
     print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
     print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")

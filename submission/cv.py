@@ -31,7 +31,7 @@ def _score(pred_path: Path, gold: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     return score_frames(pred, gold), per_patient(pred, gold)
 
 
-def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool = False, epochs: int | None = None,
+def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool = False, steps: int | None = None,
                    scheme: str = "svh21", progress: bool = True) -> pd.DataFrame:
     """Run the K folds; returns the per-fold metric table (also written to ``out_dir/per_fold.csv``)."""
     from .predict import Method, predict_folder
@@ -49,7 +49,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool
         log.info("fold %d of %d: %d training, %d held-out patients", k, folds, len(tr), len(te))
         template = fold_dir / "template.csv"
         write_atomic(template_frame(list(patients[te])), template)
-        common = dict(scheme=scheme, epochs=epochs, seed=seed, quick=quick, patients=list(patients[tr]),
+        common = dict(scheme=scheme, steps=steps, seed=seed, quick=quick, patients=list(patients[tr]),
                       progress=progress)
         full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True, **common)
         noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", seg=False, stack=True, localizers_from=full,

@@ -133,18 +133,19 @@ def turn(points: np.ndarray, size: int) -> np.ndarray:
     return (size - 1) - np.asarray(points, dtype=float)
 
 
-def train_localizer(images: np.ndarray, points: np.ndarray, *, epochs: int, base: int, depth: int,
-                    sigma: float, batch: int = 8, passes: int = 1, lr: float = 4e-3, seed: int = 0,
-                    verbose: int = 1):
+def train_localizer(images: np.ndarray, points: np.ndarray, *, steps: int, epochs: int, base: int, depth: int,
+                    sigma: float, batch: int = 8, lr: float = 4e-3, seed: int = 0, verbose: int = 1):
     """Fit a localizer on canonical images (n, S, S) and canonical points (n, L, 2); returns the model.
 
-    Each epoch makes ``passes`` augmented passes over the images; the learning
-    rate falls from ``lr`` to zero along a cosine over all steps.
+    About ``steps`` optimiser steps in all, whatever the number of images (a
+    small training set is passed over more often), split into ``epochs``; the
+    learning rate falls from ``lr`` to zero along a cosine over all steps.
     """
     keras.utils.set_random_seed(seed)
     size = images.shape[1]
     model = build_localizer(size, points.shape[1], base=base, depth=depth)
-    data = LocalizerData(images, points, sigma=sigma, batch=batch, passes=passes, seed=seed)
+    epochs = max(1, min(epochs, steps))
+    data = LocalizerData(images, points, sigma=sigma, batch=batch, per_epoch=-(-steps // epochs) * batch, seed=seed)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=heatmap_loss)
     model.fit(data, epochs=epochs, verbose=verbose)
@@ -172,20 +173,23 @@ def warp(img: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 class LocalizerData(keras.utils.PyDataset):
     """Augmented batches for the localizer: random 180° turn, small rotation/scale/shift,
-    contrast ×0.9–1.15, gamma; ``passes`` augmented passes over the images per epoch."""
+    contrast ×0.9–1.15, gamma; ``per_epoch`` images per epoch (default one pass), drawn
+    pass after shuffled pass over the images."""
 
-    def __init__(self, images, points, *, sigma, batch, seed, passes: int = 1):
+    def __init__(self, images, points, *, sigma, batch, seed, per_epoch: int | None = None):
         super().__init__()
         self.images, self.points, self.sigma, self.batch = images, points, sigma, batch
         self.rng = np.random.default_rng(seed)
-        self.passes = passes
+        self.per_epoch = per_epoch or len(images)
         self.on_epoch_end()
 
     def __len__(self):
-        return int(np.ceil(self.passes * len(self.images) / self.batch))
+        return int(np.ceil(self.per_epoch / self.batch))
 
     def on_epoch_end(self):
-        self.order = np.concatenate([self.rng.permutation(len(self.images)) for _ in range(self.passes)])
+        passes = -(-self.per_epoch // len(self.images))
+        order = np.concatenate([self.rng.permutation(len(self.images)) for _ in range(passes)])
+        self.order = order[:self.per_epoch]
 
     def __getitem__(self, i):
         idx = self.order[i * self.batch:(i + 1) * self.batch]

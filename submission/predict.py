@@ -22,7 +22,7 @@ from challenge.dataset import scan_folder
 from challenge.images import ImageReadError, read_grey
 from challenge.tables import read_template, write_scores
 
-from .bundle import Settings, read_manifest, scheme_of, weight_file
+from .bundle import Settings, read_manifest, scheme_of, scorer_files, weight_file
 from .data import joint_matrix, kind_of
 
 log = logging.getLogger(__name__)
@@ -52,16 +52,16 @@ class Method:
         self.manifest = read_manifest(self.dir)
         self.settings = Settings.from_dict(self.manifest["settings"])
         self.scheme = scheme_of(self.manifest)
-        load = lambda role, kind: keras.saving.load_model(self.dir / weight_file(role, kind), compile=False)  # noqa: E731
-        self.localizers = {k: load("localizer", k) for k in ("hand", "foot")}
-        self.scorers = {k: load("scorer", k) for k in ("hand", "foot")}
+        load = lambda name: keras.saving.load_model(self.dir / name, compile=False)  # noqa: E731
+        self.localizers = {k: load(weight_file("localizer", k)) for k in ("hand", "foot")}
+        self.scorers = {k: [load(f) for f in scorer_files(self.manifest, k)] for k in ("hand", "foot")}
         self.stacker = joblib.load(self.dir / "stacker.joblib") if self.settings.stack else None
         self.prior = pd.Series(self.manifest["prior"])
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "") -> ImageResult:
         """Landmarks, patch scores and masks of one stored image."""
         from .localize import canonical, predict_canonical
-        from .score import column_top, extract_patches, kind_columns, predict_patches
+        from .score import average_patches, column_top, extract_patches, kind_columns
 
         kind = kind_of(limb)
         s = self.settings
@@ -72,7 +72,7 @@ class Method:
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale)
-        unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
+        unit, masks = average_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names))
         cols = kind_columns(kind)
         values = unit * column_top(kind)              # log2(score + 1)

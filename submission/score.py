@@ -88,21 +88,28 @@ class ScorerData(keras.utils.PyDataset):
 
     ``samples`` holds arrays: patches (N, C, C), masks (N, C, C), has_mask (N,),
     landmark (N,) index, targets (N, K) in [0, 1], carried (N, K) 0/1.
-    Patches with any damage are drawn ``boost`` times as often as healthy ones.
+    Patches with any damage are drawn ``boost`` times as often as healthy ones,
+    and every batch carries importance weights 1 / (N · p) so that the loss
+    stays an unbiased estimate of the plain mean over the patches: the rare
+    damaged joints are seen more often without the network learning to
+    over-score (with MSE, oversampling alone shifts every uncertain prediction
+    towards damage).  ``per_epoch`` patches are drawn per epoch (default N).
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
-                 boost: float = 3.0, seed: int = 0):
+                 boost: float = 3.0, seed: int = 0, per_epoch: int | None = None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
         damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
+        self.weight = (1.0 / (len(p) * self.p)).astype(np.float32)
+        self.per_epoch = per_epoch or len(p)
         self.rng = np.random.default_rng(seed)
         self.draw()
 
     def draw(self):
-        self.order = self.rng.choice(len(self.p), size=len(self.p), p=self.p)
+        self.order = self.rng.choice(len(self.p), size=self.per_epoch, p=self.p)
 
     def __len__(self):
         return int(np.ceil(len(self.order) / self.batch))
@@ -128,12 +135,13 @@ class ScorerData(keras.utils.PyDataset):
         if self.seg:
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
-        return x, y
+        return x, y, self.weight[idx]
 
 
-def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, epochs: int, base: int, depth: int,
-                 seed: int = 0, verbose: int = 1):
-    """Fit a scorer for one limb kind on context patches; returns the model."""
+def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
+                 depth: int, batch: int = 32, seed: int = 0, verbose: int = 1):
+    """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
+    (split into ``epochs``), whatever the number of patches; returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg)
@@ -142,7 +150,9 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, epoc
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=weights)
-    data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, seed=seed)
+    epochs = max(1, min(epochs, steps))
+    data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
+                      per_epoch=-(-steps // epochs) * batch)
     model.fit(data, epochs=epochs, verbose=verbose)
     return model
 
@@ -156,3 +166,12 @@ def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch:
     scores = np.concatenate([np.asarray(p["scores"]) for p in parts])
     mask = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts]) if "mask" in parts[0] else None
     return scores, mask
+
+
+def average_patches(models, patches: np.ndarray, landmarks: np.ndarray, *, patch: int,
+                    n_landmarks: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict_patches`` averaged over an ensemble of scorers (scores and masks)."""
+    outs = [predict_patches(m, patches, landmarks, patch=patch, n_landmarks=n_landmarks) for m in models]
+    scores = np.mean([u for u, _ in outs], axis=0)
+    masks = np.mean([m for _, m in outs], axis=0) if outs[0][1] is not None else None
+    return scores, masks

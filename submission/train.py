@@ -2,9 +2,13 @@
 
 Order of work: read every training image once (``data.load_training``); fit
 one localizer per limb kind; fit the scorers K times on K−1 folds of patients
-to get out-of-fold patch predictions (what the stacker sees at test time),
-then once on everyone; fit the stacker on the out-of-fold predictions; write
-the bundle.
+to get out-of-fold patch predictions (what the stacker sees at test time); fit
+the stacker on the out-of-fold predictions; write the bundle.  The K fold
+scorers are kept and averaged at prediction time (each has seen (K−1)/K of the
+patients), so no (K+1)-th scorer is trained on everyone: the ensemble is at
+least as good and the training costs K scorer fits per limb kind, not K + 1.
+Without a stacker (the ``--no-stack`` ablation) one scorer per kind is trained
+on everyone.
 """
 from __future__ import annotations
 
@@ -40,7 +44,8 @@ def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> di
         if not d.loc_images:
             raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
         log.info("training the %s localizer on %d images", kind, len(d.loc_images))
-        models[kind] = train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), epochs=settings.loc_epochs,
+        models[kind] = train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), steps=settings.loc_steps,
+                                       epochs=settings.loc_epochs,
                                        base=settings.loc_base, depth=settings.loc_depth, sigma=settings.loc_sigma,
                                        seed=seed, verbose=_verbose(progress))
     return models
@@ -56,7 +61,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         if not len(samples["patches"]):
             raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
         models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
-                                    seg=settings.seg, epochs=settings.scorer_epochs, base=settings.scorer_base,
+                                    seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs, base=settings.scorer_base,
                                     depth=settings.scorer_depth, seed=seed, verbose=_verbose(progress))
     return models
 
@@ -85,18 +90,21 @@ def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Sche
             out.at[p, f"{limb}_{c}"] = row[cols.index(c)]
 
 
-def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int, progress: bool) -> pd.DataFrame:
-    """Out-of-fold patch predictions (log2 space) of every labelled patient."""
+def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
+                progress: bool) -> tuple[pd.DataFrame, list[dict]]:
+    """Out-of-fold patch predictions (log2 space) of every labelled patient, and the K fold scorers."""
     patients = np.array(sorted(scores.index))
     oof = joint_matrix(patients)
     folds = KFold(min(settings.oof_folds, len(patients)), shuffle=True, random_state=seed)
+    fold_models = []
     for k, (tr, va) in enumerate(folds.split(patients)):
         log.info("out-of-fold scorers: fold %d of %d", k + 1, folds.get_n_splits())
         models = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
                              progress=progress)
         part = patch_predictions(models, data, scheme, scores, settings, patients[va])
         oof.loc[part.index] = part
-    return oof
+        fold_models.append(models)
+    return oof, fold_models
 
 
 def log_scores(scores: pd.DataFrame) -> pd.DataFrame:
@@ -123,11 +131,11 @@ def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
 
 
 def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True, stack: bool = True,
-                 epochs: int | None = None, seed: int = 0, quick: bool = False, settings: Settings | None = None,
+                 steps: int | None = None, seed: int = 0, quick: bool = False, settings: Settings | None = None,
                  patients=None, progress: bool = True, localizers_from: str | Path | None = None) -> Path:
     """Train the method on a training folder and write a bundle to ``out_dir``; returns ``out_dir``.
 
-    ``epochs`` overrides the scorer epochs (the localizer gets ``3 × epochs``); ``patients``
+    ``steps`` overrides the optimiser steps of every network; ``patients``
     restricts training to some patients (cross-validation); ``localizers_from`` reuses the
     localizers of another bundle trained on the same patients (the ablations share them).
     """
@@ -140,8 +148,8 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
     sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
     settings = settings or (Settings.quick() if quick else Settings())
     settings.seg, settings.stack = seg, stack
-    if epochs is not None:
-        settings.scorer_epochs, settings.loc_epochs = epochs, 3 * epochs
+    if steps is not None:
+        settings.scorer_steps = settings.loc_steps = steps
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -157,8 +165,13 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
             model.save(out_dir / weight_file("localizer", kind))
     metrics = {}
     stacker_fit = None
+    scorers = {kind: [] for kind in ("hand", "foot")}
     if stack:
-        oof = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
+        oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
+        for k, models in enumerate(fold_models, start=1):
+            for kind, model in models.items():
+                model.save(out_dir / weight_file("scorer", kind, k))
+                scorers[kind].append(weight_file("scorer", kind, k))
         labelled = oof.dropna(how="all").index
         log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
         stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
@@ -166,15 +179,17 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
         joblib.dump(stacker_fit, out_dir / "stacker.joblib")
         oof.loc[labelled].to_csv(out_dir / OOF_FILE)
         metrics["oof_patch"] = _official(oof, scores)
-    for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
-        model.save(out_dir / weight_file("scorer", kind))
+    else:
+        for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
+            model.save(out_dir / weight_file("scorer", kind))
+            scorers[kind].append(weight_file("scorer", kind))
     prior_log = log_scores(scores).mean(axis=0)
     manifest = {
         "format": FORMAT, "version": VERSION, "scheme": {"name": sch.name, **_scheme_dict(sch)},
         "settings": settings, "backend": keras.backend.backend(), "keras_version": keras.__version__,
         "seed": seed, "training": {"folder": str(Path(train_dir).resolve()), "patients": len(scores),
                                    "images": len(files) - 2, "fingerprint": fingerprint(files)},
-        "blend_weights": stacker_fit.weights if stacker_fit else None,
+        "scorers": scorers, "blend_weights": stacker_fit.weights if stacker_fit else None,
         "prior": {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS},
         "metrics": metrics, "train_seconds": round(time.time() - start, 1),
     }

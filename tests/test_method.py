@@ -109,6 +109,28 @@ def test_scorer_losses_ignore_uncarried_columns_and_missing_masks():
     assert loss[0] > 1.0 and loss[1] == 0.0
 
 
+def test_scorer_data_oversamples_damage_with_unbiased_weights():
+    """Damaged patches are drawn ``boost`` times as often; the importance weights undo it in the loss."""
+    from submission.score import ScorerData
+
+    n = 400
+    rng = np.random.default_rng(0)
+    targets = np.zeros((n, 2), np.float32)
+    targets[:40, 0] = 0.5                                   # 10 % damaged
+    samples = {"patches": rng.random((n, 20, 20)).astype(np.float32), "masks": np.zeros((n, 20, 20), np.float32),
+               "has_mask": np.zeros(n), "landmark": np.zeros(n, int), "targets": targets,
+               "carried": np.ones((n, 2), np.float32)}
+    data = ScorerData(samples, patch=16, n_landmarks=1, seg=False, batch=50, boost=3.0, seed=0, per_epoch=30000)
+    assert len(data) == 600
+    drawn = data.order < 40
+    assert 0.23 < drawn.mean() < 0.27                      # 40*3 / (40*3 + 360) = 0.25
+    _, y, w = data[0]
+    assert y["scores"].shape == (50, 4) and w.shape == (50,)
+    weights = data.weight[data.order]
+    # the weighted share of damaged draws is the plain share of damaged patches
+    assert abs((weights * drawn).sum() / weights.sum() - 0.1) < 0.01
+
+
 def test_models_build_train_and_save(tmp_path):
     import keras
 
@@ -173,6 +195,7 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     assert manifest["scheme"]["name"] == "svh21" and manifest["training"]["patients"] == 6
     assert set(manifest["blend_weights"]) == {"erosion", "narrowing"}
     assert len(manifest["training"]["fingerprint"]) == 64
+    assert manifest["scorers"]["hand"] == ["scorer_hand_1.keras", "scorer_hand_2.keras"]  # the 2 fold scorers
 
     template = read_template(test / "template.csv")
     victim, gone = f"{template['Patient_ID'][0]}-LH.jpg", f"{template['Patient_ID'][1]}-RF.jpg"
