@@ -29,17 +29,17 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--full", action="store_true",
-                   help="train the method with its full settings (about 30 min for 80 patients on 2 cores) instead "
-                        "of the small demo settings that keep the demo under 15 minutes")
+                   help="train the method with its full settings (about 20 min on 2 cores) instead of the "
+                        "demo settings (the same networks, shorter training: about 10 min)")
     p.set_defaults(func=cmd_demo)
 
 
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
-             quick: bool = True) -> dict:
+             settings: str = "demo") -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``).
 
-    ``quick`` trains the method with its small settings (a demonstration of the whole chain, not
-    its accuracy: ``benchmarks/bench_method.py`` measures that with the full settings).
+    ``settings`` names the method's preset: ``demo`` (full networks, shorter training),
+    ``full`` (what ``benchmarks/bench_method.py`` measures) or ``quick`` (tiny, for tests).
     """
     from baselines.predictors import BASELINES, predict_baseline
     from challenge.phantom import make_cohort
@@ -72,10 +72,12 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
         from submission.predict import predict_folder
         from submission.train import train_bundle
 
-        log.info("[3/4] method: training the localizer, seg-regressor and stacker (%s settings)",
-                 "small demo" if quick else "full")
+        from submission.bundle import Settings
+
+        log.info("[3/4] method: training the localizer, seg-regressor and stacker (%s settings)", settings)
         t = time.perf_counter()
-        bundle = train_bundle(train, out / "bundle", seed=seed, quick=quick)
+        preset = {"demo": Settings.demo, "full": Settings, "quick": Settings.quick}[settings]()
+        bundle = train_bundle(train, out / "bundle", seed=seed, settings=preset)
         timings["method_train_s"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = predict_folder(bundle, test, template, preds_dir / "method.csv",
@@ -139,7 +141,7 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
 
 def cmd_demo(args) -> int:
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     quick=not args.full)
+                     settings="full" if args.full else "demo")
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     return 0

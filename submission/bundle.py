@@ -27,7 +27,8 @@ KINDS = ("hand", "foot")
 
 @dataclass
 class Settings:
-    """Sizes, widths and training lengths of the method (``quick()`` = tiny settings for tests).
+    """Sizes, widths and training lengths of the method (``quick()`` = tiny settings for tests,
+    ``demo()`` = the full networks trained for less long, for ``ra2 demo``).
 
     ``*_steps`` are optimiser steps per network, fixed whatever the size of the
     training set (a foot scorer sees 6 patches per image, a hand scorer 21);
@@ -57,6 +58,13 @@ class Settings:
     def quick(cls, **kw) -> "Settings":
         base = dict(loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12, loc_epochs=2, patch=32,
                     scorer_base=4, scorer_depth=2, scorer_steps=12, scorer_epochs=1, oof_folds=2, stack_trees=20)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def demo(cls, **kw) -> "Settings":
+        """The full networks with shorter training: 2 out-of-fold scorers of 300 steps, 200 trees."""
+        base = dict(scorer_steps=300, scorer_epochs=3, oof_folds=2, stack_trees=200)
         base.update(kw)
         return cls(**base)
 

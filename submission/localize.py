@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .models import build_localizer, heatmap_loss
+from .models import build_localizer, heatmap_loss, train_steps
 
 RIGHT = ("RH", "RF")
 
@@ -134,7 +134,8 @@ def turn(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def train_localizer(images: np.ndarray, points: np.ndarray, *, steps: int, epochs: int, base: int, depth: int,
-                    sigma: float, batch: int = 8, lr: float = 4e-3, seed: int = 0, verbose: int = 1):
+                    sigma: float, batch: int = 8, lr: float = 4e-3, seed: int = 0, progress: bool = True,
+                    desc: str = "localizer"):
     """Fit a localizer on canonical images (n, S, S) and canonical points (n, L, 2); returns the model.
 
     About ``steps`` optimiser steps in all, whatever the number of images (a
@@ -148,7 +149,7 @@ def train_localizer(images: np.ndarray, points: np.ndarray, *, steps: int, epoch
     data = LocalizerData(images, points, sigma=sigma, batch=batch, per_epoch=-(-steps // epochs) * batch, seed=seed)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=heatmap_loss)
-    model.fit(data, epochs=epochs, verbose=verbose)
+    train_steps(model, data, epochs, desc=desc, progress=progress)
     return model
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from challenge.catalogue import JOINTS
 
 from .localize import RIGHT, intensity_range, resize
-from .models import build_scorer, masked_bce, masked_mse
+from .models import build_scorer, masked_bce, masked_mse, train_steps
 
 CONTEXT = 1.25
 
@@ -139,7 +139,7 @@ class ScorerData(keras.utils.PyDataset):
 
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
-                 depth: int, batch: int = 32, seed: int = 0, verbose: int = 1):
+                 depth: int, batch: int = 32, seed: int = 0, progress: bool = True, desc: str = "scorer"):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; returns the model."""
     keras.utils.set_random_seed(seed)
@@ -153,7 +153,7 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     epochs = max(1, min(epochs, steps))
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=-(-steps // epochs) * batch)
-    model.fit(data, epochs=epochs, verbose=verbose)
+    train_steps(model, data, epochs, desc=desc, progress=progress)
     return model
 
 

@@ -32,10 +32,6 @@ from .score import column_top, kind_columns
 log = logging.getLogger(__name__)
 
 
-def _verbose(progress: bool) -> int:
-    return 2 if progress else 0
-
-
 def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> dict:
     from .localize import train_localizer
 
@@ -45,9 +41,9 @@ def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> di
             raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
         log.info("training the %s localizer on %d images", kind, len(d.loc_images))
         models[kind] = train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), steps=settings.loc_steps,
-                                       epochs=settings.loc_epochs,
-                                       base=settings.loc_base, depth=settings.loc_depth, sigma=settings.loc_sigma,
-                                       seed=seed, verbose=_verbose(progress))
+                                       epochs=settings.loc_epochs, base=settings.loc_base, depth=settings.loc_depth,
+                                       sigma=settings.loc_sigma, seed=seed, progress=progress,
+                                       desc=f"{kind} localizer")
     return models
 
 
@@ -61,8 +57,9 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         if not len(samples["patches"]):
             raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
         models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
-                                    seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs, base=settings.scorer_base,
-                                    depth=settings.scorer_depth, seed=seed, verbose=_verbose(progress))
+                                    seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs,
+                                    base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
+                                    progress=progress, desc=f"{kind} scorer")
     return models
 
 
