@@ -46,7 +46,7 @@ class Settings:
     patch_scale: float = 1.0
     scorer_base: int = 8
     scorer_depth: int = 3
-    scorer_steps: int = 500
+    scorer_steps: int = 1000
     scorer_epochs: int = 6
     oof_folds: int = 3
     stack_trees: int = 500

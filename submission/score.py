@@ -139,9 +139,11 @@ class ScorerData(keras.utils.PyDataset):
 
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
-                 depth: int, batch: int = 32, seed: int = 0, progress: bool = True, desc: str = "scorer"):
+                 depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                 desc: str = "scorer"):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
-    (split into ``epochs``), whatever the number of patches; returns the model."""
+    (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
+    to zero along a cosine; returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg)
@@ -149,10 +151,12 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     weights = {"scores": 10.0}
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=losses, loss_weights=weights)
     epochs = max(1, min(epochs, steps))
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=-(-steps // epochs) * batch)
+    # cosine decay to zero: the last weights are a settled point, not one noisy step of a constant rate
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses, loss_weights=weights)
     train_steps(model, data, epochs, desc=desc, progress=progress)
     return model
 

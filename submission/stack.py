@@ -20,7 +20,7 @@ WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 
 
 def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
-    return ExtraTreesRegressor(n_estimators=n_trees, max_depth=depth, random_state=seed, n_jobs=1)
+    return ExtraTreesRegressor(n_estimators=n_trees, max_depth=depth, random_state=seed, n_jobs=-1)
 
 
 class Stacker:
