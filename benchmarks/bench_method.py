@@ -126,6 +126,12 @@ def print_report(r: dict) -> None:
     print(f"{'predictions':<24} {'SC1':>7} {'SC2':>7} {'SC3':>7}")
     for k, v in r["scores"].items():
         print(f"{k:<24} " + " ".join(f"{v[m]:7.4f}" if v[m] is not None else "    n/a" for m in ("sc1", "sc2", "sc3")))
+    base = {k: v for k, v in r["scores"].items() if k.startswith("baseline:")}
+    for m in ("sc1", "sc2", "sc3"):
+        name, best = min(((k, v[m]) for k, v in base.items() if v[m] is not None), key=lambda kv: kv[1])
+        full = r["scores"]["full"][m]
+        print(f"{m}: full {full:.4f} = {full / best:.2f} x the best baseline ({name} {best:.4f}); "
+              f"reader 2 {r['scores']['reader2'][m]:.4f}")
     for other, tests in r["wilcoxon_full_better_than"].items():
         print(f"full better than {other}: " + ", ".join(
             f"{m} p={t['p_value']:.3g}" if t["p_value"] is not None else f"{m} p=n/a" for m, t in tests.items()))
