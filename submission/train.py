@@ -5,8 +5,8 @@ one localizer per limb kind; fit the scorers K times on K−1 folds of patients
 to get out-of-fold patch predictions (what the stacker sees at test time); fit
 the stacker on the out-of-fold predictions; write the bundle.  The K fold
 scorers are kept and averaged at prediction time (each has seen (K−1)/K of the
-patients), so no (K+1)-th scorer is trained on everyone: the ensemble is at
-least as good and the training costs K scorer fits per limb kind, not K + 1.
+patients), so no (K+1)-th scorer is trained on everyone and the training costs
+K scorer fits per limb kind, not K + 1.
 Without a stacker (the ``--no-stack`` ablation) one scorer per kind is trained
 on everyone.
 """
