@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--full", action="store_true",
-                   help="train the method with its full settings (about 20 min on 2 cores) instead of the "
+                   help="train the method with its full settings (about 25 min on 2 cores) instead of the "
                         "demo settings (the same networks, shorter training: about 10 min)")
     p.set_defaults(func=cmd_demo)
 

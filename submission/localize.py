@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .models import build_localizer, heatmap_loss, train_steps
+from .models import build_localizer, epoch_plan, heatmap_loss, train_steps
 
 RIGHT = ("RH", "RF")
 
@@ -145,11 +145,9 @@ def train_localizer(images: np.ndarray, points: np.ndarray, *, steps: int, epoch
     keras.utils.set_random_seed(seed)
     size = images.shape[1]
     model = build_localizer(size, points.shape[1], base=base, depth=depth)
-    epochs = max(1, min(epochs, steps))
-    data = LocalizerData(images, points, sigma=sigma, batch=batch, per_epoch=-(-steps // epochs) * batch, seed=seed)
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=heatmap_loss)
-    train_steps(model, data, epochs, desc=desc, progress=progress)
+    epochs, per_epoch = epoch_plan(steps, epochs, batch)
+    data = LocalizerData(images, points, sigma=sigma, batch=batch, per_epoch=per_epoch, seed=seed)
+    train_steps(model, data, epochs, lr=lr, loss=heatmap_loss, desc=desc, progress=progress)
     return model
 
 

@@ -8,8 +8,8 @@
   regressor whose sigmoid outputs are every score column of the limb kind
   (the loss only looks at the columns the patch's landmark carries).
 
-``train_steps`` is the training loop of both: ``train_on_batch`` over a
-``keras.utils.PyDataset`` with a progress bar.  It is used instead of
+``train_steps`` is the training loop of both: Adam with a cosine-decaying
+rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It is used instead of
 ``model.fit`` because, on the TensorFlow backend, ``fit`` feeds a Python
 dataset through a generator op that lowers the C library's memory-trim
 threshold for the whole process, after which every large activation buffer is
@@ -18,7 +18,7 @@ mapped and unmapped at each step: the localizer's steps took twice as long
 
 Targets that need per-sample masking carry the mask in extra channels of
 ``y_true`` (see ``masked_bce`` and ``masked_mse``), so that the same code runs
-on TensorFlow, PyTorch and JAX without custom training loops.
+on TensorFlow, PyTorch and JAX without backend-specific gradient code.
 """
 from __future__ import annotations
 
@@ -96,21 +96,31 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
 
 
-def train_steps(model: keras.Model, data, epochs: int, *, desc: str, progress: bool = True) -> float:
-    """Train on every batch of ``data`` (``(x, y)`` or ``(x, y, sample_weight)``) ``epochs`` times;
-    calls ``data.on_epoch_end()`` after each pass; returns the last batch's loss."""
+def epoch_plan(steps: int, epochs: int, batch: int) -> tuple[int, int]:
+    """Split about ``steps`` optimiser steps into epochs: (epochs, samples drawn per epoch)."""
+    epochs = max(1, min(epochs, steps))
+    return epochs, -(-steps // epochs) * batch
+
+
+def train_steps(model: keras.Model, data, epochs: int, *, lr: float, loss, loss_weights=None, desc: str,
+                progress: bool = True) -> float:
+    """Compile ``model`` with Adam whose rate falls from ``lr`` to zero along a cosine over all
+    steps, then train on every batch of ``data`` (``(x, y)`` or ``(x, y, sample_weight)``)
+    ``epochs`` times, calling ``data.on_epoch_end()`` after each pass; returns the last batch's loss."""
     from tqdm import tqdm
 
-    loss = float("nan")
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, loss_weights=loss_weights)
+    last = float("nan")
     with tqdm(total=epochs * len(data), desc=desc, disable=not progress, unit="step") as bar:
         for _ in range(epochs):
             for i in range(len(data)):
                 logs = model.train_on_batch(*data[i], return_dict=True)
-                loss = float(logs["loss"])
+                last = float(logs["loss"])
                 bar.update()
-                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{last:.4f}", refresh=False)
             data.on_epoch_end()
-    return loss
+    return last
 
 
 def heatmap_loss(y_true, y_pred):

@@ -16,7 +16,7 @@ import numpy as np
 from challenge.catalogue import JOINTS
 
 from .localize import RIGHT, intensity_range, resize
-from .models import build_scorer, masked_bce, masked_mse, train_steps
+from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_steps
 
 CONTEXT = 1.25
 
@@ -151,13 +151,11 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     weights = {"scores": 10.0}
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
-    epochs = max(1, min(epochs, steps))
+    epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=-(-steps // epochs) * batch)
-    # cosine decay to zero: the last weights are a settled point, not one noisy step of a constant rate
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=losses, loss_weights=weights)
-    train_steps(model, data, epochs, desc=desc, progress=progress)
+                      per_epoch=per_epoch)
+    # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
+    train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model
 
 
