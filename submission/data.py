@@ -56,7 +56,9 @@ class KindData:
             for c in scheme.columns_of(kind, lm):
                 carried[li, cols.index(c)] = 1
         keep = [i for i, p in enumerate(self.patients) if p in scores.index and (patients is None or p in patients)]
-        out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb")}
+        out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb",
+                               "patient_weight")}
+        weight = metric_weights(scores)
         for i in keep:
             p, limb = self.patients[i], self.limbs[i]
             unit = to_unit(scores.loc[p, [f"{limb}_{c}" for c in cols]].to_numpy(float), kind)
@@ -70,7 +72,18 @@ class KindData:
                 out["carried"].append(carried[li])
                 out["patient"].append(p)
                 out["limb"].append(limb)
+                out["patient_weight"].append(weight[p])
         return {k: np.asarray(v) for k, v in out.items()}
+
+
+def metric_weights(scores: pd.DataFrame) -> pd.Series:
+    """Each patient's official leaderboard weight (``evaluator.official.patient_weights``), from the
+    sum of its joint scores rounded to an integer (a non-integer total would otherwise weigh 0)."""
+    from challenge.catalogue import JOINT_COLUMNS
+    from evaluator.official import patient_weights
+
+    total = scores[list(JOINT_COLUMNS)].clip(lower=0).sum(axis=1).round()
+    return pd.Series(patient_weights(total.to_numpy()), index=scores.index)
 
 
 def read_mask(path: Path, shape) -> np.ndarray | None:
@@ -130,7 +143,7 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         d.loc_images.append(cimg.astype(np.float16))
         d.loc_points.append(frame.to_canonical(xy))
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
-        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale,
+        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
                                             mask=mask if mask is not None else np.zeros_like(img))
         d.patches.append(patches.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))

@@ -152,8 +152,11 @@ def masked_bce(y_true, y_pred):
 
 
 def masked_mse(y_true, y_pred):
-    """Score MSE over the columns a patch carries: ``y_true`` = [targets | 0/1 column mask]."""
+    """Score MSE over the columns a patch carries: ``y_true`` = [targets | column weights], a
+    weight of 0 where the column is not carried; the weighted sum of squares is divided by the
+    number of carried columns (so a weight above 1 makes a column count more)."""
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     n = y_pred.shape[-1]
-    target, present = y_true[..., :n], y_true[..., n:]
-    return ops.sum(present * ops.square(y_pred - target), axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1.0)
+    target, weight = y_true[..., :n], y_true[..., n:]
+    carried = ops.sum(ops.cast(weight > 0, y_pred.dtype), axis=-1)
+    return ops.sum(weight * ops.square(y_pred - target), axis=-1) / ops.maximum(carried, 1.0)

@@ -35,8 +35,8 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    side = patch_side(w, h, method.settings.patch_scale)
     kind = "hand" if result.limb in ("LH", "RH") else "foot"
+    side = patch_side(w, h, method.settings.patch_scale(kind))
     for li, (name, (x, y)) in enumerate(result.landmarks.items()):
         if result.masks is not None:
             gx, gy = _patch_grid(x, y, side, result.masks.shape[1], result.limb in RIGHT)

@@ -71,7 +71,7 @@ class Method:
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale)
+        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind))
         unit, masks = average_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names))
         cols = kind_columns(kind)

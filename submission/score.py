@@ -26,6 +26,12 @@ def kind_columns(kind: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(j.name for j in JOINTS if j.kind == kind))
 
 
+def damage_flags(kind: str, damages) -> np.ndarray:
+    """Which output columns of a kind (``kind_columns`` order) are of one of the ``damages`` types."""
+    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
+    return np.array([of[c] in tuple(damages) for c in kind_columns(kind)])
+
+
 def column_top(kind: str) -> np.ndarray:
     """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
     tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
@@ -93,17 +99,28 @@ class ScorerData(keras.utils.PyDataset):
     stays an unbiased estimate of the plain mean over the patches: the rare
     damaged joints are seen more often without the network learning to
     over-score (with MSE, oversampling alone shifts every uncertain prediction
-    towards damage).  ``per_epoch`` patches are drawn per epoch (default N).
+    towards damage).  With ``samples["patient_weight"]`` (the official weight of
+    each patch's patient, see ``data.metric_weights``), the score columns flagged
+    in ``weighted`` are weighed by it (normalised to mean 1), as the leaderboard
+    weighs patients: such a column of a patient with a total score above 148
+    counts 64 times as much as one of a patient without damage.
+    ``per_epoch`` patches are drawn per epoch (default N).
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
-                 boost: float = 3.0, seed: int = 0, per_epoch: int | None = None):
+                 boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
         damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
         self.weight = (1.0 / (len(p) * self.p)).astype(np.float32)
+        # per patch and column: 0 where not carried, else 1 or the patient's normalised weight
+        self.column_weight = samples["carried"].astype(np.float32)
+        if weighted is not None and "patient_weight" in samples:
+            pw = np.asarray(samples["patient_weight"], float)
+            scale = np.where(np.asarray(weighted, bool)[None, :], (pw / pw.mean())[:, None], 1.0)
+            self.column_weight = (self.column_weight * scale).astype(np.float32)
         self.per_epoch = per_epoch or len(p)
         self.rng = np.random.default_rng(seed)
         self.draw()
@@ -131,7 +148,7 @@ class ScorerData(keras.utils.PyDataset):
             ms.append(m)
         x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
-        y = {"scores": np.concatenate([self.s["targets"][idx], self.s["carried"][idx]], axis=1).astype(np.float32)}
+        y = {"scores": np.concatenate([self.s["targets"][idx], self.column_weight[idx]], axis=1).astype(np.float32)}
         if self.seg:
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
@@ -140,10 +157,11 @@ class ScorerData(keras.utils.PyDataset):
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
                  depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer"):
+                 desc: str = "scorer", weighted=None):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
-    to zero along a cosine; returns the model."""
+    to zero along a cosine; ``weighted`` flags the output columns weighed by patient weight
+    (see ``ScorerData``); returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg)
@@ -153,7 +171,7 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
         losses["mask"], weights["mask"] = masked_bce, 1.0
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch)
+                      per_epoch=per_epoch, weighted=weighted)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
     train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model

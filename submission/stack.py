@@ -4,7 +4,11 @@ Features and targets live in the metric's space, log2(score + 1).  The stacker
 is fitted on out-of-fold patch predictions (the scorer's real test-time error);
 the final value is ``w · stack + (1 − w) · patch`` with one ``w`` per damage
 type, chosen on cross-validated stacker predictions over the same out-of-fold
-features.  A missing patch prediction (an unreadable image) is filled with the
+features by the leaderboard's own error: the per-patient RMSE over the damage
+type's columns, averaged with the patients' weights.  The same patient weights
+(the official weights of each patient's total score, ``evaluator.official.patient_weights``)
+weight the trees' fit, so that the stacker spends its splits where the metric looks:
+on the few heavily damaged patients.  A missing patch prediction (an unreadable image) is filled with the
 training mean of that feature, so the trees answer from the other limbs; the
 blend then uses the stacker alone for it.
 """
@@ -23,6 +27,11 @@ def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
     return ExtraTreesRegressor(n_estimators=n_trees, max_depth=depth, random_state=seed, n_jobs=-1)
 
 
+def _weighted_rmse(diff: np.ndarray, w: np.ndarray) -> float:
+    """The leaderboard's form of error: per-row RMSE, averaged with weights ``w``."""
+    return float(np.sum(w * np.sqrt(np.mean(diff ** 2, axis=1))) / np.sum(w))
+
+
 class Stacker:
     """``fit(X, Y)`` / ``predict(X)`` on (patients × 86) log2-space arrays in ``JOINT_COLUMNS`` order."""
 
@@ -32,28 +41,31 @@ class Stacker:
         self.fill = None
         self.weights: dict[str, float] = {}
 
-    def _fit_models(self, x: np.ndarray, y: np.ndarray) -> list[ExtraTreesRegressor]:
-        return [_forest(self.seed + k, self.n_trees, self.depth).fit(x, y[:, k]) for k in range(y.shape[1])]
+    def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> list[ExtraTreesRegressor]:
+        return [_forest(self.seed + k, self.n_trees, self.depth).fit(x, y[:, k], sample_weight=w)
+                for k in range(y.shape[1])]
 
     @staticmethod
     def _predict_models(models, x: np.ndarray) -> np.ndarray:
         return np.stack([m.predict(x) for m in models], axis=1)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "Stacker":
-        """Fit the trees and choose the blend weight per damage type by inner K-fold."""
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "Stacker":
+        """Fit the trees and choose the blend weight per damage type by inner K-fold;
+        ``sample_weight``: one weight per patient (default all 1)."""
         x, y = np.asarray(x, float), np.asarray(y, float)
+        w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
         self.fill = np.nanmean(x, axis=0)
         self.fill = np.where(np.isfinite(self.fill), self.fill, 0.0)
         x = self._filled(x)
         inner = np.zeros_like(y)
         folds = KFold(min(self.inner_folds, len(x)), shuffle=True, random_state=self.seed)
         for train, val in folds.split(x):
-            inner[val] = self._predict_models(self._fit_models(x[train], y[train]), x[val])
+            inner[val] = self._predict_models(self._fit_models(x[train], y[train], w[train]), x[val])
         for damage in DAMAGE_TYPES:
             cols = [k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == damage]
-            err = [np.mean((w * inner[:, cols] + (1 - w) * x[:, cols] - y[:, cols]) ** 2) for w in WEIGHTS]
+            err = [_weighted_rmse(b * inner[:, cols] + (1 - b) * x[:, cols] - y[:, cols], w) for b in WEIGHTS]
             self.weights[damage] = float(WEIGHTS[int(np.argmin(err))])
-        self.models = self._fit_models(x, y)
+        self.models = self._fit_models(x, y, w)
         return self
 
     def _filled(self, x: np.ndarray) -> np.ndarray:

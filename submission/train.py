@@ -25,9 +25,9 @@ from challenge.schemes import Scheme, load_scheme
 from challenge.tables import with_totals
 
 from .bundle import FORMAT, VERSION, Settings, fingerprint, weight_file, write_manifest
-from .data import joint_matrix, load_training
+from .data import joint_matrix, load_training, metric_weights
 from .explain import OOF_FILE
-from .score import column_top, kind_columns
+from .score import column_top, damage_flags, kind_columns
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
                                     seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs,
                                     base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
-                                    progress=progress, desc=f"{kind} scorer")
+                                    progress=progress, desc=f"{kind} scorer",
+                                    weighted=damage_flags(kind, settings.patient_weighted))
     return models
 
 
@@ -172,7 +173,8 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
         labelled = oof.dropna(how="all").index
         log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
         stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
-            oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy())
+            oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
+            sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
         joblib.dump(stacker_fit, out_dir / "stacker.joblib")
         oof.loc[labelled].to_csv(out_dir / OOF_FILE)
         metrics["oof_patch"] = _official(oof, scores)

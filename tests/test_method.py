@@ -103,6 +103,8 @@ def test_scorer_losses_ignore_uncarried_columns_and_missing_masks():
     y_true = np.array([[0.5, 0.9, 1, 0]], np.float32)          # targets (0.5, 0.9), only column 0 carried
     y_pred = np.array([[0.5, 0.0]], np.float32)
     assert float(keras.ops.convert_to_numpy(masked_mse(y_true, y_pred))[0]) == pytest.approx(0.0)
+    weighted = np.array([[0.5, 0.9, 0, 3]], np.float32)         # only column 1 carried, with weight 3
+    assert float(keras.ops.convert_to_numpy(masked_mse(weighted, y_pred))[0]) == pytest.approx(3 * 0.81)
     m_true = np.zeros((2, 4, 4, 2), np.float32)
     m_true[0, ..., 1] = 1                                      # sample 0 has a mask, sample 1 has none
     loss = keras.ops.convert_to_numpy(masked_bce(m_true, np.full((2, 4, 4, 1), 0.9, np.float32)))
@@ -129,6 +131,34 @@ def test_scorer_data_oversamples_damage_with_unbiased_weights():
     weights = data.weight[data.order]
     # the weighted share of damaged draws is the plain share of damaged patches
     assert abs((weights * drawn).sum() / weights.sum() - 0.1) < 0.01
+
+
+def test_scorer_weights_patients_as_the_leaderboard_does():
+    """In the weighted columns, each patient's share of the loss is its official weight's share;
+    the other columns keep the plain mean."""
+    from submission.data import metric_weights
+    from submission.score import ScorerData
+
+    scores = pd.DataFrame(0.0, index=["A", "B", "C"], columns=list(JOINT_COLUMNS))
+    scores.loc["B", JOINT_COLUMNS[0]] = 1                    # total 1 -> weight 2
+    scores.loc["C", list(JOINT_COLUMNS[:30])] = 5.2          # total 156 (rounded) -> weight 64
+    assert metric_weights(scores).tolist() == [1.0, 2.0, 64.0]
+    n = 300
+    rng = np.random.default_rng(1)
+    targets = np.zeros((n, 2), np.float32)
+    targets[200:] = 0.5                                      # patient C's patches are damaged
+    samples = {"patches": rng.random((n, 20, 20)).astype(np.float32), "masks": np.zeros((n, 20, 20), np.float32),
+               "has_mask": np.zeros(n), "landmark": np.zeros(n, int), "targets": targets,
+               "carried": np.ones((n, 2), np.float32), "patient_weight": np.repeat([1.0, 2.0, 64.0], 100)}
+    data = ScorerData(samples, patch=16, n_landmarks=1, seg=False, batch=50, boost=3.0, seed=0, per_epoch=60000,
+                      weighted=[False, True])
+    _, y, w = data[0]
+    assert y["scores"].shape == (50, 4)
+    for col, shares in ((0, (1 / 3, 1 / 3, 1 / 3)), (1, (1 / 67, 2 / 67, 64 / 67))):
+        weights = data.weight[data.order] * data.column_weight[data.order, col]
+        for lo, share in zip((0, 100, 200), shares):
+            drawn = (data.order >= lo) & (data.order < lo + 100)
+            assert abs((weights * drawn).sum() / weights.sum() - share) < 0.01
 
 
 def test_models_build_train_and_save(tmp_path):
@@ -226,3 +256,22 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     assert errors(check_scores(read_table(tmp_path / "cli.csv"), template)) == []
     assert main(["predict", "--bundle", str(tmp_path), "--images", str(test), "--template",
                  str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_stacker_patient_weights_steer_the_fit():
+    """Rows with (almost) no weight barely move the trees: corrupted labels given weight 1e-3 do
+    little harm, the same labels at full weight do."""
+    from submission.stack import Stacker
+
+    rng = np.random.default_rng(2)
+    n = 80
+    truth = rng.gamma(0.8, 0.8, size=(n, 1)) * np.ones((1, len(JOINT_COLUMNS)))
+    x = truth + rng.normal(0, 0.3, truth.shape)
+    y = truth.copy()
+    y[:30] = rng.uniform(0, 3, size=(30, len(JOINT_COLUMNS)))            # 30 patients with wrong labels
+    w = np.where(np.arange(n) < 30, 1e-3, 1.0)
+    err = {}
+    for name, weight in (("weighted", w), ("plain", None)):
+        st = Stacker(n_trees=30, depth=4, seed=0).fit(x[:60], y[:60], sample_weight=None if weight is None else weight[:60])
+        err[name] = np.mean((st.predict_stack(x[60:]) - truth[60:]) ** 2)
+    assert err["weighted"] < 0.5 * err["plain"]
