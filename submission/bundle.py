@@ -35,8 +35,8 @@ class Settings:
     ``*_epochs`` only split them for the progress display and the learning-rate schedule.
     ``*_patch_scale`` multiply a joint patch's side (see ``score.patch_side``): the hand's
     patches cover 0.6 of the reference field, at finer pixels, because the small hand
-    erosions were lost at the reference scale (out-of-fold hand-erosion RMSE 0.46 -> 0.42),
-    while the foot's erosions got worse at 0.6 (0.34 -> 0.44).
+    erosions were lost at the reference scale (hand-erosion RMSE on one held-out fold
+    0.46 -> 0.42), while the foot's erosions got worse at 0.6 (0.34 -> 0.44).
     ``patient_weighted``: the damage types whose scorer loss weighs each patient by its
     official leaderboard weight (erosion only: on narrowing it made the scorers worse).
     """

@@ -6,11 +6,11 @@ the final value is ``w · stack + (1 − w) · patch`` with one ``w`` per damage
 type, chosen on cross-validated stacker predictions over the same out-of-fold
 features by the leaderboard's own error: the per-patient RMSE over the damage
 type's columns, averaged with the patients' weights.  The same patient weights
-(the official weights of each patient's total score, ``evaluator.official.patient_weights``)
-weight the trees' fit, so that the stacker spends its splits where the metric looks:
-on the few heavily damaged patients.  A missing patch prediction (an unreadable image) is filled with the
-training mean of that feature, so the trees answer from the other limbs; the
-blend then uses the stacker alone for it.
+(the official weight of each patient's total score, see ``data.metric_weights``)
+weigh the trees' fit, so that the stacker spends its splits where the metric
+looks: on the few heavily damaged patients.  A missing patch prediction (an
+unreadable image) is filled with the training mean of that feature, so the
+trees answer from the other limbs; the blend then uses the stacker alone for it.
 """
 from __future__ import annotations
 

@@ -272,6 +272,7 @@ def test_stacker_patient_weights_steer_the_fit():
     w = np.where(np.arange(n) < 30, 1e-3, 1.0)
     err = {}
     for name, weight in (("weighted", w), ("plain", None)):
-        st = Stacker(n_trees=30, depth=4, seed=0).fit(x[:60], y[:60], sample_weight=None if weight is None else weight[:60])
+        st = Stacker(n_trees=30, depth=4, seed=0).fit(x[:60], y[:60],
+                                                      sample_weight=None if weight is None else weight[:60])
         err[name] = np.mean((st.predict_stack(x[60:]) - truth[60:]) ** 2)
     assert err["weighted"] < 0.5 * err["plain"]
