@@ -19,6 +19,7 @@ from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.model_selection import KFold
 
 from challenge.catalogue import BY_COLUMN, DAMAGE_TYPES, JOINT_COLUMNS
+from evaluator.official import weighted_mean
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 
@@ -29,7 +30,7 @@ def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
 
 def _weighted_rmse(diff: np.ndarray, w: np.ndarray) -> float:
     """The leaderboard's form of error: per-row RMSE, averaged with weights ``w``."""
-    return float(np.sum(w * np.sqrt(np.mean(diff ** 2, axis=1))) / np.sum(w))
+    return weighted_mean(np.sqrt(np.mean(diff ** 2, axis=1)), w)
 
 
 class Stacker:
