@@ -6,7 +6,8 @@
 * ``build_scorer``: an encoder–decoder with skips on a joint patch; its
   joint-space mask head (``seg=True``) feeds, with the decoder features, a
   regressor whose sigmoid outputs are every score column of the limb kind
-  (the loss only looks at the columns the patch's landmark carries).
+  (the loss only looks at the columns the patch's landmark carries), with a
+  dense head per damage type over the shared features.
 
 ``train_steps`` is the training loop of both: Adam with a cosine-decaying
 rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It is used instead of
@@ -68,13 +69,18 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
 
 
 def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12, depth: int = 3,
-                 seg: bool = True) -> keras.Model:
+                 seg: bool = True, groups: tuple[int, ...] | None = None) -> keras.Model:
     """Encoder–decoder scorer.
 
     Inputs: ``patch`` (patch, patch, 1) and ``landmark`` (one-hot, n_landmarks).
     Outputs: ``scores`` (n_outputs sigmoid) and, with ``seg``, ``mask`` (patch, patch, 1 sigmoid).
     Without ``seg`` the same decoder feeds the regressor but has no mask head or mask loss.
+    ``groups``: sizes of consecutive runs of output columns (one per damage type) that get
+    a dense head of their own over the shared pooled features (default: one head for all).
     """
+    groups = tuple(groups or (n_outputs,))
+    if sum(groups) != n_outputs:
+        raise ValueError(f"output groups {groups} do not add up to {n_outputs} outputs")
     img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
     dec, bottleneck = _unet_features(img, base, depth, "sc")
@@ -90,9 +96,13 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     pooled = layers.Concatenate(name="reg_pool")([
         layers.GlobalAveragePooling2D(name="reg_gap")(x), layers.GlobalMaxPooling2D(name="reg_gmp")(x),
         layers.GlobalAveragePooling2D(name="mid_gap")(bottleneck), which])
-    h = layers.Dense(64, activation="relu", name="reg_dense")(pooled)
-    h = layers.Dropout(0.2, name="reg_drop")(h)
-    outputs["scores"] = layers.Dense(n_outputs, activation="sigmoid", name="scores")(h)
+    heads = []
+    for g, size in enumerate(groups):
+        h = layers.Dense(64, activation="relu", name=f"reg_dense{g}")(pooled)
+        h = layers.Dropout(0.2, name=f"reg_drop{g}")(h)
+        heads.append(layers.Dense(size, name=f"reg_out{g}")(h))
+    logits = heads[0] if len(heads) == 1 else layers.Concatenate(name="reg_heads")(heads)
+    outputs["scores"] = layers.Activation("sigmoid", name="scores")(logits)
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
 
 

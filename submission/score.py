@@ -32,6 +32,18 @@ def damage_flags(kind: str, damages) -> np.ndarray:
     return np.array([of[c] in tuple(damages) for c in kind_columns(kind)])
 
 
+def damage_groups(kind: str) -> tuple[int, ...]:
+    """Lengths of the runs of one damage type in a kind's output columns (the scorer's heads)."""
+    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
+    runs: list[list] = []
+    for c in kind_columns(kind):
+        if runs and runs[-1][0] == of[c]:
+            runs[-1][1] += 1
+        else:
+            runs.append([of[c], 1])
+    return tuple(n for _, n in runs)
+
+
 def column_top(kind: str) -> np.ndarray:
     """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
     tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
@@ -157,14 +169,15 @@ class ScorerData(keras.utils.PyDataset):
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
                  depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", weighted=None):
+                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
     to zero along a cosine; ``weighted`` flags the output columns weighed by patient weight
-    (see ``ScorerData``); returns the model."""
+    (see ``ScorerData``); ``groups`` the runs of columns with a head of their own (see
+    ``build_scorer``; ``damage_groups`` gives one per damage type); returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
-    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg)
+    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups)
     losses = {"scores": masked_mse}
     weights = {"scores": 10.0}
     if seg:
@@ -178,14 +191,23 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
 
 
 def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch: int, n_landmarks: int,
-                    batch: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches."""
+                    batch: int = 256, turn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches.
+
+    With ``turn`` (test-time augmentation) each patch is also scored turned by 180°, as the
+    scorer was trained, and the two answers are averaged (the turned mask turned back)."""
     x = {"patch": center(patches, patch)[..., None].astype(np.float32),
          "landmark": np.eye(n_landmarks, dtype=np.float32)[landmarks]}
-    parts = [model.predict_on_batch({k: v[i:i + batch] for k, v in x.items()}) for i in range(0, len(patches), batch)]
-    scores = np.concatenate([np.asarray(p["scores"]) for p in parts])
-    mask = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts]) if "mask" in parts[0] else None
-    return scores, mask
+    views = [x, {**x, "patch": np.ascontiguousarray(x["patch"][:, ::-1, ::-1])}] if turn else [x]
+    scores, masks = [], []
+    for k, view in enumerate(views):
+        parts = [model.predict_on_batch({n: v[i:i + batch] for n, v in view.items()})
+                 for i in range(0, len(patches), batch)]
+        scores.append(np.concatenate([np.asarray(p["scores"]) for p in parts]))
+        if "mask" in parts[0]:
+            m = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts])
+            masks.append(m[:, ::-1, ::-1] if k else m)
+    return np.mean(scores, axis=0), (np.mean(masks, axis=0) if masks else None)
 
 
 def average_patches(models, patches: np.ndarray, landmarks: np.ndarray, *, patch: int,

@@ -27,7 +27,7 @@ from challenge.tables import with_totals
 from .bundle import FORMAT, VERSION, Settings, fingerprint, weight_file, write_manifest
 from .data import joint_matrix, load_training, metric_weights
 from .explain import OOF_FILE
-from .score import column_top, damage_flags, kind_columns
+from .score import column_top, damage_flags, damage_groups, kind_columns
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
                                     seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs,
                                     base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
                                     progress=progress, desc=f"{kind} scorer",
-                                    weighted=damage_flags(kind, settings.patient_weighted))
+                                    weighted=damage_flags(kind, settings.patient_weighted),
+                                    groups=damage_groups(kind))
     return models
 
 

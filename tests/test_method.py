@@ -172,8 +172,8 @@ def test_models_build_train_and_save(tmp_path):
     loc.compile(optimizer="adam", loss=heatmap_loss)
     loc.fit(np.random.rand(2, 32, 32, 3).astype("float32"), np.random.rand(2, 32, 32, 5).astype("float32"),
             epochs=1, verbose=0)
-    for seg in (True, False):
-        sc = build_scorer(16, 7, 3, base=4, depth=2, seg=seg)
+    for seg, groups in ((True, (4, 3)), (False, None)):
+        sc = build_scorer(16, 7, 3, base=4, depth=2, seg=seg, groups=groups)
         x = {"patch": np.random.rand(2, 16, 16, 1).astype("float32"), "landmark": np.eye(3, dtype="float32")[:2]}
         sc.compile(optimizer="adam", loss={"scores": masked_mse, **({"mask": "binary_crossentropy"} if seg else {})})
         y = {"scores": np.random.rand(2, 14).astype("float32")}
@@ -186,6 +186,37 @@ def test_models_build_train_and_save(tmp_path):
         sc.save(tmp_path / f"s{seg}.keras")
         again = keras.saving.load_model(tmp_path / f"s{seg}.keras", compile=False)
         assert np.allclose(again.predict(x, verbose=0)["scores"], out["scores"], atol=1e-5)
+    with pytest.raises(ValueError, match="add up"):
+        build_scorer(16, 7, 3, base=4, depth=2, groups=(4, 4))
+
+
+def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
+    import keras
+
+    from submission.score import build_scorer, damage_groups, kind_columns, predict_patches
+
+    for kind in ("hand", "foot"):
+        groups = damage_groups(kind)
+        cols = kind_columns(kind)
+        assert len(groups) == 2 and sum(groups) == len(cols)
+        assert all("_E__" in c for c in cols[:groups[0]]) and all("_J__" in c for c in cols[groups[0]:])
+    keras.utils.set_random_seed(0)
+    model = build_scorer(16, 5, 2, base=4, depth=2, seg=True, groups=(2, 3))
+    # zeroing the first head's output layer moves only the first two columns (to sigmoid(0) = 0.5)
+    rng = np.random.default_rng(0)
+    patches = rng.random((3, 20, 20)).astype("float32")
+    before, _ = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
+    layer = model.get_layer("reg_out0")
+    layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    after, _ = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
+    assert np.allclose(after[:, :2], 0.5) and np.allclose(after[:, 2:], before[:, 2:])
+    # with ``turn`` the answer is the mean of the patch's and its 180-degree turn's, masks turned back
+    turned = patches[:, ::-1, ::-1]
+    plain, mask = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
+    other, mask_t = predict_patches(model, turned, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
+    both, mask_b = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2)
+    assert np.allclose(both, (plain + other) / 2, atol=1e-6)
+    assert np.allclose(mask_b, (mask + mask_t[:, ::-1, ::-1]) / 2, atol=1e-6)
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb():
