@@ -10,6 +10,8 @@ in [0, 1] like the network's sigmoid outputs.
 """
 from __future__ import annotations
 
+from itertools import groupby
+
 import keras
 import numpy as np
 
@@ -35,13 +37,7 @@ def damage_flags(kind: str, damages) -> np.ndarray:
 def damage_groups(kind: str) -> tuple[int, ...]:
     """Lengths of the runs of one damage type in a kind's output columns (the scorer's heads)."""
     of = {j.name: j.damage for j in JOINTS if j.kind == kind}
-    runs: list[list] = []
-    for c in kind_columns(kind):
-        if runs and runs[-1][0] == of[c]:
-            runs[-1][1] += 1
-        else:
-            runs.append([of[c], 1])
-    return tuple(n for _, n in runs)
+    return tuple(len(list(run)) for _, run in groupby(kind_columns(kind), key=of.get))
 
 
 def column_top(kind: str) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""The seg-regressor alone, on one held-out fold, over several seeds: is a scorer change real?
+
+Trains the scorers of the chosen limb kinds on K−1 folds of a training cohort's
+patients (true landmarks, no localizer, no stacker) and scores the held-out
+fold's patches.  Prints, per seed and as the median over seeds, the plain RMSE
+per limb kind and damage type in log2(x + 1) space and the leaderboard's
+patient-weighted SC2/SC3 restricted to hands or feet.  The seed-to-seed spread
+of one scorer is large (hand-erosion RMSE 0.29–0.36 over three seeds of the same
+settings), so compare settings by their medians over a few seeds, and by the
+seed-paired differences.
+
+    .venv/bin/python benchmarks/bench_scorer.py --kinds hand --seeds 1 2 3
+    .venv/bin/python benchmarks/bench_scorer.py --kinds hand --seeds 1 2 3 --set hand_patch_scale=1.0
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+PREFIXES = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
+TAGS = {"narrowing": "_J__", "erosion": "_E__"}
+
+
+def _setting(settings_cls, text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    types = {f.name: f.type for f in fields(settings_cls)}
+    if name not in types:
+        raise SystemExit(f"--set {text!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(types))}")
+    kind = str(types[name])
+    if not value and "tuple" not in kind:
+        raise SystemExit(f"--set {text!r}: no value")
+    if "tuple" in kind:
+        return name, tuple(v for v in value.split(",") if v)
+    if "bool" in kind:
+        return name, value.lower() in ("1", "true", "yes")
+    return name, (int(value) if "int" in kind else float(value) if "float" in kind else value)
+
+
+def fold_figures(pred, truth, scores, kinds) -> dict:
+    """Plain RMSE per kind and damage type, and the official hand/foot SC2/SC3, on one fold."""
+    from submission.train import _official
+
+    out = {}
+    for kind in kinds:
+        for damage, tag in TAGS.items():
+            cols = [c for c in pred.columns if c[:2] in PREFIXES[kind] and tag in c and pred[c].notna().all()]
+            if cols:
+                err = (pred[cols] - truth[cols]).to_numpy()
+                out[f"rmse_{kind}_{damage}"] = float(np.sqrt(np.mean(err ** 2)))
+    official = _official(pred.fillna(0), scores)
+    for kind in kinds:
+        for key in ("sc2", "sc3"):
+            if official.get(f"{key}_{kind}") is not None:
+                out[f"{key}_{kind}"] = float(official[f"{key}_{kind}"])
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cohort", default="/tmp/ra2_bench/cohort",
+                    help="cohort folder (made with 80/40 patients, seed 7, if it has no train/training.csv)")
+    ap.add_argument("--kinds", nargs="+", default=["hand", "foot"], choices=["hand", "foot"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override one Settings field (repeatable), e.g. scorer_steps=500")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+
+    from challenge.phantom import make_cohort
+    from challenge.schemes import load_scheme
+    from submission.bundle import Settings
+    from submission.data import load_training
+    from submission.train import fit_scorers, log_scores, patch_predictions
+
+    settings = Settings(**dict(_setting(Settings, s) for s in args.set))
+    cohort = Path(args.cohort)
+    if not (cohort / "train" / "training.csv").is_file():
+        make_cohort(cohort, 80, 40, 7)
+    scheme = load_scheme("svh21")
+    data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
+    data = {k: v for k, v in data.items() if k in args.kinds}
+    patients = np.array(sorted(scores.index))
+    train, held = next(KFold(args.folds, shuffle=True, random_state=0).split(patients))
+    truth = log_scores(scores.loc[patients[held]])
+
+    runs = []
+    for seed in args.seeds:
+        t = time.time()
+        models = fit_scorers(data, scheme, scores, settings, patients=set(patients[train]), seed=seed,
+                             progress=False)
+        fit = time.time() - t
+        pred = patch_predictions(models, data, scheme, scores, settings, patients[held])
+        figures = {"seed": seed, "fit_seconds": fit, **fold_figures(pred, truth, scores, args.kinds)}
+        runs.append(figures)
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),
+              flush=True)
+    keys = [k for k in runs[0] if k != "seed"]
+    median = {k: float(np.median([r[k] for r in runs])) for k in keys}
+    print("median over seeds " + " ".join(f"{k}={v:.4f}" for k, v in median.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "runs": runs, "median": median}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
