@@ -44,7 +44,9 @@ def _setting(settings_cls, text: str) -> tuple[str, object]:
 
 def fold_figures(pred, truth, scores, kinds) -> dict:
     """Plain RMSE per kind and damage type, and the official hand/foot SC2/SC3, on one fold."""
-    from submission.train import _official
+    from challenge.tables import with_totals
+    from evaluator.official import score_frames
+    from submission.train import to_scores
 
     out = {}
     for kind in kinds:
@@ -53,7 +55,7 @@ def fold_figures(pred, truth, scores, kinds) -> dict:
             if cols:
                 err = (pred[cols] - truth[cols]).to_numpy()
                 out[f"rmse_{kind}_{damage}"] = float(np.sqrt(np.mean(err ** 2)))
-    official = _official(pred.fillna(0), scores)
+    official = score_frames(to_scores(pred.fillna(0)), with_totals(scores.loc[pred.index]))
     for kind in kinds:
         for key in ("sc2", "sc3"):
             if official.get(f"{key}_{kind}") is not None:
