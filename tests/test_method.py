@@ -208,14 +208,13 @@ def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     before, _ = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
     layer = model.get_layer("reg_out0")
     layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
-    after, _ = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
+    after, mask = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
     assert np.allclose(after[:, :2], 0.5) and np.allclose(after[:, 2:], before[:, 2:])
     # with ``turn`` the answer is the mean of the patch's and its 180-degree turn's, masks turned back
     turned = patches[:, ::-1, ::-1]
-    plain, mask = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
     other, mask_t = predict_patches(model, turned, np.array([0, 1, 0]), patch=16, n_landmarks=2, turn=False)
     both, mask_b = predict_patches(model, patches, np.array([0, 1, 0]), patch=16, n_landmarks=2)
-    assert np.allclose(both, (plain + other) / 2, atol=1e-6)
+    assert np.allclose(both, (after + other) / 2, atol=1e-6)
     assert np.allclose(mask_b, (mask + mask_t[:, ::-1, ::-1]) / 2, atol=1e-6)
 
 
