@@ -28,16 +28,20 @@ def kind_columns(kind: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(j.name for j in JOINTS if j.kind == kind))
 
 
+def column_damages(kind: str) -> tuple[str, ...]:
+    """The damage type of each output column of a kind (``kind_columns`` order)."""
+    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
+    return tuple(of[c] for c in kind_columns(kind))
+
+
 def damage_flags(kind: str, damages) -> np.ndarray:
     """Which output columns of a kind (``kind_columns`` order) are of one of the ``damages`` types."""
-    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
-    return np.array([of[c] in tuple(damages) for c in kind_columns(kind)])
+    return np.array([d in tuple(damages) for d in column_damages(kind)])
 
 
 def damage_groups(kind: str) -> tuple[int, ...]:
     """Lengths of the runs of one damage type in a kind's output columns (the scorer's heads)."""
-    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
-    return tuple(len(list(run)) for _, run in groupby(kind_columns(kind), key=of.get))
+    return tuple(len(list(run)) for _, run in groupby(column_damages(kind)))
 
 
 def column_top(kind: str) -> np.ndarray:
