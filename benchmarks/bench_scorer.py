@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="override one Settings field (repeatable), e.g. scorer_steps=500")
+                    help="override one Settings field (repeatable), e.g. hand_scorer_steps=2000")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 

@@ -57,7 +57,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         if not len(samples["patches"]):
             raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
         models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
-                                    seg=settings.seg, steps=settings.scorer_steps, epochs=settings.scorer_epochs,
+                                    seg=settings.seg, steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs,
                                     base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
                                     progress=progress, desc=f"{kind} scorer",
                                     weighted=damage_flags(kind, settings.patient_weighted),
@@ -148,7 +148,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
     settings = settings or (Settings.quick() if quick else Settings())
     settings.seg, settings.stack = seg, stack
     if steps is not None:
-        settings.scorer_steps = settings.loc_steps = steps
+        settings.hand_scorer_steps = settings.foot_scorer_steps = settings.loc_steps = steps
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)

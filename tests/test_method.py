@@ -218,14 +218,21 @@ def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     assert np.allclose(mask_b, (mask + mask_t[:, ::-1, ::-1]) / 2, atol=1e-6)
 
 
-def test_stacker_learns_from_the_other_side_and_answers_without_a_limb():
+def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
+    from submission import stack
     from submission.stack import Stacker
+
+    grown = []
+    forest = stack._forest
+    monkeypatch.setattr(stack, "_forest", lambda seed, n, depth: grown.append(n) or forest(seed, n, depth))
 
     rng = np.random.default_rng(0)
     n = 60
     truth = rng.gamma(0.8, 0.8, size=(n, 1)) * np.ones((1, len(JOINT_COLUMNS)))   # one severity per patient
     x = truth + rng.normal(0, 0.4, truth.shape)                                      # noisy patch predictions
-    st = Stacker(n_trees=40, depth=4, seed=0).fit(x[:40], truth[:40])
+    st = Stacker(n_trees=40, depth=4, inner_trees=10, seed=0).fit(x[:40], truth[:40])
+    k = len(JOINT_COLUMNS)
+    assert grown == [10] * (3 * k) + [40] * k           # 3 inner folds choose the blend, then the final fit
     blend = st.predict(x[40:])
     assert np.mean((blend - truth[40:]) ** 2) < 0.6 * np.mean((x[40:] - truth[40:]) ** 2)
     assert set(st.weights) == {"erosion", "narrowing"} and 0 < st.weights["erosion"] <= 1
