@@ -8,10 +8,10 @@ features by the leaderboard's own error: the per-patient RMSE over the damage
 type's columns, averaged with the patients' weights.  The inner folds that choose
 ``w`` grow fewer trees (``inner_trees``, 100 by default) than the final forests:
 they only rank eleven blend weights, and on the benchmark's out-of-fold features
-100 trees chose the same weights as 500 in about a third of the time.  The same
-patient weights (the official weight of each patient's total score, see ``data.metric_weights``)
-weigh the trees' fit, so that the stacker spends its splits where the metric
-looks: on the few heavily damaged patients.  A missing patch prediction (an
+100 trees chose the same weights as 500 in about a third of the time.  The
+same patient weights (the official weight of each patient's total score, see
+``data.metric_weights``) weigh the trees' fit, so that the stacker spends its
+splits where the metric looks: on the few heavily damaged patients.  A missing patch prediction (an
 unreadable image) is filled with the training mean of that feature, so the
 trees answer from the other limbs; the blend then uses the stacker alone for it.
 """

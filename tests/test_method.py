@@ -222,9 +222,13 @@ def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypat
     from submission import stack
     from submission.stack import Stacker
 
-    grown = []
-    forest = stack._forest
-    monkeypatch.setattr(stack, "_forest", lambda seed, n, depth: grown.append(n) or forest(seed, n, depth))
+    grown, forest = [], stack._forest
+
+    def counted(seed, n_trees, depth):                 # records the size of every forest grown
+        grown.append(n_trees)
+        return forest(seed, n_trees, depth)
+
+    monkeypatch.setattr(stack, "_forest", counted)
 
     rng = np.random.default_rng(0)
     n = 60
