@@ -53,9 +53,12 @@ def register(sub) -> None:
 
 def _common(p) -> None:
     p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
+    from .bundle import Settings
+
+    d = Settings()
     p.add_argument("--steps", type=int, metavar="N",
-                   help="optimiser steps of every network "
-                        "(default: 300 per localizer, 1500 per hand and 1000 per foot scorer)")
+                   help=f"optimiser steps of every network (default: {d.loc_steps} per localizer, "
+                        f"{d.hand_scorer_steps} per hand and {d.foot_scorer_steps} per foot scorer)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quick", action="store_true", help="tiny networks and a few steps (tests, smoke runs)")
 
