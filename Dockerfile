@@ -25,8 +25,6 @@ FROM ${BASE}
 ARG TF_PACKAGE=tensorflow[and-cuda]
 # optional version pins, e.g. "keras==3.15.1 numpy==2.4.6" (pip constraints: they never add a package)
 ARG PINS=""
-# a model bundle folder inside the build context (`ra2 train --out bundles/NAME`)
-ARG BUNDLE=container/no-bundle
 # a CA bundle for pip behind a TLS-intercepting proxy (a path inside the base image)
 ARG PIP_CERT
 
@@ -65,7 +63,11 @@ RUN mkdir -p /train /test /output \
  && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp/ra2-home --shell /usr/sbin/nologin ra2 \
  && chown ra2:ra2 /output
 
-# 4. the model bundle (last: it changes with every training run)
+# 4. the model bundle (last: it changes with every training run). Its argument is declared
+# here, not above: a build argument declared before a RUN is part of that RUN's cache key,
+# so a new bundle path would otherwise redo the TensorFlow install
+# a model bundle folder inside the build context (`ra2 train --out bundles/NAME`)
+ARG BUNDLE=container/no-bundle
 COPY ${BUNDLE} /opt/ra2/bundle/
 
 USER ra2

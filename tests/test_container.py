@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENGINE = REPO / "container" / "engine.sh"
 MAKE_BASE = REPO / "container" / "make-base.sh"
 IMAGE = "ra2-submission:container-test"
+LABEL = "ra2.container-test=1"
 LOCAL_BASE = "ra2-base:bookworm"
 REGISTRY_BASE = "python:3.11-slim"
 #: packages whose version changes numbers or bundle loading: pinned in the image to the versions here
@@ -164,9 +165,11 @@ def _pins() -> str:
 
 
 @pytest.fixture(scope="session")
-def image(docker, base_image, bundle) -> str:
+def image(docker, base_image, bundle):
     """The submission image with the bundle, CPU TensorFlow at this environment's versions."""
-    args = ["build", "--network", "host", "-t", IMAGE,
+    # --force-rm: a failed step leaves no stopped container; the label lets the teardown find
+    # the image this build untags (the previous test image), which would else pile up 2 GB a run
+    args = ["build", "--network", "host", "--force-rm", "-t", IMAGE, "--label", LABEL,
             "--build-arg", f"BASE={base_image}",
             "--build-arg", "TF_PACKAGE=tensorflow-cpu",
             "--build-arg", f"PINS={_pins()}",
@@ -179,7 +182,9 @@ def image(docker, base_image, bundle) -> str:
     start = time.time()
     docker(*args, str(REPO), timeout=2400)
     _record("docker build (bundle layer at least)", time.time() - start)
-    return IMAGE
+    yield IMAGE
+    # keep the tagged image (its layers are the next build's cache), drop the ones it replaced
+    docker("image", "prune", "--force", "--filter", f"label={LABEL}", timeout=300, check=False)
 
 
 def _contract_run(docker, test_dir: Path, out_dir: Path) -> subprocess.CompletedProcess:
