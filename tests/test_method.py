@@ -234,7 +234,7 @@ def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypat
     n = 60
     truth = rng.gamma(0.8, 0.8, size=(n, 1)) * np.ones((1, len(JOINT_COLUMNS)))   # one severity per patient
     x = truth + rng.normal(0, 0.4, truth.shape)                                      # noisy patch predictions
-    st = Stacker(n_trees=40, depth=4, inner_trees=10, seed=0).fit(x[:40], truth[:40])
+    st = Stacker(n_trees=40, depth=4, inner_trees=10, seed=0, n_jobs=1).fit(x[:40], truth[:40])
     k = len(JOINT_COLUMNS)
     assert grown == [10] * (3 * k) + [40] * k           # 3 inner folds choose the blend, then the final fit
     blend = st.predict(x[40:])
@@ -244,6 +244,21 @@ def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypat
     holed[:, :22] = np.nan                                   # a limb's patch predictions missing
     out = st.predict(holed)
     assert np.isfinite(out).all()
+
+
+def test_stacker_fit_over_processes_grows_the_same_forests():
+    """The columns' forests are fitted in parallel processes; each keeps its own seed, so the
+    result is the sequential fit's, tree for tree."""
+    from submission.stack import Stacker
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, len(JOINT_COLUMNS)))
+    y = x + rng.normal(0, 0.3, x.shape)
+    w = rng.uniform(1, 4, len(x))
+    one = Stacker(n_trees=12, depth=3, inner_trees=6, seed=5, n_jobs=1).fit(x, y, sample_weight=w)
+    two = Stacker(n_trees=12, depth=3, inner_trees=6, seed=5, n_jobs=2).fit(x, y, sample_weight=w)
+    assert one.weights == two.weights
+    np.testing.assert_array_equal(one.predict(x), two.predict(x))
 
 
 @pytest.mark.slow
