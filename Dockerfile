@@ -63,10 +63,10 @@ RUN mkdir -p /train /test /output \
  && useradd --uid 1000 --user-group --no-create-home --home-dir /tmp/ra2-home --shell /usr/sbin/nologin ra2 \
  && chown ra2:ra2 /output
 
-# 4. the model bundle (last: it changes with every training run). Its argument is declared
-# here, not above: a build argument declared before a RUN is part of that RUN's cache key,
-# so a new bundle path would otherwise redo the TensorFlow install
-# a model bundle folder inside the build context (`ra2 train --out bundles/NAME`)
+# 4. the model bundle (last: it changes with every training run): a folder inside the build
+# context (`ra2 train --out bundles/NAME`). Its argument is declared here, not above: a build
+# argument declared before a RUN is part of that RUN's cache key, so a new bundle path would
+# otherwise redo the TensorFlow install
 ARG BUNDLE=container/no-bundle
 COPY ${BUNDLE} /opt/ra2/bundle/
 

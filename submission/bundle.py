@@ -37,7 +37,7 @@ class Settings:
     held-out fold, three seeds, median hand SC3 0.465 -> 0.316 and foot SC3 0.411 -> 0.346 at
     1,500 steps). The hand scorer gets 1,500 and the foot scorer 1,000, and the localizers 300
     (in a 400-step run their loss at step 300 was within 0.2 % of that at step 400), to keep
-    the whole training near 30 minutes on a 2-core CPU (31 and 37 minutes measured on the
+    the whole training near 30 minutes on a 2-core CPU (31 to 41 minutes measured on the
     benchmark cohort; see the README).
     ``*_patch_scale`` multiply a joint patch's side (see ``score.patch_side``): the hand's
     patches cover 0.6 of the reference field, at finer pixels, because the small hand
