@@ -1,11 +1,13 @@
 """``ra2 train``, ``ra2 predict``, ``ra2 cv`` and ``ra2 explain``: thin layers over the plain functions.
 
-Nothing heavy is imported here; Keras loads only when a handler runs.
+Nothing heavy is imported here (``bundle`` imports no Keras); Keras loads only when a handler runs.
 """
 from __future__ import annotations
 
 import json
 import logging
+
+from .bundle import Settings
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,6 @@ def register(sub) -> None:
 
 def _common(p) -> None:
     p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    from .bundle import Settings
-
     d = Settings()
     p.add_argument("--steps", type=int, metavar="N",
                    help=f"optimiser steps of every network (default: {d.loc_steps} per localizer, "

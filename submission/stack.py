@@ -56,7 +56,7 @@ class Stacker:
     def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, n_trees: int) -> list[ExtraTreesRegressor]:
         # one forest per column, the columns spread over processes: a tree on 80 patients is
         # so small that fitting it is mostly Python overhead, which threads cannot share
-        # (86 x 800 trees: about 100 s with threads, 57 s over two processes, same forests)
+        # (the benchmark's 86 columns x 800 trees: about 105 s on threads, 48 s over two processes)
         return Parallel(n_jobs=self.n_jobs)(delayed(_fit_forest)(self.seed + k, n_trees, self.depth, x, y[:, k], w)
                                             for k in range(y.shape[1]))
 
