@@ -7,6 +7,11 @@ reader; one-sided paired Wilcoxon p-values (full better than each ablation);
 training seconds; predict seconds per image (median of repeats), peak memory of
 a ``ra2 predict`` run, and the ratio to merely decoding the same JPEGs.
 
+Training is compute-bound and the speed of a shared host moves between runs, so
+the run first records the host (CPU model, cores, backend) and the median time of
+one training step of the full-size localizer and hand scorer on random data:
+compare training times across runs only together with those step times.
+
     .venv/bin/python benchmarks/bench_method.py --out /tmp/ra2_bench
 """
 from __future__ import annotations
@@ -29,6 +34,60 @@ from challenge.tables import read_scores, with_totals
 
 def _dump(out: Path, result: dict) -> None:
     (out / "bench.json").write_text(json.dumps(result, indent=2, default=float))
+
+
+def host_info() -> dict:
+    """CPU model, usable cores and the Keras backend and version of this run."""
+    import os
+    import platform
+
+    import keras
+
+    model, flags = platform.processor(), set()
+    try:
+        info = dict(map(str.strip, line.split(":", 1)) for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ":" in line)
+        model, flags = info["model name"], set(info["flags"].split())
+    except (OSError, KeyError):
+        pass
+    return {"cpu": model or "unknown", "vector_units": [f for f in ("avx2", "avx512f", "amx_tile") if f in flags],
+            "cores": len(os.sched_getaffinity(0)), "backend": keras.backend.backend(), "keras": keras.__version__}
+
+
+def reference_steps(repeats: int = 15) -> dict:
+    """Median seconds of one training step of the full-size localizer (hand, batch 8) and hand
+    scorer (batch 32) on random data, as ``train_steps`` compiles them."""
+    import keras
+
+    from challenge.schemes import load_scheme
+    from submission.bundle import Settings
+    from submission.models import build_localizer, build_scorer, heatmap_loss, masked_bce, masked_mse
+    from submission.score import damage_groups, kind_columns
+
+    st, rng = Settings(), np.random.default_rng(0)
+    n_lm, n_out = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand"))
+    keras.utils.set_random_seed(0)
+    loc = build_localizer(st.loc_size, n_lm, base=st.loc_base, depth=st.loc_depth)
+    loc.compile(optimizer="adam", loss=heatmap_loss)
+    loc_batch = (rng.random((8, st.loc_size, st.loc_size, 3), dtype=np.float32),
+                 rng.random((8, st.loc_size, st.loc_size, n_lm), dtype=np.float32))
+    sc = build_scorer(st.patch, n_out, n_lm, base=st.scorer_base, depth=st.scorer_depth,
+                      groups=damage_groups("hand"))
+    sc.compile(optimizer="adam", loss={"scores": masked_mse, "mask": masked_bce})
+    sc_batch = ({"patch": rng.random((32, st.patch, st.patch, 1), dtype=np.float32),
+                 "landmark": np.eye(n_lm, dtype=np.float32)[rng.integers(0, n_lm, 32)]},
+                {"scores": rng.random((32, 2 * n_out), dtype=np.float32),
+                 "mask": rng.random((32, st.patch, st.patch, 2), dtype=np.float32).round()})
+    out = {}
+    for name, model, batch in (("localizer", loc, loc_batch), ("hand_scorer", sc, sc_batch)):
+        times = []
+        for i in range(repeats + 3):
+            t = time.perf_counter()
+            model.train_on_batch(*batch)
+            if i >= 3:  # the first steps trace the graph
+                times.append(time.perf_counter() - t)
+        out[f"{name}_step_s"] = float(np.median(times))
+    return out
 
 
 def main(argv=None) -> int:
@@ -57,7 +116,9 @@ def main(argv=None) -> int:
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
     gold = with_totals(read_scores(gold_dir / "test.csv"))
-    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed}}
+    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed},
+              "host": {**host_info(), **reference_steps()}}
+    _dump(out, result)
 
     t = time.time()
     full = train_bundle(train, out / "bundle_full", seed=0, quick=args.quick, progress=True)
@@ -119,6 +180,9 @@ def main(argv=None) -> int:
 
 def print_report(r: dict) -> None:
     print(f"\nphantom cohort: {r['cohort']}")
+    h = r["host"]
+    print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on {h['backend']}; one training step: "
+          f"localizer {h['localizer_step_s']:.3f} s, hand scorer {h['hand_scorer_step_s']:.3f} s")
     print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s")
     print("localisation, share within 0.02:")
     for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
