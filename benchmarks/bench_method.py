@@ -3,7 +3,8 @@
 Prints and writes (``--out DIR/bench.json``, updated after every stage):
 localisation share within 0.02 per joint group; SC1/SC2/SC3 of the full method,
 its ablations (no stacker, no segmentation), the baselines and the second
-reader; one-sided paired Wilcoxon p-values (full better than each ablation);
+reader; one-sided paired Wilcoxon p-values both ways (full better than each
+ablation, and each ablation better than full: "no worse" reads the second);
 training seconds; predict seconds per image (median of repeats), peak memory of
 a ``ra2 predict`` run, and the ratio to merely decoding the same JPEGs.
 
@@ -146,6 +147,9 @@ def main(argv=None) -> int:
     result["wilcoxon_full_better_than"] = {
         other: {m: paired_wilcoxon(errors["full"][m], errors[other][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
         for other in ("no-stack", "no-seg")}
+    result["wilcoxon_better_than_full"] = {
+        other: {m: paired_wilcoxon(errors[other][m], errors["full"][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
+        for other in ("no-stack", "no-seg")}
     loc = localisation_metric(read_landmarks(out / "landmarks_pred.csv"), read_landmarks(gold_dir / "landmarks.csv"),
                               image_sizes(test))
     result["localisation"] = loc
@@ -196,8 +200,10 @@ def print_report(r: dict) -> None:
         full = r["scores"]["full"][m]
         print(f"{m}: full {full:.4f} = {full / best:.2f} x the best baseline ({name} {best:.4f}); "
               f"reader 2 {r['scores']['reader2'][m]:.4f}")
-    for other, tests in r["wilcoxon_full_better_than"].items():
-        print(f"full better than {other}: " + ", ".join(
+    pairs = [(f"full better than {o}", t) for o, t in r["wilcoxon_full_better_than"].items()]
+    pairs += [(f"{o} better than full", t) for o, t in r["wilcoxon_better_than_full"].items()]
+    for label, tests in pairs:
+        print(f"{label}: " + ", ".join(
             f"{m} p={t['p_value']:.3g}" if t["p_value"] is not None else f"{m} p=n/a" for m, t in tests.items()))
     s = r["speed"]
     print(f"predict {s['predict_s_per_image']:.3f} s/image (median of repeats, model loaded), decode "
