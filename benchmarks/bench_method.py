@@ -185,8 +185,9 @@ def main(argv=None) -> int:
 def print_report(r: dict) -> None:
     print(f"\nphantom cohort: {r['cohort']}")
     h = r["host"]
-    print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on {h['backend']}; one training step: "
-          f"localizer {h['localizer_step_s']:.3f} s, hand scorer {h['hand_scorer_step_s']:.3f} s")
+    print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on "
+          f"{h['backend']}; one training step: localizer {h['localizer_step_s']:.3f} s, "
+          f"hand scorer {h['hand_scorer_step_s']:.3f} s")
     print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s")
     print("localisation, share within 0.02:")
     for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
