@@ -57,28 +57,33 @@ def host_info() -> dict:
 
 def reference_steps(repeats: int = 15) -> dict:
     """Median seconds of one training step of the full-size localizer (hand, batch 8) and hand
-    scorer (batch 32) on random data, as ``train_steps`` compiles them."""
+    scorer (batch 32), compiled as in training, on a batch that the training's own data streams
+    make from random images and patches."""
     import keras
 
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
-    from submission.models import build_localizer, build_scorer, heatmap_loss, masked_bce, masked_mse
-    from submission.score import damage_groups, kind_columns
+    from submission.localize import LocalizerData
+    from submission.models import build_localizer, build_scorer, heatmap_loss
+    from submission.score import CONTEXT, ScorerData, damage_groups, kind_columns, scorer_loss
 
     st, rng = Settings(), np.random.default_rng(0)
-    n_lm, n_out = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand"))
+    n_lm, n_out, size = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand")), st.loc_size
     keras.utils.set_random_seed(0)
-    loc = build_localizer(st.loc_size, n_lm, base=st.loc_base, depth=st.loc_depth)
+    loc = build_localizer(size, n_lm, base=st.loc_base, depth=st.loc_depth)
     loc.compile(optimizer="adam", loss=heatmap_loss)
-    loc_batch = (rng.random((8, st.loc_size, st.loc_size, 3), dtype=np.float32),
-                 rng.random((8, st.loc_size, st.loc_size, n_lm), dtype=np.float32))
+    loc_batch = LocalizerData(rng.random((8, size, size), dtype=np.float32),
+                              rng.uniform(0.2 * size, 0.8 * size, (8, n_lm, 2)), sigma=st.loc_sigma, batch=8, seed=0)[0]
     sc = build_scorer(st.patch, n_out, n_lm, base=st.scorer_base, depth=st.scorer_depth,
                       groups=damage_groups("hand"))
-    sc.compile(optimizer="adam", loss={"scores": masked_mse, "mask": masked_bce})
-    sc_batch = ({"patch": rng.random((32, st.patch, st.patch, 1), dtype=np.float32),
-                 "landmark": np.eye(n_lm, dtype=np.float32)[rng.integers(0, n_lm, 32)]},
-                {"scores": rng.random((32, 2 * n_out), dtype=np.float32),
-                 "mask": rng.random((32, st.patch, st.patch, 2), dtype=np.float32).round()})
+    losses, weights = scorer_loss(True)
+    sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
+    side = int(round(st.patch * CONTEXT))
+    samples = {"patches": rng.random((32, side, side), dtype=np.float32),
+               "masks": rng.random((32, side, side), dtype=np.float32).round(), "has_mask": np.ones(32),
+               "landmark": rng.integers(0, n_lm, 32), "targets": rng.random((32, n_out)),
+               "carried": np.ones((32, n_out))}
+    sc_batch = ScorerData(samples, patch=st.patch, n_landmarks=n_lm, seg=True, batch=32, seed=0)[0]
     out = {}
     for name, model, batch in (("localizer", loc, loc_batch), ("hand_scorer", sc, sc_batch)):
         times = []
@@ -144,12 +149,11 @@ def main(argv=None) -> int:
     preds["reader2"] = with_totals(read_scores(gold_dir / "reader2.csv"))
     result["scores"] = {k: score_frames(v, gold) for k, v in preds.items()}
     errors = {k: per_patient(v, gold) for k, v in preds.items()}
-    result["wilcoxon_full_better_than"] = {
-        other: {m: paired_wilcoxon(errors["full"][m], errors[other][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
-        for other in ("no-stack", "no-seg")}
-    result["wilcoxon_better_than_full"] = {
-        other: {m: paired_wilcoxon(errors[other][m], errors["full"][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
-        for other in ("no-stack", "no-seg")}
+    def better(a, b):
+        return {m: paired_wilcoxon(errors[a][m], errors[b][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
+
+    result["wilcoxon_full_better_than"] = {other: better("full", other) for other in ("no-stack", "no-seg")}
+    result["wilcoxon_better_than_full"] = {other: better(other, "full") for other in ("no-stack", "no-seg")}
     loc = localisation_metric(read_landmarks(out / "landmarks_pred.csv"), read_landmarks(gold_dir / "landmarks.csv"),
                               image_sizes(test))
     result["localisation"] = loc

@@ -167,6 +167,14 @@ class ScorerData(keras.utils.PyDataset):
         return x, y, self.weight[idx]
 
 
+def scorer_loss(seg: bool) -> tuple[dict, dict]:
+    """The scorer's losses and their weights: the score MSE ×10 and, with ``seg``, the mask BCE ×1."""
+    losses, weights = {"scores": masked_mse}, {"scores": 10.0}
+    if seg:
+        losses["mask"], weights["mask"] = masked_bce, 1.0
+    return losses, weights
+
+
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
                  depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
                  desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None):
@@ -178,10 +186,7 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups)
-    losses = {"scores": masked_mse}
-    weights = {"scores": 10.0}
-    if seg:
-        losses["mask"], weights["mask"] = masked_bce, 1.0
+    losses, weights = scorer_loss(seg)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=per_epoch, weighted=weighted)
