@@ -1,4 +1,5 @@
-"""Benchmark of the method on a phantom cohort (80 training / 40 test patients, seed 7 by default).
+"""Benchmark of the method on a phantom cohort (80 training / 40 test patients, seed 7 by default),
+trained with a named profile (``--profile small|full|quick``, default small).
 
 Prints and writes (``--out DIR/bench.json``, updated after every stage):
 localisation share within 0.02 per joint group; SC1/SC2/SC3 of the full method,
@@ -13,7 +14,7 @@ the run first records the host (CPU model, cores, backend) and the median time o
 one training step of the full-size localizer and hand scorer on random data:
 compare training times across runs only together with those step times.
 
-    .venv/bin/python benchmarks/bench_method.py --out /tmp/ra2_bench
+    .venv/bin/python benchmarks/bench_method.py --profile small --out /tmp/ra2_bench
 """
 from __future__ import annotations
 
@@ -55,19 +56,19 @@ def host_info() -> dict:
             "cores": len(os.sched_getaffinity(0)), "backend": keras.backend.backend(), "keras": keras.__version__}
 
 
-def reference_steps(repeats: int = 15) -> dict:
+def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     """Median seconds of one training step of the full-size localizer (hand, batch 8) and hand
     scorer (batch 32), compiled as in training, on a batch that the training's own data streams
     make from random images and patches."""
     import keras
 
     from challenge.schemes import load_scheme
-    from submission.bundle import Settings
+    from submission.bundle import PROFILES
     from submission.localize import LocalizerData
     from submission.models import build_localizer, build_scorer, heatmap_loss
     from submission.score import CONTEXT, ScorerData, damage_groups, kind_columns, scorer_loss
 
-    st, rng = Settings(), np.random.default_rng(0)
+    st, rng = PROFILES[profile], np.random.default_rng(0)
     n_lm, n_out, size = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand")), st.loc_size
     keras.utils.set_random_seed(0)
     loc = build_localizer(size, n_lm, base=st.loc_base, depth=st.loc_depth)
@@ -103,7 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test", type=int, default=40)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the timed prediction")
-    ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke run of the benchmark itself)")
+    ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
+                    help="the method's profile (quick: a smoke run of the benchmark itself)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from baselines.predictors import BASELINES, predict_baseline
@@ -122,15 +124,15 @@ def main(argv=None) -> int:
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
     gold = with_totals(read_scores(gold_dir / "test.csv"))
-    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed},
-              "host": {**host_info(), **reference_steps()}}
+    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed}, "profile": args.profile,
+              "host": {**host_info(), **reference_steps(args.profile)}}
     _dump(out, result)
 
     t = time.time()
-    full = train_bundle(train, out / "bundle_full", seed=0, quick=args.quick, progress=True)
+    full = train_bundle(train, out / "bundle_full", seed=0, profile=args.profile, progress=True)
     result["train_seconds_full"] = time.time() - t
     t = time.time()
-    noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, quick=args.quick, progress=True,
+    noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, profile=args.profile, progress=True,
                          localizers_from=full)
     result["train_seconds_noseg_reusing_localizers"] = time.time() - t
     _dump(out, result)
@@ -187,7 +189,7 @@ def main(argv=None) -> int:
 
 
 def print_report(r: dict) -> None:
-    print(f"\nphantom cohort: {r['cohort']}")
+    print(f"\nphantom cohort: {r['cohort']}, profile {r.get('profile', 'small')}")
     h = r["host"]
     print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on "
           f"{h['backend']}; one training step: localizer {h['localizer_step_s']:.3f} s, "
@@ -196,9 +198,10 @@ def print_report(r: dict) -> None:
     print("localisation, share within 0.02:")
     for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
         print(f"  {g:<7} {100 * s['within']:6.2f} %  median {s['median']:.4f}  p95 {s['p95']:.4f}")
-    print(f"{'predictions':<24} {'SC1':>7} {'SC2':>7} {'SC3':>7}")
+    keys = ("sc1", "sc2", "sc2_hand", "sc2_foot", "sc3", "sc3_hand", "sc3_foot")
+    print(f"{'predictions':<24} " + " ".join(f"{k.upper():>8}" for k in keys))
     for k, v in r["scores"].items():
-        print(f"{k:<24} " + " ".join(f"{v[m]:7.4f}" if v[m] is not None else "    n/a" for m in ("sc1", "sc2", "sc3")))
+        print(f"{k:<24} " + " ".join(f"{v[m]:8.4f}" if v[m] is not None else "     n/a" for m in keys))
     base = {k: v for k, v in r["scores"].items() if k.startswith("baseline:")}
     for m in ("sc1", "sc2", "sc3"):
         name, best = min(((k, v[m]) for k, v in base.items() if v[m] is not None), key=lambda kv: kv[1])

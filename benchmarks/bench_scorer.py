@@ -70,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["hand", "foot"], choices=["hand", "foot"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
+    ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
+                    help="the settings the --set options change (default small)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override one Settings field (repeatable), e.g. hand_scorer_steps=2000")
     ap.add_argument("--json", help="also write the figures here")
@@ -77,11 +79,13 @@ def main(argv=None) -> int:
 
     from challenge.phantom import make_cohort
     from challenge.schemes import load_scheme
-    from submission.bundle import Settings
+    from dataclasses import replace
+
+    from submission.bundle import PROFILES, Settings
     from submission.data import load_training
     from submission.train import fit_scorers, log_scores, patch_predictions
 
-    settings = Settings(**dict(_setting(Settings, s) for s in args.set))
+    settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
     cohort = Path(args.cohort)
     if not (cohort / "train" / "training.csv").is_file():
         make_cohort(cohort, 80, 40, 7)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 # Each module has ``register(subparsers)``; a module that is not there is skipped.
@@ -46,11 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame):
+    """SIGTERM (how schedulers end over-time jobs) unwinds like Ctrl-C, so that every command's
+    clean-up runs: staged outputs are removed and earlier outputs stay as they were."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:                 # not the main thread (a test runner calling main)
+        pass
     try:
         rc = args.func(args)
     except UsageError as exc:
@@ -59,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:            # `ra2 score ... | head`
         sys.stderr.close()
         return 141
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"ra2 {args.command}: interrupted ({exc or 'SIGINT'}): no partial output was kept", file=sys.stderr)
+        return 143 if str(exc) == "SIGTERM" else 130
     return int(rc or 0)
 
 

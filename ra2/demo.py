@@ -28,18 +28,28 @@ def register(sub) -> None:
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
-    p.add_argument("--full", action="store_true",
-                   help="train the method with its full settings (about 25 min on 2 cores) instead of the "
-                        "demo settings (the same networks, shorter training: about 10 min)")
+    p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
+                   help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
+                        "settings: the small profile's networks trained for less long (about 10 min on 2 cores)")
     p.set_defaults(func=cmd_demo)
+
+
+def demo_settings():
+    """The small profile's networks with shorter training: 2 out-of-fold scorers of 300 steps, 200 trees."""
+    from dataclasses import replace
+
+    from submission.bundle import PROFILES
+
+    return replace(PROFILES["small"], profile="demo", ref_steps=300, hand_scorer_steps=300, foot_scorer_steps=300,
+                   scorer_epochs=3, oof_folds=2, stack_trees=200)
 
 
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
              settings: str = "demo") -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``).
 
-    ``settings`` names the method's preset: ``demo`` (full networks, shorter training),
-    ``full`` (what ``benchmarks/bench_method.py`` measures) or ``quick`` (tiny, for tests).
+    ``settings`` names the method's settings: ``demo`` (the small profile trained for less
+    long) or a profile of ``submission.bundle.PROFILES`` (``quick``: tiny, for tests).
     """
     from baselines.predictors import BASELINES, predict_baseline
     from challenge.phantom import make_cohort
@@ -72,11 +82,11 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
         from submission.predict import predict_folder
         from submission.train import train_bundle
 
-        from submission.bundle import Settings
+        from submission.bundle import PROFILES
 
         log.info("[3/4] method: training the localizer, seg-regressor and stacker (%s settings)", settings)
         t = time.perf_counter()
-        preset = {"demo": Settings.demo, "full": Settings, "quick": Settings.quick}[settings]()
+        preset = demo_settings() if settings == "demo" else PROFILES[settings]
         bundle = train_bundle(train, out / "bundle", seed=seed, settings=preset)
         timings["method_train_s"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -141,7 +151,7 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
 
 def cmd_demo(args) -> int:
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings="full" if args.full else "demo")
+                     settings=args.profile or "demo")
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
-from .bundle import Settings
+from .bundle import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--overlays", metavar="DIR", help="write one PNG per image with landmarks, masks and scores")
     p.add_argument("--no-stack", action="store_true", help="use patch predictions only, even if the bundle stacks")
     p.add_argument("--summary", metavar="JSON", help="write the run summary to this JSON file")
+    p.add_argument("--prior-only", action="store_true",
+                   help="write the training prior for every patient even when no image can be used "
+                        "(otherwise such a run fails)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("cv", help="K-fold cross-validation of the method and its ablations",
@@ -55,15 +58,24 @@ def register(sub) -> None:
 
 def _common(p) -> None:
     p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    d = Settings()
-    p.add_argument("--steps", type=int, metavar="N",
-                   help=f"optimiser steps of every network (default: {d.loc_steps} per localizer, "
-                        f"{d.hand_scorer_steps} per hand and {d.foot_scorer_steps} per foot scorer)")
+    sizes = "; ".join(f"{name}: {s.loc_steps} localizer, {s.ref_steps} refiner, {s.hand_scorer_steps} hand and "
+                      f"{s.foot_scorer_steps} foot scorer steps" for name, s in PROFILES.items())
+    p.add_argument("--profile", choices=list(PROFILES), default=None,
+                   help=f"named settings (default {DEFAULT_PROFILE}; {sizes})")
+    p.add_argument("--steps", type=int, metavar="N", help="optimiser steps of every network (overrides the profile)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="tiny networks and a few steps (tests, smoke runs)")
+    p.add_argument("--quick", action="store_true", help="the same as --profile quick (tests, smoke runs)")
 
 
-def _scheme(name: str) -> str:
+def _profile(args) -> str:
+    from challenge.errors import UsageError
+
+    if args.quick and args.profile not in (None, "quick"):
+        raise UsageError(f"--quick and --profile {args.profile} contradict each other: give one")
+    return "quick" if args.quick else args.profile or DEFAULT_PROFILE
+
+
+def _scheme(name: str):
     from challenge.errors import UsageError
     from challenge.schemes import load_scheme
 
@@ -76,8 +88,9 @@ def _scheme(name: str) -> str:
 def cmd_train(args) -> int:
     from .train import train_bundle
 
-    out = train_bundle(args.data, args.out, scheme=_scheme(args.scheme), seg=not args.no_seg,
-                       stack=not args.no_stack, steps=args.steps, seed=args.seed, quick=args.quick)
+    out = train_bundle(args.data, args.out, scheme=_scheme(args.scheme), profile=_profile(args),
+                       seg=False if args.no_seg else None, stack=False if args.no_stack else None,
+                       steps=args.steps, seed=args.seed)
     print(f"bundle written to {out}")
     return 0
 
@@ -86,9 +99,8 @@ def cmd_predict(args) -> int:
     from .predict import predict_folder
 
     summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
-                             overlays=args.overlays, stack=False if args.no_stack else None)
-    for f in summary["failed"]:
-        log.warning("%s: %s", f["image"], f["reason"])
+                             overlays=args.overlays, stack=False if args.no_stack else None,
+                             prior_only=args.prior_only)
     print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
           f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")
     if args.summary:
@@ -100,8 +112,8 @@ def cmd_predict(args) -> int:
 def cmd_cv(args) -> int:
     from .cv import cross_validate
 
-    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, quick=args.quick, steps=args.steps,
-                           scheme=_scheme(args.scheme))
+    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, profile=_profile(args),
+                           steps=args.steps, scheme=_scheme(args.scheme))
     print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
     print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")
     return 0

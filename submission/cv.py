@@ -20,6 +20,10 @@ from sklearn.model_selection import KFold
 from challenge.catalogue import ID, JOINT_COLUMNS
 from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
 
+from challenge.errors import UsageError
+
+from .bundle import staged_folder
+
 log = logging.getLogger(__name__)
 METHODS = ("full", "no-stack", "no-seg", "prior")
 
@@ -31,8 +35,8 @@ def _score(pred_path: Path, gold: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     return score_frames(pred, gold), per_patient(pred, gold)
 
 
-def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool = False, steps: int | None = None,
-                   scheme: str = "svh21", progress: bool = True) -> pd.DataFrame:
+def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, profile: str | None = None, quick: bool = False,
+                   steps: int | None = None, scheme: str = "svh21", progress: bool = True) -> pd.DataFrame:
     """Run the K folds; returns the per-fold metric table (also written to ``out_dir/per_fold.csv``)."""
     from .predict import Method, predict_folder
     from .train import train_bundle
@@ -41,40 +45,41 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, quick: bool
     labels = with_totals(read_scores(train_dir / "training.csv"))
     patients = np.array(sorted(labels.index))
     if folds < 2 or folds > len(patients):
-        raise ValueError(f"--folds must be between 2 and the number of labelled patients ({len(patients)})")
+        raise UsageError(f"{train_dir / 'training.csv'}: {folds} folds asked for, but cross-validation needs "
+                         f"between 2 and the number of labelled patients ({len(patients)}) folds")
     table, errors = [], []
-    splits = KFold(folds, shuffle=True, random_state=seed).split(patients)
-    for k, (tr, te) in enumerate(splits, start=1):
-        fold_dir = out_dir / f"fold{k}"
-        log.info("fold %d of %d: %d training, %d held-out patients", k, folds, len(tr), len(te))
-        template = fold_dir / "template.csv"
-        write_atomic(template_frame(list(patients[te])), template)
-        common = dict(scheme=scheme, steps=steps, seed=seed, quick=quick, patients=list(patients[tr]),
-                      progress=progress)
-        full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True, **common)
-        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", seg=False, stack=True, localizers_from=full,
-                             **common)
-        method = Method(full)
-        preds = {
-            "full": dict(bundle_dir=full, method=method),
-            "no-stack": dict(bundle_dir=full, method=method, stack=False),
-            "no-seg": dict(bundle_dir=noseg),
-        }
-        for name, kw in preds.items():
-            predict_folder(images_dir=train_dir, template_path=template, out_path=fold_dir / f"{name}.csv",
-                           progress=progress, **kw)
-        prior = method.combine(pd.DataFrame(np.nan, index=pd.Index(patients[te], name=ID),
-                                            columns=list(JOINT_COLUMNS)))
-        write_scores(prior, fold_dir / "prior.csv", template)
-        gold = labels.loc[patients[te]]
-        for name in METHODS:
-            scores, per_patient = _score(fold_dir / f"{name}.csv", gold)
-            table.append({"fold": k, "method": name, **scores, "patients": len(te)})
-            errors.append(per_patient.reset_index().assign(fold=k, method=name))
-    frame = pd.DataFrame(table)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(frame, out_dir / "per_fold.csv")
-    per = pd.concat(errors, ignore_index=True)
-    write_atomic(per[["fold", "method"] + [c for c in per.columns if c not in ("fold", "method")]],
-                 out_dir / "per_patient.csv")
+    with staged_folder(out_dir, marker="per_fold.csv") as work:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(patients)
+        for k, (tr, te) in enumerate(splits, start=1):
+            fold_dir = work / f"fold{k}"
+            log.info("fold %d of %d: %d training, %d held-out patients", k, folds, len(tr), len(te))
+            template = fold_dir / "template.csv"
+            write_atomic(template_frame(list(patients[te])), template)
+            common = dict(scheme=scheme, steps=steps, seed=seed, profile=profile, quick=quick,
+                          patients=list(patients[tr]), progress=progress)
+            full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True, **common)
+            noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", seg=False, stack=True, localizers_from=full,
+                                 **common)
+            method = Method(full)
+            preds = {
+                "full": dict(bundle_dir=full, method=method),
+                "no-stack": dict(bundle_dir=full, method=method, stack=False),
+                "no-seg": dict(bundle_dir=noseg),
+            }
+            for name, kw in preds.items():
+                predict_folder(images_dir=train_dir, template_path=template, out_path=fold_dir / f"{name}.csv",
+                               progress=progress, **kw)
+            prior = method.combine(pd.DataFrame(np.nan, index=pd.Index(patients[te], name=ID),
+                                                columns=list(JOINT_COLUMNS)))
+            write_scores(prior, fold_dir / "prior.csv", template)
+            gold = labels.loc[patients[te]]
+            for name in METHODS:
+                scores, per_patient = _score(fold_dir / f"{name}.csv", gold)
+                table.append({"fold": k, "method": name, **scores, "patients": len(te)})
+                errors.append(per_patient.reset_index().assign(fold=k, method=name))
+        frame = pd.DataFrame(table)
+        per = pd.concat(errors, ignore_index=True)
+        write_atomic(per[["fold", "method"] + [c for c in per.columns if c not in ("fold", "method")]],
+                     work / "per_patient.csv")
+        write_atomic(frame, work / "per_fold.csv")
     return frame

@@ -24,7 +24,7 @@ from challenge.landmarks import landmark_table, read_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
-from .bundle import Settings
+from .bundle import KINDS, Settings
 from .localize import canonical
 from .score import extract_patches, kind_columns, to_unit
 
@@ -46,6 +46,7 @@ class KindData:
     has_mask: list = field(default_factory=list)     # bool per image
     patients: list = field(default_factory=list)     # patient of each patch image
     limbs: list = field(default_factory=list)
+    refiner: object = None                           # refine.RefinerSamples when the settings refine
 
     def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
         """Patch samples (see ``ScorerData``) of the given patients (default all with labels)."""
@@ -117,7 +118,12 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
     scores = read_scores(labels_path)
     table = landmark_table(read_landmarks(lm_path))
     chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
-    data = {"hand": KindData(), "foot": KindData()}
+    data = {kind: KindData() for kind in KINDS}
+    if settings.refines:
+        from .refine import RefinerSamples
+
+        for d in data.values():
+            d.refiner = RefinerSamples(crop=settings.ref_crop, pitch=settings.ref_pitch)
     files = [labels_path, lm_path]
     jobs = [(p, limb, path) for p in chosen for limb, path in sorted(folder.images[p].items())]
     for patient, limb, path in tqdm(jobs, desc="reading training images", disable=not progress, unit="img"):
@@ -142,6 +148,8 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         cimg, frame = canonical(img, limb, settings.loc_size)
         d.loc_images.append(cimg.astype(np.float16))
         d.loc_points.append(frame.to_canonical(xy))
+        if d.refiner is not None:
+            d.refiner.add(img, limb, xy)
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
         patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
                                             mask=mask if mask is not None else np.zeros_like(img))

@@ -16,9 +16,7 @@ import pandas as pd
 
 from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
 
-from .bundle import read_manifest
-
-OOF_FILE = "stacker_features.csv"
+from .bundle import Bundle
 SIDES = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
 MIRROR = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
 
@@ -65,16 +63,14 @@ def heatmap_png(frame: pd.DataFrame, title: str, path: Path) -> Path:
 
 def explain_bundle(bundle_dir, out_dir) -> list[Path]:
     """Write the full matrix and the same-side / other-side maps (CSV and PNG) per limb kind."""
-    import joblib
-
     from challenge.errors import UsageError
 
-    bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
-    manifest = read_manifest(bundle_dir)
-    if not manifest["settings"].get("stack"):
+    out_dir = Path(out_dir)
+    bundle = Bundle.load(bundle_dir)
+    if not bundle.settings.stack:
         raise UsageError(f"{bundle_dir}: trained with --no-stack: there is no stacker to explain")
-    stacker = joblib.load(bundle_dir / "stacker.joblib")
-    features = pd.read_csv(bundle_dir / OOF_FILE, index_col=0)[list(JOINT_COLUMNS)].to_numpy()
+    stacker = bundle.load_stacker()
+    features = pd.read_csv(bundle.path(bundle.FEATURES), index_col=0)[list(JOINT_COLUMNS)].to_numpy()
     out_dir.mkdir(parents=True, exist_ok=True)
     matrix = contribution_matrix(stacker, features)
     written = [out_dir / "shap_all.csv"]

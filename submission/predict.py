@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS
 from challenge.dataset import scan_folder
+from challenge.errors import UsageError
 from challenge.images import ImageReadError, read_grey
 from challenge.tables import read_template, write_scores
 
-from .bundle import Settings, read_manifest, scheme_of, scorer_files, weight_file
+from .bundle import Bundle
 from .data import joint_matrix, kind_of
 
 log = logging.getLogger(__name__)
@@ -45,21 +46,20 @@ class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients."""
 
     def __init__(self, bundle_dir: str | Path):
-        import joblib
-        import keras
-
-        self.dir = Path(bundle_dir)
-        self.manifest = read_manifest(self.dir)
-        self.settings = Settings.from_dict(self.manifest["settings"])
-        self.scheme = scheme_of(self.manifest)
-        load = lambda name: keras.saving.load_model(self.dir / name, compile=False)  # noqa: E731
-        self.localizers = {k: load(weight_file("localizer", k)) for k in ("hand", "foot")}
-        self.scorers = {k: [load(f) for f in scorer_files(self.manifest, k)] for k in ("hand", "foot")}
-        self.stacker = joblib.load(self.dir / "stacker.joblib") if self.settings.stack else None
-        self.prior = pd.Series(self.manifest["prior"])
+        self.bundle = Bundle.load(bundle_dir)
+        self.dir = self.bundle.folder
+        self.settings = self.bundle.settings
+        self.scheme = self.bundle.scheme
+        self.kinds = self.bundle.kinds
+        b = self.bundle
+        self.localizers = {k: b.load_model(b.localizer_file(k)) for k in self.kinds}
+        self.refiners = {k: b.load_model(b.refiner_file(k)) for k in self.kinds if self.settings.refines}
+        self.scorers = {k: [b.load_model(f) for f in b.scorer_files(k)] for k in self.kinds}
+        self.stacker = b.load_stacker() if self.settings.stack else None
+        self.prior = pd.Series(b.prior)
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "") -> ImageResult:
-        """Landmarks, patch scores and masks of one stored image."""
+        """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has)."""
         from .localize import canonical, predict_canonical
         from .score import average_patches, column_top, extract_patches, kind_columns
 
@@ -68,6 +68,11 @@ class Method:
         cimg, frame = canonical(img, limb, s.loc_size)
         points, _ = predict_canonical(self.localizers[kind], cimg[None], both_ways=s.both_ways)
         xy = frame.to_stored(points[0])
+        if kind in self.refiners:
+            from .refine import refine_points
+
+            xy = refine_points(self.refiners[kind], img, limb, xy, crop=s.ref_crop, pitch=s.ref_pitch,
+                               passes=s.ref_passes)
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
@@ -124,48 +129,116 @@ def _overlay(img, res, method, path: Path) -> None:
 
 
 def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks_out=None, overlays=None,
-                   stack: bool | None = None, progress: bool = True, method: Method | None = None) -> dict:
-    """Predict every template patient; returns a summary (patients, images, failed images, seconds, device)."""
+                   stack: bool | None = None, progress: bool = True, method: Method | None = None,
+                   prior_only: bool = False) -> dict:
+    """Predict every template patient; returns a summary (patients, images, missing and failed images,
+    seconds, device).
+
+    A run in which no image at all could be used is refused (``UsageError``, nothing
+    written) unless ``prior_only``: then every patient gets the training prior.
+    """
     start = time.time()
     template = read_template(template_path)
     folder = scan_folder(images_dir)
     method = method or Method(bundle_dir)
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)
-    rows, failed, results = [], [], []
+    rows, failed, missing, ignored, results = [], [], [], [], []
+    staging = _Staging(overlays)
     jobs = [(p, limb) for p in patients for limb in LIMBS]
     for patient, limb in tqdm(jobs, desc="predicting", disable=not progress, unit="img"):
         path = folder.path(patient, limb)
         name = f"{patient}-{limb}"
         if path is None:
-            failed.append({"image": name, "reason": "no image file"})
-            log.warning("%s: no image file: its joints come from the %s", name,
-                        "stacker" if method.stacker is not None else "training prior")
+            missing.append(name)
+            continue
+        if kind_of(limb) not in method.kinds:
+            ignored.append(path.name)
             continue
         try:
             img = read_grey(path)
             res = method.analyse(img, limb, folder.stem(patient, limb))
         except ImageReadError as exc:
             failed.append({"image": path.name, "reason": str(exc)})
-            log.warning("image not used: %s", exc)
             continue
         except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
             failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
-            log.exception("%s: analysis failed; its joints come from the other limbs or the prior", path.name)
+            log.debug("%s: analysis failed", path.name, exc_info=True)
             continue
         for col, v in res.scores.items():
             log_patch.at[patient, col] = v
         rows.extend({"image": res.stem, "landmark": n, "x": x, "y": y, "width": res.width, "height": res.height}
                     for n, (x, y) in res.landmarks.items())
         if overlays is not None:
-            _overlay(img, res, method, Path(overlays) / f"{res.stem}.png")
+            _overlay(img, res, method, staging.path(f"{res.stem}.png"))
         results.append(res.stem)
+    if not results and not prior_only:
+        staging.discard()
+        raise UsageError(f"{images_dir}: no usable image for any of the {len(patients)} template patients "
+                         f"({len(missing)} missing, {len(failed)} unreadable, {len(ignored)} of a limb kind the "
+                         "bundle was not trained on): check --images, or ask for --prior-only")
+    _report(method, patients, results, missing, failed, ignored)
     final = method.combine(log_patch, stack=stack)
     write_scores(final, out_path, template)
     if landmarks_out is not None:
         from challenge.landmarks import write_landmarks
         write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]), landmarks_out)
+    staging.commit()
     seconds = time.time() - start
-    return {"patients": len(patients), "images": len(results), "failed": failed, "seconds": round(seconds, 3),
+    return {"patients": len(patients), "images": len(results), "missing": missing, "failed": failed,
+            "ignored": ignored, "seconds": round(seconds, 3),
             "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
             "out": str(out_path)}
+
+
+class _Staging:
+    """Overlay pictures are drawn into a temporary folder and moved into place at the end, so that an
+    interrupted run leaves no half set of them."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder) if folder is not None else None
+        self.tmp = None
+        if self.folder is not None:
+            import tempfile
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.tmp = Path(tempfile.mkdtemp(prefix=".overlays.", dir=self.folder))
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    def commit(self) -> None:
+        if self.tmp is not None:
+            for p in sorted(self.tmp.iterdir()):
+                p.replace(self.folder / p.name)
+            self.discard()
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            import shutil
+
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def __del__(self):
+        self.discard()
+
+
+def _report(method: Method, patients, results, missing, failed, ignored) -> None:
+    """One log line per kind of gap: where the joints of the images that were not used come from."""
+    seen = {stem.rsplit("-", 1)[0] for stem in results}
+    for f in failed:
+        log.warning("%s not used: %s", f["image"], f["reason"])
+    if ignored:
+        log.warning("%d image(s) of a limb kind without networks in this bundle (%s) not analysed, e.g. %s",
+                    len(ignored), ", ".join(sorted(method.bundle.untrained)) or "-", ", ".join(ignored[:3]))
+    for limb in LIMBS:
+        absent = [m.rsplit("-", 1)[0] for m in missing if m.endswith(f"-{limb}")]
+        if not absent:
+            continue
+        other = sum(p in seen for p in absent)
+        source = "the stacker (the patient's other limbs)" if method.stacker is not None else "the training prior"
+        log.info("%s image missing for %d of %d patients (e.g. %s): their %s columns come from %s%s", limb,
+                 len(absent), len(patients), ", ".join(absent[:3]), limb, source if other else "the training prior",
+                 f"; {len(absent) - other} of them have no usable image at all: the training prior"
+                 if other and other < len(absent) else "")

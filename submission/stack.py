@@ -69,8 +69,9 @@ class Stacker:
         ``sample_weight``: one weight per patient (default all 1)."""
         x, y = np.asarray(x, float), np.asarray(y, float)
         w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
-        self.fill = np.nanmean(x, axis=0)
-        self.fill = np.where(np.isfinite(self.fill), self.fill, 0.0)
+        seen = np.isfinite(x)
+        # a column no patient has (a limb kind without networks) is filled with 0: the trees ignore it
+        self.fill = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
         x = self._filled(x)
         inner = np.zeros_like(y)
         folds = KFold(min(self.inner_folds, len(x)), shuffle=True, random_state=self.seed)
@@ -79,7 +80,9 @@ class Stacker:
             inner[val] = self._predict_models(models, x[val])
         for damage in DAMAGE_TYPES:
             cols = [k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == damage]
-            err = [_weighted_rmse(b * inner[:, cols] + (1 - b) * x[:, cols] - y[:, cols], w) for b in WEIGHTS]
+            # as ``predict`` blends: the stacker alone where the patch prediction is missing
+            err = [_weighted_rmse(np.where(seen[:, cols], b * inner[:, cols] + (1 - b) * x[:, cols], inner[:, cols])
+                                  - y[:, cols], w) for b in WEIGHTS]
             self.weights[damage] = float(WEIGHTS[int(np.argmin(err))])
         self.models = self._fit_models(x, y, w, self.n_trees)
         return self

@@ -13,7 +13,9 @@ on everyone.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,13 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from challenge.catalogue import JOINT_COLUMNS, SCORE_COLUMNS
+from challenge.errors import UsageError
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import with_totals
 
-from .bundle import FORMAT, VERSION, Settings, fingerprint, weight_file, write_manifest
+from .bundle import (DEFAULT_PROFILE, KINDS, Bundle, Settings, check_target, fingerprint, profile_settings,
+                     staged_folder)
 from .data import joint_matrix, load_training, metric_weights
-from .explain import OOF_FILE
 from .score import column_top, damage_flags, damage_groups, kind_columns
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,18 @@ def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> di
                                        epochs=settings.loc_epochs, base=settings.loc_base, depth=settings.loc_depth,
                                        sigma=settings.loc_sigma, seed=seed, progress=progress,
                                        desc=f"{kind} localizer")
+    return models
+
+
+def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progress: bool) -> dict:
+    from .refine import train_refiner
+
+    models = {}
+    for kind, d in data.items():
+        log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
+        models[kind] = train_refiner(d.refiner, len(scheme.landmarks[kind]), crop=settings.ref_crop,
+                                     pitch=settings.ref_pitch, steps=settings.ref_steps, base=settings.ref_base,
+                                     seed=seed, progress=progress, desc=f"{kind} refiner")
     return models
 
 
@@ -123,20 +138,50 @@ def to_scores(log_pred: pd.DataFrame) -> pd.DataFrame:
 def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
     from evaluator.official import score_frames
 
-    keep = log_pred.dropna(how="any").index
+    keep = log_pred.dropna(how="all").index      # a limb kind without networks: the training prior
     if not len(keep):
         return {}
-    return score_frames(to_scores(log_pred.loc[keep]), with_totals(scores.loc[keep]))
+    filled = log_pred.loc[keep].fillna(log_scores(scores).mean(axis=0))
+    return score_frames(to_scores(filled), with_totals(scores.loc[keep]))
 
 
-def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True, stack: bool = True,
-                 steps: int | None = None, seed: int = 0, quick: bool = False, settings: Settings | None = None,
-                 patients=None, progress: bool = True, localizers_from: str | Path | None = None) -> Path:
+def resolve_settings(*, settings: Settings | None = None, profile: str | None = None, quick: bool = False,
+                     seg: bool | None = None, stack: bool | None = None, steps: int | None = None) -> Settings:
+    """The settings a training runs with: ``settings`` or the named profile (``quick`` for
+    ``quick=True``, else ``DEFAULT_PROFILE``), with the given overrides applied by ``replace``."""
+    base = settings if settings is not None else profile_settings("quick" if quick else profile or DEFAULT_PROFILE)
+    if steps is not None:
+        base = base.with_steps(steps)
+    changes = {k: v for k, v in {"seg": seg, "stack": stack}.items() if v is not None}
+    return replace(base, **changes) if changes else base
+
+
+def trainable_kinds(data: dict, scores: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The limb kinds that have images with landmarks and labels, and why each other kind has none."""
+    kinds, untrained = [], {}
+    for kind in KINDS:
+        d = data[kind]
+        if not d.loc_images:
+            untrained[kind] = f"no usable {kind} images with landmarks"
+        elif not any(p in scores.index for p in d.patients):
+            untrained[kind] = f"no labelled patient has a usable {kind} image"
+        else:
+            kinds.append(kind)
+    return tuple(kinds), untrained
+
+
+def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings: Settings | None = None,
+                 profile: str | None = None, quick: bool = False, seg: bool | None = None,
+                 stack: bool | None = None, steps: int | None = None, seed: int = 0, patients=None,
+                 progress: bool = True, localizers_from: str | Path | None = None) -> Path:
     """Train the method on a training folder and write a bundle to ``out_dir``; returns ``out_dir``.
 
-    ``steps`` overrides the optimiser steps of every network; ``patients``
-    restricts training to some patients (cross-validation); ``localizers_from`` reuses the
-    localizers of another bundle trained on the same patients (the ablations share them).
+    The settings are ``settings`` or a profile (see ``resolve_settings``); ``seg``,
+    ``stack`` and ``steps`` override them when given.  ``patients`` restricts training to
+    some patients (cross-validation); ``localizers_from`` reuses the localizers (and
+    refiners) of another bundle trained on the same patients (the ablations share them).
+    The bundle is written into a temporary folder that replaces ``out_dir`` at the end:
+    a failed or interrupted training leaves ``out_dir`` as it was.
     """
     import joblib
     import keras
@@ -145,62 +190,58 @@ def train_bundle(train_dir, out_dir, *, scheme: str = "svh21", seg: bool = True,
 
     start = time.time()
     sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
-    settings = settings or (Settings.quick() if quick else Settings())
-    settings.seg, settings.stack = seg, stack
-    if steps is not None:
-        settings.hand_scorer_steps = settings.foot_scorer_steps = settings.loc_steps = steps
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = resolve_settings(settings=settings, profile=profile, quick=quick, seg=seg, stack=stack, steps=steps)
+    check_target(out_dir)
     keras.utils.set_random_seed(seed)
     data, scores, files = load_training(train_dir, sch, settings, patients=patients, progress=progress)
     if len(scores) < 2:
-        raise ValueError(f"{train_dir}: need at least 2 labelled patients with images, found {len(scores)}")
-    if localizers_from is not None:
-        for kind in ("hand", "foot"):
-            src = Path(localizers_from) / weight_file("localizer", kind)
-            (out_dir / src.name).write_bytes(src.read_bytes())
-    else:
-        for kind, model in fit_localizers(data, settings, seed=seed, progress=progress).items():
-            model.save(out_dir / weight_file("localizer", kind))
-    metrics = {}
-    stacker_fit = None
-    scorers = {kind: [] for kind in ("hand", "foot")}
-    if stack:
-        oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
-        for k, models in enumerate(fold_models, start=1):
-            for kind, model in models.items():
-                model.save(out_dir / weight_file("scorer", kind, k))
-                scorers[kind].append(weight_file("scorer", kind, k))
-        labelled = oof.dropna(how="all").index
-        log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
-        stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
-            oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
-            sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
-        joblib.dump(stacker_fit, out_dir / "stacker.joblib")
-        oof.loc[labelled].to_csv(out_dir / OOF_FILE)
-        metrics["oof_patch"] = _official(oof, scores)
-    else:
-        for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
-            model.save(out_dir / weight_file("scorer", kind))
-            scorers[kind].append(weight_file("scorer", kind))
-    prior_log = log_scores(scores).mean(axis=0)
-    manifest = {
-        "format": FORMAT, "version": VERSION, "scheme": {"name": sch.name, **_scheme_dict(sch)},
-        "settings": settings, "backend": keras.backend.backend(), "keras_version": keras.__version__,
-        "seed": seed, "training": {"folder": str(Path(train_dir).resolve()), "patients": len(scores),
-                                   "images": len(files) - 2, "fingerprint": fingerprint(files)},
-        "scorers": scorers, "blend_weights": stacker_fit.weights if stacker_fit else None,
-        "prior": {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS},
-        "metrics": metrics, "train_seconds": round(time.time() - start, 1),
-    }
-    write_manifest(out_dir, manifest)
+        raise UsageError(f"{train_dir}: need at least 2 labelled patients with images, found {len(scores)}")
+    kinds, untrained = trainable_kinds(data, scores)
+    if not kinds:
+        raise UsageError(f"{train_dir}: {'; '.join(untrained.values())}: nothing to train")
+    for kind, why in untrained.items():
+        log.info("%s networks not trained (%s): the %s columns will come from the stacker (other limbs) "
+                 "or the training prior", kind, why, kind)
+    data = {k: data[k] for k in kinds}
+    source = Bundle.load(localizers_from, verify=False) if localizers_from is not None else None
+    bundle = Bundle(settings=settings, scheme=sch, kinds=kinds, untrained=untrained, n_scorers={}, prior={},
+                    seed=seed, backend=keras.backend.backend(), keras_version=keras.__version__)
+    with staged_folder(out_dir) as tmp:
+        if source is not None:
+            names = [f(k) for k in kinds for f in (Bundle.localizer_file, Bundle.refiner_file)
+                     if f is Bundle.localizer_file or settings.refines]
+            for name in names:
+                shutil.copyfile(source.path(name), tmp / name)
+        else:
+            for kind, model in fit_localizers(data, settings, seed=seed, progress=progress).items():
+                model.save(tmp / Bundle.localizer_file(kind))
+            if settings.refines:
+                for kind, model in fit_refiners(data, sch, settings, seed=seed, progress=progress).items():
+                    model.save(tmp / Bundle.refiner_file(kind))
+        if settings.stack:
+            oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
+            for k, models in enumerate(fold_models, start=1):
+                for kind, model in models.items():
+                    model.save(tmp / f"scorer_{kind}_{k}.keras")
+            bundle.n_scorers = {kind: len(fold_models) for kind in kinds}
+            labelled = oof.dropna(how="all").index
+            log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
+            stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
+                oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
+                sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
+            joblib.dump(stacker_fit, tmp / Bundle.STACKER)
+            oof.loc[labelled].to_csv(tmp / Bundle.FEATURES)
+            bundle.blend_weights = stacker_fit.weights
+            bundle.metrics["oof_patch"] = _official(oof, scores)
+        else:
+            for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
+                model.save(tmp / f"scorer_{kind}_1.keras")
+            bundle.n_scorers = {kind: 1 for kind in kinds}
+        prior_log = log_scores(scores).mean(axis=0)
+        bundle.prior = {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS}
+        bundle.training = {"folder": str(Path(train_dir).resolve()), "patients": len(scores),
+                           "images": len(files) - 2, "fingerprint": fingerprint(files)}
+        bundle.train_seconds = round(time.time() - start, 1)
+        bundle.save(tmp)
     log.info("bundle written to %s in %.0f s", out_dir, time.time() - start)
-    return out_dir
-
-
-def _scheme_dict(scheme: Scheme) -> dict:
-    import json
-
-    d = json.loads(scheme.to_json())
-    d.pop("name", None)
-    return d
+    return Path(out_dir)

@@ -269,7 +269,7 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     from evaluator.landmarks import score_landmark_files
     from evaluator.official import score_frames
     from ra2.cli import main
-    from submission.bundle import read_manifest
+    from submission.bundle import Bundle
     from submission.explain import explain_bundle
     from submission.predict import predict_folder
     from submission.train import train_bundle
@@ -277,11 +277,11 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3)
     train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
     bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
-    manifest = read_manifest(bundle)
-    assert manifest["scheme"]["name"] == "svh21" and manifest["training"]["patients"] == 6
-    assert set(manifest["blend_weights"]) == {"erosion", "narrowing"}
-    assert len(manifest["training"]["fingerprint"]) == 64
-    assert manifest["scorers"]["hand"] == ["scorer_hand_1.keras", "scorer_hand_2.keras"]  # the 2 fold scorers
+    manifest = Bundle.load(bundle)
+    assert manifest.scheme.name == "svh21" and manifest.training["patients"] == 6
+    assert set(manifest.blend_weights) == {"erosion", "narrowing"} and manifest.settings.profile == "quick"
+    assert len(manifest.training["fingerprint"]) == 64
+    assert manifest.scorer_files("hand") == ["scorer_hand_1.keras", "scorer_hand_2.keras"]  # the 2 fold scorers
 
     template = read_template(test / "template.csv")
     victim, gone = f"{template['Patient_ID'][0]}-LH.jpg", f"{template['Patient_ID'][1]}-RF.jpg"
@@ -290,7 +290,7 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     summary = predict_folder(bundle, test, test / "template.csv", tmp_path / "pred.csv",
                              landmarks_out=tmp_path / "lm.csv", overlays=tmp_path / "ov", progress=False)
     assert summary["patients"] == 3 and summary["images"] == 10
-    assert sorted(f["image"] for f in summary["failed"]) == sorted([victim, gone.replace(".jpg", "")])
+    assert [f["image"] for f in summary["failed"]] == [victim] and summary["missing"] == [gone.replace(".jpg", "")]
     assert victim in caplog.text
     frame = read_table(tmp_path / "pred.csv")
     assert errors(check_scores(frame, template)) == []
@@ -312,6 +312,13 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     assert errors(check_scores(read_table(tmp_path / "cli.csv"), template)) == []
     assert main(["predict", "--bundle", str(tmp_path), "--images", str(test), "--template",
                  str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["predict", "--bundle", str(bundle), "--images", str(empty), "--template",
+                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2   # no usable image at all
+    assert not (tmp_path / "x.csv").exists()
+    assert main(["predict", "--bundle", str(bundle), "--images", str(empty), "--template",
+                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv"), "--prior-only"]) == 0
 
 
 def test_stacker_patient_weights_steer_the_fit():
