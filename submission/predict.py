@@ -54,14 +54,16 @@ class Method:
         b = self.bundle
         self.localizers = {k: b.load_model(b.localizer_file(k)) for k in self.kinds}
         self.refiners = {k: b.load_model(b.refiner_file(k)) for k in self.kinds if self.settings.refines}
-        self.scorers = {k: [b.load_model(f) for f in b.scorer_files(k)] for k in self.kinds}
+        from .score import ensemble
+
+        self.scorers = {k: ensemble([b.load_model(f) for f in b.scorer_files(k)]) for k in self.kinds}
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "") -> ImageResult:
         """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has)."""
         from .localize import canonical, predict_canonical
-        from .score import average_patches, column_top, extract_patches, kind_columns
+        from .score import column_top, extract_patches, kind_columns, predict_patches
 
         kind = kind_of(limb)
         s = self.settings
@@ -77,7 +79,7 @@ class Method:
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind))
-        unit, masks = average_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
+        unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names))
         cols = kind_columns(kind)
         values = unit * column_top(kind)              # log2(score + 1)

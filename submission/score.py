@@ -14,10 +14,11 @@ from itertools import groupby
 
 import keras
 import numpy as np
+from keras import layers
 
 from challenge.catalogue import JOINTS
 
-from .localize import RIGHT, intensity_range, resize
+from .localize import RIGHT, intensity_range
 from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_steps
 
 CONTEXT = 1.25
@@ -63,36 +64,54 @@ def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: in
                     mask: np.ndarray | None = None, context: float = CONTEXT):
     """Patches (L, C, C) with C = round(patch × context) around stored-image points (L, 2).
 
-    Right-side images are mirrored; a NaN point gives a blank patch.  With a mask
+    The patches are what cropping the image resized to the patch pitch would give,
+    but only the windows around the points are resized (a 1,500-px radiograph is
+    not resized whole for 21 small patches).  Right-side images are mirrored;
+    intensities are mapped by the image's 2nd/98th percentiles (of a subsampled
+    copy); outside the image is 0; a NaN point gives a blank patch.  With a mask
     (same shape as the image) also returns the mask patches (L, C, C), else None.
     """
     h, w = img.shape
     c = int(round(patch * context))
     f = patch / patch_side(w, h, patch_scale)
     nw, nh = max(1, round(w * f)), max(1, round(h * f))
-    small = resize(img, nw, nh)
-    lo, hi = intensity_range(small)
-    small = (small - lo) / (hi - lo)
-    small_mask = resize(mask.astype(np.float32), nw, nh) if mask is not None else None
+    fx, fy = nw / w, nh / h
+    step = max(1, int(np.sqrt(h * w / 250_000)))
+    lo, hi = intensity_range(img[::step, ::step])
     pts = np.asarray(points, dtype=float).copy()
-    if limb in RIGHT:
-        small = small[:, ::-1]
-        small_mask = small_mask[:, ::-1] if small_mask is not None else None
+    mirrored = limb in RIGHT
+    if mirrored:
+        img = img[:, ::-1]
+        mask = mask[:, ::-1] if mask is not None else None
         pts[:, 0] = w - 1 - pts[:, 0]
     out = np.zeros((len(pts), c, c), np.float32)
-    out_mask = np.zeros((len(pts), c, c), np.float32) if small_mask is not None else None
+    out_mask = np.zeros((len(pts), c, c), np.float32) if mask is not None else None
     for k, (x, y) in enumerate(pts):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
-        cx, cy = int(round((x + 0.5) * nw / w - 0.5)), int(round((y + 0.5) * nh / h - 0.5))
+        cx, cy = int(round((x + 0.5) * fx - 0.5)), int(round((y + 0.5) * fy - 0.5))
         x0, y0 = cx - c // 2, cy - c // 2
         sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(nw, x0 + c), min(nh, y0 + c)
         if sx1 <= sx0 or sy1 <= sy0:
             continue
-        out[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = small[sy0:sy1, sx0:sx1]
+        box = (sx0 / fx, sy0 / fy, sx1 / fx, sy1 / fy)        # the window in stored pixels
+        out[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = (_window(img, box, sx1 - sx0, sy1 - sy0) - lo) / (hi - lo)
         if out_mask is not None:
-            out_mask[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = small_mask[sy0:sy1, sx0:sx1]
+            out_mask[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = _window(mask, box, sx1 - sx0, sy1 - sy0)
     return out, out_mask
+
+
+def _window(img: np.ndarray, box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
+    """The stored-image window ``box`` (x0, y0, x1, y1 in pixel edges) resized to width × height
+    (anti-aliased bilinear, as ``localize.resize`` does for a whole image)."""
+    from PIL import Image
+
+    h, w = img.shape
+    bx0, by0 = max(0, int(np.floor(box[0])) - 2), max(0, int(np.floor(box[1])) - 2)
+    bx1, by1 = min(w, int(np.ceil(box[2])) + 2), min(h, int(np.ceil(box[3])) + 2)
+    piece = Image.fromarray(np.ascontiguousarray(img[by0:by1, bx0:bx1], dtype=np.float32), mode="F")
+    return np.asarray(piece.resize((width, height), Image.BILINEAR,
+                                   box=(box[0] - bx0, box[1] - by0, box[2] - bx0, box[3] - by0)), dtype=np.float32)
 
 
 def center(patches: np.ndarray, patch: int) -> np.ndarray:
@@ -195,30 +214,38 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     return model
 
 
+def ensemble(models) -> keras.Model:
+    """One model that averages the outputs of several scorers (the out-of-fold ensemble), so that
+    prediction is one call per image instead of one per scorer."""
+    if len(models) == 1:
+        return models[0]
+    inputs = {t.name.split(":")[0]: keras.Input(t.shape[1:], name=t.name.split(":")[0])
+              for t in models[0].inputs}
+    outs = []
+    for k, m in enumerate(models):
+        m.name = f"scorer_{k + 1}"                 # names must be unique inside one model
+        outs.append(m(inputs))
+    return keras.Model(inputs, {name: layers.Average(name=f"mean_{name}")([o[name] for o in outs])
+                                for name in outs[0]}, name="scorers")
+
+
 def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch: int, n_landmarks: int,
                     batch: int = 256, turn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches.
 
     With ``turn`` (test-time augmentation) each patch is also scored turned by 180°, as the
-    scorer was trained, and the two answers are averaged (the turned mask turned back)."""
-    x = {"patch": center(patches, patch)[..., None].astype(np.float32),
-         "landmark": np.eye(n_landmarks, dtype=np.float32)[landmarks]}
-    views = [x, {**x, "patch": np.ascontiguousarray(x["patch"][:, ::-1, ::-1])}] if turn else [x]
-    scores, masks = [], []
-    for k, view in enumerate(views):
-        parts = [model.predict_on_batch({n: v[i:i + batch] for n, v in view.items()})
-                 for i in range(0, len(patches), batch)]
-        scores.append(np.concatenate([np.asarray(p["scores"]) for p in parts]))
-        if "mask" in parts[0]:
-            m = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts])
-            masks.append(m[:, ::-1, ::-1] if k else m)
-    return np.mean(scores, axis=0), (np.mean(masks, axis=0) if masks else None)
-
-
-def average_patches(models, patches: np.ndarray, landmarks: np.ndarray, *, patch: int,
-                    n_landmarks: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``predict_patches`` averaged over an ensemble of scorers (scores and masks)."""
-    outs = [predict_patches(m, patches, landmarks, patch=patch, n_landmarks=n_landmarks) for m in models]
-    scores = np.mean([u for u, _ in outs], axis=0)
-    masks = np.mean([m for _, m in outs], axis=0) if outs[0][1] is not None else None
+    scorer was trained, in the same batch, and the two answers are averaged (the turned mask
+    turned back)."""
+    x = center(patches, patch)[..., None].astype(np.float32)
+    onehot = np.eye(n_landmarks, dtype=np.float32)[landmarks]
+    if turn:
+        x, onehot = np.concatenate([x, x[:, ::-1, ::-1]]), np.concatenate([onehot, onehot])
+    parts = [model.predict_on_batch({"patch": x[i:i + batch], "landmark": onehot[i:i + batch]})
+             for i in range(0, len(x), batch)]
+    scores = np.concatenate([np.asarray(p["scores"]) for p in parts])
+    masks = np.concatenate([np.asarray(p["mask"])[..., 0] for p in parts]) if "mask" in parts[0] else None
+    if turn:
+        n = len(patches)
+        scores = (scores[:n] + scores[n:]) / 2
+        masks = (masks[:n] + masks[n:, ::-1, ::-1]) / 2 if masks is not None else None
     return scores, masks
