@@ -109,6 +109,12 @@ def _labelme_file(path: Path) -> list[dict]:
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
         raise LandmarkError(f"{path}: not a labelme JSON file (no 'shapes' list)")
     image = image_stem(str(doc.get("imagePath") or path.stem))
+    size = {}
+    try:
+        if doc.get("imageWidth") and doc.get("imageHeight"):
+            size = {"width": int(doc["imageWidth"]), "height": int(doc["imageHeight"])}
+    except (TypeError, ValueError):
+        size = {}
     rows, seen = [], set()
     for k, shape in enumerate(doc["shapes"]):
         label = str(shape.get("label", "")).strip()
@@ -122,8 +128,11 @@ def _labelme_file(path: Path) -> list[dict]:
         if label in seen:
             raise LandmarkError(f"{path}: landmark {label!r} is labelled twice")
         seen.add(label)
-        x, y = (float(v) for v in points[0])
-        rows.append({"image": image, "landmark": label, "x": x, "y": y})
+        try:
+            x, y = (float(v) for v in points[0])
+        except (TypeError, ValueError) as exc:
+            raise LandmarkError(f"{path}: shape {k} ({label!r}): the point is not two numbers") from exc
+        rows.append({"image": image, "landmark": label, "x": x, "y": y, **size})
     return rows
 
 
@@ -135,11 +144,20 @@ def import_labelme(paths) -> pd.DataFrame:
     files: list[Path] = []
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
         p = Path(p)
-        files.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
+        if p.is_dir():
+            found = sorted(f for f in p.glob("*.json") if f.is_file())
+            if not found:
+                raise LandmarkError(f"{p}: no labelme .json files in the folder")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise LandmarkError(f"{p}: no such file or folder")
     rows = []
     for f in files:
         rows.extend(_labelme_file(f))
-    frame = pd.DataFrame(rows, columns=list(LANDMARK_COLUMNS))
+    columns = list(LANDMARK_COLUMNS) + [c for c in ("width", "height") if any(c in r for r in rows)]
+    frame = pd.DataFrame(rows, columns=columns)
     dup = frame.duplicated(["image", "landmark"])
     if dup.any():
         first = frame[dup].iloc[0]
@@ -284,10 +302,11 @@ def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, l
         report.errors.append(f"{file}: and {len(outside) - SHOWN} more points outside their images")
 
 
-def load_landmarks(path: str | Path, scheme, *, stems=None, sizes=None) -> pd.DataFrame:
-    """``read_landmarks`` + ``normalise_landmarks``: warnings logged, errors raised as ``LandmarkError``."""
+def load_landmarks(path: str | Path, scheme, *, stems=None, sizes=None, warn: bool = True) -> pd.DataFrame:
+    """``read_landmarks`` + ``normalise_landmarks``: warnings logged (unless ``warn`` is False, e.g. when
+    ``challenge.training.check_training_folder`` has said them already), errors raised as ``LandmarkError``."""
     report = normalise_landmarks(read_landmarks(path), scheme, stems=stems, sizes=sizes, file=str(path))
-    for w in report.warnings:
+    for w in report.warnings if warn else ():
         log.warning("%s", w)
     report.raise_errors(path)
     return report.frame

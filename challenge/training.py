@@ -76,7 +76,7 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
         else:
             problems = check_scores(frame, training=True)
             bad = [p for p in problems if p.level == "error"]
-            check.errors.extend(str(p) for p in bad)
+            check.errors.extend(str(p).removeprefix("error: ") for p in bad)
             if not bad:
                 check.labelled = sorted(as_scores(frame).index)
 
