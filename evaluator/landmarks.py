@@ -136,6 +136,10 @@ def score_landmark_files(pred_path, gold_path, images_dir=None, *, threshold: fl
             logging.getLogger(__name__).warning("%s", w)
         frames.append(frame)
     pred, gold = frames
+    by_case = {}
+    for image in gold["image"]:                        # a patient id in another letter case is the same image
+        by_case.setdefault(image.casefold(), image)
+    pred["image"] = [by_case.get(i.casefold(), i) for i in pred["image"]]
     sizes = _sizes_from_columns(pred, gold)
     if images_dir is not None:
         sizes.update(image_sizes(images_dir))
