@@ -45,7 +45,8 @@ class LandmarkError(UsageError):
 
 
 def read_landmarks(path: str | Path) -> pd.DataFrame:
-    """A landmark CSV as a frame with columns image, landmark (text), x, y (float) and any extras.
+    """A landmark CSV as a frame with columns image, landmark (text), x, y (float) and any extras;
+    ``image`` cells as stems (``image_stem``: a file extension dropped, the limb upper-cased).
 
     Raises ``LandmarkError`` naming the file, line and column of the first problems.
     """
@@ -66,6 +67,7 @@ def read_landmarks(path: str | Path) -> pd.DataFrame:
         frame[col] = frame[col].fillna("").astype(str).str.strip()
         for i in np.flatnonzero(frame[col].to_numpy() == ""):
             problems.append(f"line {i + 2}, column {col}: empty cell")
+    frame["image"] = [image_stem(c) if c else c for c in frame["image"]]      # UAB001-lh.jpg -> UAB001-LH
     for col in ("x", "y"):
         values = pd.to_numeric(frame[col], errors="coerce")
         for i in np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float))):

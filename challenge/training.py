@@ -106,11 +106,16 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
         check.errors.append(str(exc))
         return check
     stems = {folder.stem(p, limb): path for p, limbs in folder.images.items() for limb, path in limbs.items()}
-    sizes = {}
+    sizes, unreadable = {}, []
     for stem, path in stems.items():
         size = image_size(path)
-        if size is not None:
+        if size is None:
+            unreadable.append(path.name)
+        else:
             sizes[stem] = size
+    if unreadable:
+        check.warnings.append(f"{train_dir}: {len(unreadable)} image file(s) cannot be opened as images and will "
+                              f"not be used: {_listed(sorted(unreadable))}")
     report = normalise_landmarks(landmarks, scheme, stems=list(stems), sizes=sizes, file=str(lm_path))
     check.errors.extend(report.errors)
     check.warnings.extend(report.warnings)
