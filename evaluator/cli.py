@@ -154,6 +154,10 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
 
     if n_boot < 1:
         raise UsageError(f"--n-boot {n_boot}: must be at least 1")
+    if not 0 <= seed < 2 ** 32:
+        raise UsageError(f"--seed {seed}: must be between 0 and {2 ** 32 - 1}")
+    if not tie_k >= 0:
+        raise UsageError(f"--tie-k {tie_k}: must be a number of at least 0")
     if out_dir is not None:
         check_leaderboard_folder(out_dir, [*paths, gold_path, reader2])
     gold = load_gold(gold_path)

@@ -170,6 +170,12 @@ def test_leaderboard_out_onto_a_file_an_input_or_a_read_only_place(corpus, capsy
     assert hashes(corpus.root, board) == before
 
 
+@pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--tie-k", "-2"), ("--n-boot", "0")])
+def test_leaderboard_options(corpus, capsys, tmp_path, option, value):
+    code, _, err = ra2(capsys, "leaderboard", corpus.pred, "--gold", corpus.gold, option, value, "--out", tmp_path)
+    assert code == 2 and f"{option} {value}" in err and not any(tmp_path.iterdir())
+
+
 def test_baseline_out_onto_a_folder_or_the_template(corpus, capsys, tmp_path):
     train = tmp_path / "train"
     train.mkdir()
@@ -178,6 +184,9 @@ def test_baseline_out_onto_a_folder_or_the_template(corpus, capsys, tmp_path):
     for out, words in ((tmp_path, "is a folder"), (corpus.images / "template.csv", "input files")):
         code, _, err = ra2(capsys, "baseline", "train-mean", "--train", train, "--test", corpus.images, "--out", out)
         assert code == 2 and f"--out {out}" in err and words in err
+    code, _, err = ra2(capsys, "baseline", "image-stats", "--train", train, "--test", corpus.images, "--out",
+                       tmp_path / "p.csv", "--seed", -1)
+    assert code == 2 and "--seed -1" in err and not (tmp_path / "p.csv").exists()
     assert hashes(corpus.root, train) == before
 
 
