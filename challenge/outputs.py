@@ -152,15 +152,16 @@ def input_files(folder: str | Path) -> list[Path]:
 
 # ------------------------------------------------------------------ the atomic writer
 @contextmanager
-def replacing(path: str | Path, *, mode: int = 0o644):
+def replacing(path: str | Path, *, mode: int = 0o644, suffix: str = ".tmp"):
     """Yield a temporary sibling of ``path`` to write; rename it over ``path`` if the block succeeds.
 
     The parent folder is created if missing.  On any exception (``KeyboardInterrupt``
-    included) the temporary file is removed and ``path`` is left as it was.
+    included) the temporary file is removed and ``path`` is left as it was.  ``suffix``
+    ends the temporary name, for writers that insist on one (``suffix=".keras"``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
