@@ -47,7 +47,7 @@ on_signal() {
         kill -TERM "$CHILD" 2>/dev/null
         wait "$CHILD" 2>/dev/null
     fi
-    rm -f "$OUTPUT_DIR"/.predictions.csv.*tmp 2>/dev/null
+    rm -f "$OUTPUT_DIR"/.predictions.csv.* 2>/dev/null
     if [ -f "$OUT" ]; then log "stopped by SIG$1; $OUT is the last complete file written"
     else log "stopped by SIG$1; $OUT was not written"; fi
     exit "$2"
