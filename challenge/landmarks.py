@@ -95,11 +95,30 @@ def write_landmarks(frame: pd.DataFrame, path: str | Path, *, decimals: int = 2)
     return write_atomic(out, path)
 
 
+class Caseless(dict):
+    """A dict whose text keys are also found in another letter case (``PIP2`` finds ``pip2``)."""
+
+    def _key(self, name):
+        if dict.__contains__(self, name):
+            return name
+        folded = str(name).casefold()
+        return next((k for k in self if str(k).casefold() == folded), name)
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name):
+        return dict.__contains__(self, self._key(name))
+
+    def get(self, name, default=None):
+        return dict.get(self, self._key(name), default)
+
+
 def landmark_table(frame: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
-    """image stem -> landmark -> (x, y)."""
-    out: dict[str, dict[str, tuple[float, float]]] = {}
+    """image stem -> landmark -> (x, y); image stems and landmark names are found in any letter case."""
+    out: dict[str, dict[str, tuple[float, float]]] = Caseless()
     for image, name, x, y in frame[list(LANDMARK_COLUMNS)].itertuples(index=False):
-        out.setdefault(image, {})[name] = (float(x), float(y))
+        out.setdefault(image, Caseless())[name] = (float(x), float(y))
     return out
 
 

@@ -130,6 +130,19 @@ def test_landmark_files_as_users_write_them_are_accepted(train):
         clean.sort_values(["image", "landmark"]).reset_index(drop=True))
 
 
+def test_the_landmark_table_finds_names_in_any_case(train):
+    """What training reads: upper-case names and file names with extensions give the same points."""
+    from challenge.landmarks import landmark_table
+
+    clean = landmark_table(read_landmarks(train / "landmarks.csv"))
+    edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (img.lower() + ".JPG", lm.upper(), x, y))
+    table = landmark_table(read_landmarks(train / "landmarks.csv"))
+    assert len(table) == len(clean)
+    for image, points in clean.items():
+        assert all(table.get(image).get(name) == xy for name, xy in points.items())
+        assert "definitely-not-a-landmark" not in table[image]
+
+
 def test_an_unknown_landmark_name_is_shown_beside_the_schemes_names(train):
     edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (img, "pipp2" if lm == "pip2" else lm, x, y))
     check = check_training_folder(train, load_scheme())
