@@ -300,7 +300,8 @@ def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, l
         report.errors.append(f"{file}: every coordinate is between 0 and 1: they look normalised to the image size; "
                              "give x and y in pixels of the image as stored")
         return
-    tiny = [img for img, g in used.groupby("image") if len(g) > 1 and np.nanmax(np.abs(g[["x", "y"]].to_numpy(float))) <= 1]
+    tiny = [img for img, g in used.groupby("image")
+            if len(g) > 1 and np.nanmax(np.abs(g[["x", "y"]].to_numpy(float))) <= 1]
     for img in tiny[:SHOWN]:
         report.errors.append(f"{file}: image {img}: every point is between 0 and 1 (normalised coordinates?); "
                              "give pixels")
