@@ -34,6 +34,29 @@ exec 2>&1          # one ordered log on stdout
 log() { printf '%s run.sh: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() { log "ERROR: $*"; exit 1; }
 
+# --- signals: the challenge's scheduler ends an over-time job with SIGTERM. Each long step runs in the
+# background so that the signal reaches this script at once; it is passed on to the step as SIGTERM
+# (a background job of a script ignores SIGINT, so Ctrl-C is passed on as SIGTERM too), the step is
+# waited for, a temporary file it could not finish is removed, and the script ends 143 (TERM) or 130 (INT):
+# /output holds a complete file or none, never a partial one.
+CHILD=""
+on_signal() {
+    trap '' TERM INT
+    log "received SIG$1: stopping${CHILD:+ (passing SIGTERM on to the running step, pid $CHILD)}"
+    if [ -n "$CHILD" ]; then
+        kill -TERM "$CHILD" 2>/dev/null
+        wait "$CHILD" 2>/dev/null
+    fi
+    rm -f "$OUTPUT_DIR"/.predictions.csv.* 2>/dev/null
+    if [ -f "$OUT" ]; then log "stopped by SIG$1; $OUT is the last complete file written"
+    else log "stopped by SIG$1; $OUT was not written"; fi
+    exit "$2"
+}
+trap 'on_signal TERM 143' TERM
+trap 'on_signal INT 130' INT
+# run a step in the background and wait for it, so that a signal is handled while it runs
+step() { "$@" & CHILD=$!; wait "$CHILD"; local rc=$?; CHILD=""; return "$rc"; }
+
 # --- everything the libraries would write to $HOME goes to scratch (the root fs is read-only)
 WORK=$(mktemp -d "$SCRATCH/ra2-run.XXXXXX") || die "cannot write to the scratch folder $SCRATCH"
 trap 'rm -rf "$WORK"' EXIT
@@ -57,8 +80,8 @@ fi
 fallback() {
     log "ERROR: $1"
     log "writing the fallback: every score 0 for every template patient"
-    python3 "$RUNINFO" fallback "$TEMPLATE" "$OUT" || die "could not write even the fallback $OUT"
-    ra2 validate --quiet --template "$TEMPLATE" "$OUT" || die "the fallback $OUT does not validate"
+    step python3 "$RUNINFO" fallback "$TEMPLATE" "$OUT" || die "could not write even the fallback $OUT"
+    step ra2 validate --quiet --template "$TEMPLATE" "$OUT" || die "the fallback $OUT does not validate"
 }
 
 # --- 2. a model: the image's bundle, else one trained now from /train
@@ -69,7 +92,7 @@ if [ -f "$BUNDLE/bundle.json" ]; then
 elif [ -f "$TRAIN_DIR/training.csv" ] && [ -f "$TRAIN_DIR/landmarks.csv" ]; then
     log "the image carries no model bundle: training one from $TRAIN_DIR into $WORK/bundle"
     # shellcheck disable=SC2086  # RA2_TRAIN_ARGS is a list of options
-    if ra2 train --data "$TRAIN_DIR" --out "$WORK/bundle" ${RA2_TRAIN_ARGS:-}; then
+    if step ra2 train --data "$TRAIN_DIR" --out "$WORK/bundle" ${RA2_TRAIN_ARGS:-}; then
         model=$WORK/bundle
         log "training done after $(( $(date +%s) - START )) s"
     else
@@ -83,11 +106,11 @@ fi
 summary_json=$WORK/summary.json
 if [ -z "$model" ]; then
     fallback "no model to predict with"
-elif ! ra2 predict --bundle "$model" --images "$TEST_DIR" --template "$TEMPLATE" --out "$OUT" \
+elif ! step ra2 predict --bundle "$model" --images "$TEST_DIR" --template "$TEMPLATE" --out "$OUT" \
         --summary "$summary_json"; then
     rm -f "$summary_json"
     fallback "ra2 predict failed (see above)"
-elif ! ra2 validate --quiet --template "$TEMPLATE" "$OUT"; then
+elif ! step ra2 validate --quiet --template "$TEMPLATE" "$OUT"; then
     rm -f "$summary_json"
     fallback "ra2 predict wrote a file that does not validate (see above)"
 fi

@@ -5,9 +5,18 @@ from .predictors import BASELINES as BASELINE_NAMES   # numpy/pandas only; sciki
 
 
 def _run(args) -> int:
+    from challenge.outputs import check_output_file, input_files
     from challenge.tables import write_scores
 
     from .predictors import predict_baseline  # noqa: PLC0415
+
+    from challenge.errors import UsageError
+
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
+    if not args.value == args.value or abs(args.value) == float("inf"):
+        raise UsageError(f"--value {args.value}: must be a finite number")
+    check_output_file(args.out, "--out", [*input_files(args.train), *input_files(args.test)])
 
     scores = predict_baseline(args.name, args.train, args.test, seed=args.seed, value=args.value)
     path = write_scores(scores, args.out, f"{args.test}/template.csv")

@@ -2,7 +2,9 @@
 
 Also accepted: ``.jpeg`` and ``.png``, in any letter case.  ``scan_folder``
 reports what is missing and what it does not recognise instead of failing, so
-that every command can go on with what is there.
+that every command can go on with what is there.  Two image files for one patient
+and limb (``UAB001-LH.jpg`` and ``UAB001-LH.png``): the first by name is used and
+``Folder.ambiguous()`` names them all, for the caller to refuse or warn.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class Folder:
     images: dict[str, dict[str, Path]] = field(default_factory=dict)   # patient -> limb -> path
     unexpected: list[Path] = field(default_factory=list)               # files that are not challenge images
     duplicates: list[Path] = field(default_factory=list)               # a second file for the same patient and limb
+    files: dict[tuple[str, str], list[Path]] = field(default_factory=dict)  # (patient, limb) -> every image file
 
     @property
     def patients(self) -> list[str]:
@@ -40,6 +43,16 @@ class Folder:
 
     def stem(self, patient: str, limb: str) -> str:
         return f"{patient}-{limb}"
+
+    def ambiguous(self) -> dict[tuple[str, str], list[Path]]:
+        """(patient, limb) -> its image files, where there is more than one (the first is the one used)."""
+        return {key: paths for key, paths in self.files.items() if len(paths) > 1}
+
+    def ambiguity_lines(self) -> list[str]:
+        """One line per patient and limb with several image files, naming them and the one used."""
+        return [f"{self.root}: {p}-{limb} has {len(paths)} image files ({', '.join(x.name for x in paths)}); "
+                f"keep only one (the first by name, {paths[0].name}, is the one read)"
+                for (p, limb), paths in sorted(self.ambiguous().items())]
 
 
 def parse_image_name(name: str) -> tuple[str, str] | None:
@@ -67,6 +80,7 @@ def scan_folder(root: str | Path) -> Folder:
                 folder.unexpected.append(entry)
             continue
         pid, limb = key
+        folder.files.setdefault(key, []).append(entry)
         slot = folder.images.setdefault(pid, {})
         if limb in slot:
             folder.duplicates.append(entry)

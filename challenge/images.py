@@ -136,6 +136,20 @@ def read_grey(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) of an image as ``read_grey`` returns it (EXIF turns applied), read from the
+    header only; None for a file Pillow cannot open."""
+    _align_pil_limit()
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF orientations that swap the axes
+                width, height = height, width
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+    return int(width), int(height)
+
+
 # ------------------------------------------------------------------ intensity
 def percentile_rescale(img: np.ndarray, lo: float = PERCENTILES[0], hi: float = PERCENTILES[1],
                        to: tuple[float, float] = TARGETS) -> np.ndarray:

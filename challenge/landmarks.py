@@ -5,14 +5,24 @@ landmark name without side prefix (``pip2``, ``mtp1``), ``x``/``y`` pixel
 coordinates in the image *as stored* (x to the right, y down).  Extra columns
 (for example ``width``/``height`` of the image) are kept when reading.
 
+Files as users write them are accepted by ``normalise_landmarks``: an ``image``
+cell may be a file name with its extension (``UAB001-LH.jpg``, ``.png``, ``.dcm``)
+or a stem, in any letter case (it becomes the stem the dataset scanner uses); a
+landmark name matches the scheme in any case (it becomes the scheme's spelling).
+A name the scheme does not know is a warning (an error only when no name of a limb
+kind matches), and a point outside its image an error naming image, landmark and
+size: it usually means 0-1 normalised or swapped x/y coordinates.
+
 labelme (the annotation tool) writes one JSON file per image; every ``point``
-shape's label is a landmark name.
+shape's label is a landmark name (``ra2 landmarks import DIR --out landmarks.csv``).
 """
 from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import pandas as pd
@@ -23,6 +33,11 @@ from .tables import write_atomic
 log = logging.getLogger(__name__)
 
 LANDMARK_COLUMNS = ("image", "landmark", "x", "y")
+#: extensions an ``image`` cell may carry (dropped: the landmark file names images by stem)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
+_STEM = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
+#: at most this many lines of one kind of problem, then a count
+SHOWN = 10
 
 
 class LandmarkError(UsageError):
@@ -30,7 +45,8 @@ class LandmarkError(UsageError):
 
 
 def read_landmarks(path: str | Path) -> pd.DataFrame:
-    """A landmark CSV as a frame with columns image, landmark (text), x, y (float) and any extras.
+    """A landmark CSV as a frame with columns image, landmark (text), x, y (float) and any extras;
+    ``image`` cells as stems (``image_stem``: a file extension dropped, the limb upper-cased).
 
     Raises ``LandmarkError`` naming the file, line and column of the first problems.
     """
@@ -51,6 +67,7 @@ def read_landmarks(path: str | Path) -> pd.DataFrame:
         frame[col] = frame[col].fillna("").astype(str).str.strip()
         for i in np.flatnonzero(frame[col].to_numpy() == ""):
             problems.append(f"line {i + 2}, column {col}: empty cell")
+    frame["image"] = [image_stem(c) if c else c for c in frame["image"]]      # UAB001-lh.jpg -> UAB001-LH
     for col in ("x", "y"):
         values = pd.to_numeric(frame[col], errors="coerce")
         for i in np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float))):
@@ -78,11 +95,30 @@ def write_landmarks(frame: pd.DataFrame, path: str | Path, *, decimals: int = 2)
     return write_atomic(out, path)
 
 
+class Caseless(dict):
+    """A dict whose text keys are also found in another letter case (``PIP2`` finds ``pip2``)."""
+
+    def _key(self, name):
+        if dict.__contains__(self, name):
+            return name
+        folded = str(name).casefold()
+        return next((k for k in self if str(k).casefold() == folded), name)
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, self._key(name))
+
+    def __contains__(self, name):
+        return dict.__contains__(self, self._key(name))
+
+    def get(self, name, default=None):
+        return dict.get(self, self._key(name), default)
+
+
 def landmark_table(frame: pd.DataFrame) -> dict[str, dict[str, tuple[float, float]]]:
-    """image stem -> landmark -> (x, y)."""
-    out: dict[str, dict[str, tuple[float, float]]] = {}
+    """image stem -> landmark -> (x, y); image stems and landmark names are found in any letter case."""
+    out: dict[str, dict[str, tuple[float, float]]] = Caseless()
     for image, name, x, y in frame[list(LANDMARK_COLUMNS)].itertuples(index=False):
-        out.setdefault(image, {})[name] = (float(x), float(y))
+        out.setdefault(image, Caseless())[name] = (float(x), float(y))
     return out
 
 
@@ -93,7 +129,13 @@ def _labelme_file(path: Path) -> list[dict]:
         raise LandmarkError(f"{path}: not a labelme JSON file ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
         raise LandmarkError(f"{path}: not a labelme JSON file (no 'shapes' list)")
-    image = Path(str(doc.get("imagePath") or path.name)).stem
+    image = image_stem(str(doc.get("imagePath") or path.stem))
+    size = {}
+    try:
+        if doc.get("imageWidth") and doc.get("imageHeight"):
+            size = {"width": int(doc["imageWidth"]), "height": int(doc["imageHeight"])}
+    except (TypeError, ValueError):
+        size = {}
     rows, seen = [], set()
     for k, shape in enumerate(doc["shapes"]):
         label = str(shape.get("label", "")).strip()
@@ -107,8 +149,11 @@ def _labelme_file(path: Path) -> list[dict]:
         if label in seen:
             raise LandmarkError(f"{path}: landmark {label!r} is labelled twice")
         seen.add(label)
-        x, y = (float(v) for v in points[0])
-        rows.append({"image": image, "landmark": label, "x": x, "y": y})
+        try:
+            x, y = (float(v) for v in points[0])
+        except (TypeError, ValueError) as exc:
+            raise LandmarkError(f"{path}: shape {k} ({label!r}): the point is not two numbers") from exc
+        rows.append({"image": image, "landmark": label, "x": x, "y": y, **size})
     return rows
 
 
@@ -120,13 +165,170 @@ def import_labelme(paths) -> pd.DataFrame:
     files: list[Path] = []
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
         p = Path(p)
-        files.extend(sorted(p.glob("*.json")) if p.is_dir() else [p])
+        if p.is_dir():
+            found = sorted(f for f in p.glob("*.json") if f.is_file())
+            if not found:
+                raise LandmarkError(f"{p}: no labelme .json files in the folder")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise LandmarkError(f"{p}: no such file or folder")
     rows = []
     for f in files:
         rows.extend(_labelme_file(f))
-    frame = pd.DataFrame(rows, columns=list(LANDMARK_COLUMNS))
+    columns = list(LANDMARK_COLUMNS) + [c for c in ("width", "height") if any(c in r for r in rows)]
+    frame = pd.DataFrame(rows, columns=columns)
     dup = frame.duplicated(["image", "landmark"])
     if dup.any():
         first = frame[dup].iloc[0]
         raise LandmarkError(f"image {first['image']!r} is annotated in more than one JSON file")
     return frame
+
+
+# ------------------------------------------------------------------ files as users write them
+def image_stem(cell: str) -> str:
+    """The dataset scanner's stem for an ``image`` cell: folders and a known image extension dropped
+    (any case), the limb upper-cased: ``uab001-lh.JPG`` -> ``uab001-LH``, ``C:\\x\\P1-RF.png`` -> ``P1-RF``."""
+    name = PureWindowsPath(str(cell).strip()).name     # handles both / and \\
+    stem, dot, ext = name.rpartition(".")
+    if dot and "." + ext.lower() in IMAGE_EXTENSIONS and stem:
+        name = stem
+    m = _STEM.match(name)
+    return f"{m.group('pid')}-{m.group('limb').upper()}" if m else name
+
+
+def kind_of_stem(stem: str) -> str | None:
+    """'hand' or 'foot' for a challenge image stem, None if it names no limb."""
+    m = _STEM.match(stem)
+    if not m:
+        return None
+    return "hand" if m.group("limb").upper() in ("LH", "RH") else "foot"
+
+
+def _listed(items, n: int = SHOWN) -> str:
+    items = list(items)
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(str(i) for i in items[:n]) + more
+
+
+@dataclass
+class LandmarkReport:
+    """A landmark frame normalised to the scheme and the folder, with every problem found."""
+
+    frame: pd.DataFrame
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def raise_errors(self, file) -> None:
+        if self.errors:
+            shown = "\n".join(f"  {e}" for e in self.errors[:SHOWN])
+            more = f"\n  ... and {len(self.errors) - SHOWN} more" if len(self.errors) > SHOWN else ""
+            raise LandmarkError(f"{file} cannot be used ({len(self.errors)} error(s)):\n{shown}{more}")
+
+
+def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=None,
+                        file: str | None = None) -> LandmarkReport:
+    """Landmarks (from ``read_landmarks``) as the method reads them, and what is wrong with them.
+
+    * ``image`` -> the scanner's stem (extension dropped, limb upper-cased); with ``stems``
+      (the stems of the folder's images) matched to them in any case;
+    * ``landmark`` -> the ``scheme``'s spelling of the name for the image's limb kind, in any case;
+      names the scheme does not know: one warning per kind listing them beside the scheme's
+      names (their rows are dropped), an error if no name of that kind matches;
+    * with ``sizes`` (stem -> (width, height)): a point outside its image is an error naming the
+      image, landmark and size; all points of the file (or of an image) within 0..1 is an error
+      (normalised coordinates) even without sizes.
+    A landmark given twice for one image after normalising is an error.
+    """
+    file = file or frame.attrs.get("path", "landmarks")
+    out = frame.copy()
+    report = LandmarkReport(out)
+    line = {idx: i + 2 for i, idx in enumerate(out.index)}
+    out["image"] = [image_stem(c) for c in out["image"]]
+    if stems is not None:
+        by_case = {}
+        for s in stems:
+            by_case.setdefault(str(s).casefold(), str(s))
+        out["image"] = [by_case.get(c.casefold(), c) for c in out["image"]]
+        absent = sorted(set(out["image"]) - set(map(str, stems)))
+        if absent:
+            report.warnings.append(f"{file}: {len(absent)} image(s) have landmarks but no image file in the folder "
+                                   f"(ignored): {_listed(absent)}")
+    kinds = out["image"].map(kind_of_stem)
+    odd = sorted(set(out.loc[kinds.isna(), "image"]))
+    if odd:
+        report.warnings.append(f"{file}: {len(odd)} image name(s) are not challenge image names "
+                               f"PATIENT-LH/RH/LF/RF: {_listed(odd)}")
+    keep = np.ones(len(out), bool)
+    if scheme is not None:
+        names = out["landmark"].astype(str).str.strip().to_numpy(dtype=object)
+        for kind in ("hand", "foot"):
+            rows = (kinds == kind).to_numpy()
+            if not rows.any():
+                continue
+            known = {n.casefold(): n for n in scheme.landmarks.get(kind, ())}
+            spelled = [known.get(str(n).casefold()) for n in names[rows]]
+            unknown = sorted({str(n) for n, k in zip(names[rows], spelled) if k is None})
+            names[rows] = [k if k is not None else n for n, k in zip(names[rows], spelled)]
+            if unknown:
+                said = (f"{file}: {kind} landmark name(s) {_listed(unknown)} are not in scheme {scheme.name!r}, "
+                        f"whose {kind} landmarks are {', '.join(scheme.landmarks.get(kind, ()))}")
+                if all(k is None for k in spelled):
+                    report.errors.append(said + " (no name matches: is it the right --scheme?)")
+                else:
+                    report.warnings.append(said + " (those rows are ignored)")
+                keep &= ~(rows & np.isin(names, unknown))
+        out["landmark"] = names
+    dup = out.duplicated(["image", "landmark"], keep="first").to_numpy() & keep
+    for idx in out.index[dup][:SHOWN]:
+        report.errors.append(f"{file}, line {line[idx]}: landmark {out.at[idx, 'landmark']!r} of image "
+                             f"{out.at[idx, 'image']!r} is given twice (letter case and file extensions aside)")
+    _check_units(out, keep, sizes, report, file, line)
+    report.frame = out[keep].reset_index(drop=True)
+    report.frame.attrs.update(frame.attrs)
+    return report
+
+
+def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, line) -> None:
+    """Normalised (0..1) coordinates and points outside their images."""
+    used = out[keep]
+    if not len(used):
+        return
+    xy = used[["x", "y"]].to_numpy(float)
+    if np.nanmax(np.abs(xy)) <= 1.0:
+        report.errors.append(f"{file}: every coordinate is between 0 and 1: they look normalised to the image size; "
+                             "give x and y in pixels of the image as stored")
+        return
+    tiny = [img for img, g in used.groupby("image")
+            if len(g) > 1 and np.nanmax(np.abs(g[["x", "y"]].to_numpy(float))) <= 1]
+    for img in tiny[:SHOWN]:
+        report.errors.append(f"{file}: image {img}: every point is between 0 and 1 (normalised coordinates?); "
+                             "give pixels")
+    if not sizes:
+        return
+    outside = []
+    for idx, img, name, x, y in used[["image", "landmark", "x", "y"]].itertuples():
+        size = sizes.get(img)
+        if size is None or img in tiny:
+            continue
+        w, h = size
+        if not (0 <= x <= w and 0 <= y <= h):
+            outside.append((idx, img, name, x, y, w, h))
+    for idx, img, name, x, y, w, h in outside[:SHOWN]:
+        swapped = 0 <= y <= w and 0 <= x <= h
+        hint = "x and y swapped?" if swapped else "0-1 normalised or swapped coordinates, or another image's points?"
+        report.errors.append(f"{file}, line {line[idx]}: image {img}, landmark {name}: point ({x:g}, {y:g}) lies "
+                             f"outside the {w} x {h} image (x 0..{w}, y 0..{h}; {hint})")
+    if len(outside) > SHOWN:
+        report.errors.append(f"{file}: and {len(outside) - SHOWN} more points outside their images")
+
+
+def load_landmarks(path: str | Path, scheme, *, stems=None, sizes=None, warn: bool = True) -> pd.DataFrame:
+    """``read_landmarks`` + ``normalise_landmarks``: warnings logged (unless ``warn`` is False, e.g. when
+    ``challenge.training.check_training_folder`` has said them already), errors raised as ``LandmarkError``."""
+    report = normalise_landmarks(read_landmarks(path), scheme, stems=stems, sizes=sizes, file=str(path))
+    for w in report.warnings if warn else ():
+        log.warning("%s", w)
+    report.raise_errors(path)
+    return report.frame

@@ -3,8 +3,12 @@
 A scheme is data: for each limb kind ('hand', 'foot') an ordered list of
 landmark names and, for every joint column name without its limb prefix
 (e.g. ``pip_J__2``), the landmark that carries it.  Several columns may share
-a landmark.  Schemes are stored as JSON (``Scheme.to_json``) so that a user can
-train with a scheme of their own (``--scheme FILE``).
+a landmark.  Each landmark also has a joint group (finger, wrist, toe) for the
+per-group localisation metric: a JSON scheme may give them as ``groups``
+(kind -> {landmark: group}); a landmark it leaves out is a finger on a hand unless
+named like a wrist point (``default_group``), and a toe on a foot.  Schemes are
+stored as JSON (``Scheme.to_json``) so that a user can train with a scheme of
+their own (``--scheme FILE``); files without ``groups`` still load.
 """
 from __future__ import annotations
 
@@ -22,8 +26,17 @@ class Scheme:
     name: str
     landmarks: dict[str, tuple[str, ...]]          # kind -> landmark names (heatmap channel order)
     carries: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> {column name: landmark}
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)   # kind -> {landmark: joint group}
 
     def __post_init__(self):
+        given = {k: dict(v) for k, v in (self.groups or {}).items()}
+        for kind, mapping in given.items():
+            unknown = sorted(set(mapping) - set(self.landmarks.get(kind, ())))
+            if kind not in KINDS or unknown:
+                raise ValueError(f"scheme {self.name!r}: groups name unknown {kind} landmark(s) {unknown or kind!r}")
+        full = {kind: {lm: str(given.get(kind, {}).get(lm) or default_group(kind, lm))
+                       for lm in self.landmarks.get(kind, ())} for kind in KINDS}
+        object.__setattr__(self, "groups", full)
         for kind in KINDS:
             names = self.landmarks.get(kind, ())
             if len(set(names)) != len(names):
@@ -49,6 +62,10 @@ class Scheme:
                 seen.append(j.name)
         return tuple(seen)
 
+    def group_of(self, kind: str, landmark: str) -> str:
+        """The joint group of a landmark (finger, wrist, toe or the scheme's own name)."""
+        return self.groups[kind][landmark]
+
     def landmark_of(self, column: str) -> str:
         """The landmark that carries a full column name such as 'LH_pip_J__2'."""
         kind = "hand" if column[:2] in ("LH", "RH") else "foot"
@@ -56,12 +73,13 @@ class Scheme:
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, "landmarks": {k: list(v) for k, v in self.landmarks.items()},
-                           "carries": self.carries}, indent=2)
+                           "carries": self.carries, "groups": self.groups}, indent=2)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Scheme":
         return cls(d["name"], {k: tuple(v) for k, v in d["landmarks"].items()},
-                   {k: dict(v) for k, v in d["carries"].items()})
+                   {k: dict(v) for k, v in d["carries"].items()},
+                   {k: dict(v) for k, v in (d.get("groups") or {}).items()})
 
 
 _FINGERS = [f"pip{i}" for i in range(2, 6)] + [f"mcp{i}" for i in range(1, 6)]
@@ -86,7 +104,9 @@ def _svh() -> Scheme:
     carries_foot = {}
     for s, lm in zip(["ip"] + [str(i) for i in range(1, 6)], foot):
         carries_foot[f"mtp_J__{s}"] = carries_foot[f"mtp_E__{s}"] = lm
-    return Scheme("svh21", {"hand": hand, "foot": foot}, {"hand": carries_hand, "foot": carries_foot})
+    groups = {"hand": {lm: "finger" if lm in _FINGERS or lm == "ip" else "wrist" for lm in hand},
+              "foot": {lm: "toe" for lm in foot}}
+    return Scheme("svh21", {"hand": hand, "foot": foot}, {"hand": carries_hand, "foot": carries_foot}, groups)
 
 
 def _coarse13() -> Scheme:
@@ -103,8 +123,10 @@ def _coarse13() -> Scheme:
         "wrist_E__nav": "wrist_proximal", "wrist_E__radius": "wrist_proximal",
     }.items():
         carries[col] = lm
+    groups = {"hand": {lm: "wrist" if lm.startswith("wrist_") else "finger" for lm in hand},
+              "foot": base.groups["foot"]}
     return Scheme("coarse13", {"hand": hand, "foot": base.landmarks["foot"]},
-                  {"hand": carries, "foot": base.carries["foot"]})
+                  {"hand": carries, "foot": base.carries["foot"]}, groups)
 
 
 SCHEMES = {"svh21": _svh, "coarse13": _coarse13}
@@ -121,14 +143,19 @@ def load_scheme(name_or_file: str | Path = DEFAULT_SCHEME) -> Scheme:
         raise ValueError(f"unknown landmark scheme {key!r}: give one of {sorted(SCHEMES)} or a JSON file")
     try:
         return Scheme.from_dict(json.loads(path.read_text()))
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not a landmark scheme file ({exc})") from exc
 
 
-def landmark_group(name: str) -> str:
-    """Joint group of a landmark name, for per-group localisation metrics: finger, wrist or toe."""
-    if name.startswith(("pip", "mcp")) or name == "ip":
-        return "finger"
-    if name.startswith("mtp"):
+#: name beginnings of wrist points (SvH wrist sites, carpal bones, forearm bones)
+_WRIST_WORDS = ("wrist", "cmc", "carp", "mna", "mul", "capn", "capit", "radi", "radc", "uln", "luna", "lun",
+                "scaph", "nav", "trap", "hamat", "pisi", "triq", "mc1")
+
+
+def default_group(kind: str, landmark: str) -> str:
+    """The joint group of a landmark a scheme gives none for: toe on a foot; on a hand a wrist point
+    if named like one (``wrist_radial``, ``cmc3``, ``lunate``, ``radius``, ...), else finger."""
+    if kind == "foot":
         return "toe"
-    return "wrist"
+    name = landmark.lower()
+    return "wrist" if "wrist" in name or name.startswith(_WRIST_WORDS) else "finger"

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from .catalogue import (BY_COLUMN, COLUMNS, EROSION_COLUMNS, ID, JOINT_COLUMNS, 
 
 
 from .errors import TableError  # noqa: E402  (re-exported)
+from .outputs import write_csv  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -127,17 +126,21 @@ def _column_values(series: pd.Series) -> tuple[np.ndarray, list[tuple[int, str]]
 
 
 def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, name: str | None = None,
-                 gold: bool = False, cells: bool = True, per_column: int = 20) -> list[Problem]:
+                 gold: bool = False, cells: bool = True, per_column: int = 20, training: bool = False) -> list[Problem]:
     """All problems of a score file (predictions, gold or training labels).
 
     With a ``template``, the Patient_ID sets must be equal.  ``gold=True`` also
     warns about non-integer scores and totals that differ from the sums of the joints.
+    ``training=True`` (training labels; implies ``gold``): negative, above-maximum and
+    non-integer joint scores are errors, since a network cannot learn from them.
     ``cells=False`` checks the structure only (columns, patients), as for a template.
     Cell problems are listed row by row up to ``per_column`` of a kind per column, then
     summarised in one line (a broken 100,000-patient file stays readable).
     """
     file = name or frame.attrs.get("path", "<table>")
     out: list[Problem] = []
+    gold = gold or training
+    bad_level = "error" if training else "warning"
 
     def err(row, col, msg):
         out.append(Problem("error", file, row, col, msg))
@@ -192,14 +195,17 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
             msgs = dict(items)
             emit("error", col, [i for i, _ in items], msgs.__getitem__, kind)
         top = max_score(col)
-        emit("warning", col, np.flatnonzero(v < 0), lambda i: f"negative value {v[i]:g} (the official scorer sets it "
-             "to 0)", "negative values")
-        emit("warning", col, np.flatnonzero(v > top), lambda i: f"value {v[i]:g} is above the column's maximum {top}",
-             f"values above {top}")
+        joint = col in JOINT_COLUMNS
+        level = bad_level if joint else "warning"           # totals are recomputed from the joints for training
+        fix = f" (a training label must be an integer 0..{top})" if training and joint else ""
+        emit(level, col, np.flatnonzero(v < 0), lambda i: f"negative value {v[i]:g}" + (fix or " (the official "
+             "scorer sets it to 0)"), "negative values")
+        emit(level, col, np.flatnonzero(v > top), lambda i: f"value {v[i]:g} is above the column's maximum {top}"
+             + fix, f"values above {top}")
         if gold:
-            emit("warning", col, np.flatnonzero(np.isfinite(v) & (v != np.floor(v))),
-                 lambda i: f"non-integer gold score {v[i]:g}" + (" (the patient gets weight 0)" if col == TOTAL else ""),
-                 "non-integer gold scores")
+            emit(level, col, np.flatnonzero(np.isfinite(v) & (v != np.floor(v))),
+                 lambda i: f"non-integer {'training' if training else 'gold'} score {v[i]:g}"
+                 + (" (the patient gets weight 0)" if col == TOTAL else fix), "non-integer scores")
         values[col] = v
     if gold and len(values) == len(SCORE_COLUMNS):
         ero = np.sum([values[c] for c in EROSION_COLUMNS], axis=0)
@@ -276,19 +282,8 @@ def template_frame(patient_ids, columns=COLUMNS) -> pd.DataFrame:
 
 
 def write_atomic(frame: pd.DataFrame, out_path: str | Path) -> Path:
-    """Write a CSV to a temporary file beside ``out_path`` and rename it into place."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False, lineterminator="\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out_path
+    """Write a CSV to a temporary file beside ``out_path`` and rename it into place (``outputs.write_csv``)."""
+    return write_csv(out_path, frame)
 
 
 def write_scores(scores: pd.DataFrame, out_path: str | Path, template: pd.DataFrame | str | Path | None = None,

@@ -153,7 +153,13 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
     from .stats import bootstrap_ranking
 
     if n_boot < 1:
-        raise UsageError("--n-boot must be at least 1")
+        raise UsageError(f"--n-boot {n_boot}: must be at least 1")
+    if not 0 <= seed < 2 ** 32:
+        raise UsageError(f"--seed {seed}: must be between 0 and {2 ** 32 - 1}")
+    if not tie_k >= 0:
+        raise UsageError(f"--tie-k {tie_k}: must be a number of at least 0")
+    if out_dir is not None:
+        check_leaderboard_folder(out_dir, [*paths, gold_path, reader2])
     gold = load_gold(gold_path)
     teams = team_names(paths, names)
     if len(set(teams)) != len(teams):
@@ -168,15 +174,37 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
                           for k, m in ranking["metrics"].items()},
               "reader2": upper, "table": frame.to_dict(orient="records"), "markdown": markdown}
     if out_dir is not None:
+        from challenge.outputs import write_csv, write_text
+
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "leaderboard.md").write_text(markdown + "\n")
-        frame.to_csv(out_dir / "leaderboard.csv", index=False)
+        write_text(out_dir / "leaderboard.md", markdown + "\n")
+        write_csv(out_dir / "leaderboard.csv", frame)
         write_json(result, out_dir / "leaderboard.json")
         plot_bootstrap(ranking, out_dir / "leaderboard.png", upper)
         result["files"] = [str(out_dir / f) for f in ("leaderboard.md", "leaderboard.csv", "leaderboard.json",
                                                        "leaderboard.png")]
     return result
+
+
+LEADERBOARD_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png")
+
+
+def check_leaderboard_folder(out_dir, inputs) -> None:
+    """``--out DIR`` of the leaderboard: a writable folder, none of whose four files is an input."""
+    from challenge.outputs import check_output_file, check_output_folder
+
+    inputs = [p for p in inputs if p is not None]
+    check_output_folder(out_dir, "--out", [p for p in inputs if Path(p).is_dir()])
+    for name in LEADERBOARD_FILES:
+        check_output_file(Path(out_dir) / name, "--out", inputs)
+
+
+def check_json_out(path, *inputs) -> None:
+    """``--json OUT``: a writable file that is none of the command's inputs (checked before any work)."""
+    from challenge.outputs import check_output_file
+
+    if path is not None:
+        check_output_file(path, "--json", [p for p in inputs if p is not None])
 
 
 # ------------------------------------------------------------------ command handlers
@@ -199,6 +227,7 @@ def cmd_score(args) -> int:
     from .checks import InvalidFile
     from .report import agreement_table, official_table, write_json
 
+    check_json_out(args.json, args.pred, args.gold)
     try:
         result = score_files(args.pred, args.gold)
     except InvalidFile as exc:
@@ -223,6 +252,8 @@ def cmd_compare(args) -> int:
     from .official import LABELS
     from .report import agreement_table, fmt, official_table, write_json
 
+    files = (args.per_fold,) if args.per_fold else (args.a, args.b, args.gold, args.reader2)
+    check_json_out(args.json, *files)
     if args.per_fold:
         result = compare_folds(args.per_fold, args.a, args.b)
         print(f"{args.a} (A) against {args.b} (B) over {len(result['folds'])} folds; one-sided H1: A is lower\n")

@@ -1,7 +1,6 @@
 """Human-readable output of the evaluator: text tables, Markdown, CSV/JSON and plots."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -64,12 +63,10 @@ def jsonable(obj):
 
 
 def write_json(obj, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(jsonable(obj), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    """``obj`` as standard JSON, written atomically (``challenge.outputs.write_json``)."""
+    from challenge.outputs import write_json as write_json_atomic
+
+    return write_json_atomic(path, jsonable(obj))
 
 
 def leaderboard_frame(ranking: dict, upper: dict | None = None) -> pd.DataFrame:
@@ -143,8 +140,12 @@ def plot_bootstrap(ranking: dict, path: str | Path, upper: dict | None = None) -
     fig.suptitle(f"Bootstrap distributions ({ranking['n_boot']} resamples, seed {ranking['seed']}); "
                  "blue = tied with the best")
     fig.tight_layout()
+    from challenge.outputs import replacing
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return path

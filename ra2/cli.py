@@ -22,6 +22,7 @@ REGISTRARS = (
     "submission.cli",
     "evaluator.cli",
     "evaluator.landmarks",
+    "challenge.landmarks_cli",
 )
 
 

@@ -146,10 +146,18 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
         for key, t in comp["tests"].items():
             lines.append(f"| {LABELS[key]} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} |")
     lines += ["", "## Time (seconds)", "", json.dumps({k: round(v, 1) for k, v in timings.items()}), ""]
-    path.write_text("\n".join(lines))
+    from challenge.outputs import write_text
+
+    write_text(path, "\n".join(lines))
 
 
 def cmd_demo(args) -> int:
+    from challenge.errors import UsageError
+    from challenge.outputs import check_output_folder
+
+    if args.train < 2 or args.test < 1:
+        raise UsageError(f"--train {args.train} --test {args.test}: need at least 2 training and 1 test patient")
+    check_output_folder(args.out, "--out")
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
                      settings=args.profile or "demo")
     print(board["markdown"])

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from challenge.errors import UsageError
+from challenge.outputs import write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
@@ -216,10 +217,7 @@ class Bundle:
                   **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "folder"}}
         record["scheme"] = json.loads(self.scheme.to_json())
         record["settings"] = asdict(self.settings)
-        tmp = folder / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(record, indent=2, default=_plain))
-        tmp.replace(folder / MANIFEST)
-        return folder / MANIFEST
+        return write_json(folder / MANIFEST, record)
 
     @classmethod
     def load(cls, folder: str | Path, *, verify: bool = True) -> "Bundle":
@@ -280,23 +278,15 @@ class Bundle:
             raise UsageError(f"{self.path(self.STACKER)}: cannot be loaded ({exc!r}): retrain the bundle") from exc
 
 
-def _plain(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot store {type(o).__name__} in {MANIFEST}")
-
-
-def check_target(out: str | Path, marker: str = MANIFEST) -> None:
+def check_target(out: str | Path, marker: str = MANIFEST, what: str = "a model bundle") -> None:
     """Refuse, before any work, an output folder that ``staged_folder`` would not replace: a file, a
     folder of other things (one without ``marker``), or a place that cannot be written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder: choose another output folder")
     if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
-        raise UsageError(f"{out}: a folder that holds other files (no {marker}): choose a new or empty output "
-                         "folder; nothing was written")
+        raise UsageError(f"{out}: a folder of other files, not {what} (no {marker}): choose a new or empty "
+                         "output folder; nothing was written")
     parent = out.parent
     while not parent.exists():
         parent = parent.parent
@@ -307,7 +297,7 @@ def check_target(out: str | Path, marker: str = MANIFEST) -> None:
 
 
 @contextmanager
-def staged_folder(out: str | Path, marker: str = MANIFEST):
+def staged_folder(out: str | Path, marker: str = MANIFEST, what: str = "a model bundle"):
     """Yield a new temporary folder beside ``out``; on success it replaces ``out`` whole.
 
     On any failure or interrupt the temporary folder is removed and ``out`` is
@@ -315,7 +305,7 @@ def staged_folder(out: str | Path, marker: str = MANIFEST):
     folder with ``marker`` in it); anything else is refused before any work.
     """
     out = Path(out)
-    check_target(out, marker)
+    check_target(out, marker, what)
     made = []
     parent = out.parent
     while not parent.exists():
@@ -343,9 +333,3 @@ def staged_folder(out: str | Path, marker: str = MANIFEST):
             except OSError:
                 break
         raise
-
-
-def atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)

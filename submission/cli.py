@@ -4,7 +4,6 @@ Nothing heavy is imported here (``bundle`` imports no Keras); Keras loads only w
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from .bundle import DEFAULT_PROFILE, PROFILES
@@ -75,6 +74,16 @@ def _profile(args) -> str:
     return "quick" if args.quick else args.profile or DEFAULT_PROFILE
 
 
+def _check_common(args) -> None:
+    """--steps and --seed, before any work."""
+    from challenge.errors import UsageError
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps {args.steps}: must be at least 1 (or leave it out for the defaults)")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
+
+
 def _scheme(name: str):
     from challenge.errors import UsageError
     from challenge.schemes import load_scheme
@@ -86,9 +95,21 @@ def _scheme(name: str):
 
 
 def cmd_train(args) -> int:
+    from challenge.outputs import check_output_folder
+    from challenge.training import require_training_folder
+
+    from .bundle import check_target
+
+    scheme = _scheme(args.scheme)
+    _check_common(args)
+    _profile(args)
+    check_output_folder(args.out, "--out", [args.data], replaced=True)
+    check_target(args.out)
+    require_training_folder(args.data, scheme)
+
     from .train import train_bundle
 
-    out = train_bundle(args.data, args.out, scheme=_scheme(args.scheme), profile=_profile(args),
+    out = train_bundle(args.data, args.out, scheme=scheme, profile=_profile(args),
                        seg=False if args.no_seg else None, stack=False if args.no_stack else None,
                        steps=args.steps, seed=args.seed)
     print(f"bundle written to {out}")
@@ -96,6 +117,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from challenge.outputs import check_distinct, check_output_file, check_output_folder, input_files, write_json
+
+    inputs = [args.template, args.bundle, *input_files(args.images)]
+    check_distinct(out=args.out, landmarks_out=args.landmarks_out, summary=args.summary)
+    for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary)):
+        if path is not None:
+            check_output_file(path, option, inputs)
+    if args.overlays is not None:
+        check_output_folder(args.overlays, "--overlays", [args.template, args.bundle, args.images])
+
     from .predict import predict_folder
 
     summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
@@ -104,22 +135,40 @@ def cmd_predict(args) -> int:
     print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
           f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")
     if args.summary:
-        with open(args.summary, "w") as fh:
-            json.dump(summary, fh, indent=2)
+        write_json(args.summary, summary)
     return 0
 
 
 def cmd_cv(args) -> int:
+    from challenge.errors import UsageError
+    from challenge.outputs import check_output_folder
+    from challenge.training import require_training_folder
+
+    scheme = _scheme(args.scheme)
+    _check_common(args)
+    check_output_folder(args.out, "--out", [args.data])
+    usable = len(require_training_folder(args.data, scheme).usable)
+    if usable < 3:
+        raise UsageError(f"{args.data}: cross-validation needs at least 3 labelled patients with images "
+                         f"(each fold trains on 2 or more), found {usable}")
+    if not 2 <= args.folds <= usable:
+        raise UsageError(f"--folds {args.folds}: must be between 2 and {usable}, the number of labelled patients "
+                         f"with images in {args.data}")
+
     from .cv import cross_validate
 
     frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, profile=_profile(args),
-                           steps=args.steps, scheme=_scheme(args.scheme))
+                           steps=args.steps, scheme=scheme)
     print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
     print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")
     return 0
 
 
 def cmd_explain(args) -> int:
+    from challenge.outputs import check_output_folder
+
+    check_output_folder(args.out, "--out", [args.bundle])
+
     from .explain import explain_bundle
 
     for path in explain_bundle(args.bundle, args.out):

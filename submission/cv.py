@@ -48,7 +48,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, profile: st
         raise UsageError(f"{train_dir / 'training.csv'}: {folds} folds asked for, but cross-validation needs "
                          f"between 2 and the number of labelled patients ({len(patients)}) folds")
     table, errors = [], []
-    with staged_folder(out_dir, marker="per_fold.csv") as work:
+    with staged_folder(out_dir, marker="per_fold.csv", what="an earlier cross-validation") as work:
         splits = KFold(folds, shuffle=True, random_state=seed).split(patients)
         for k, (tr, te) in enumerate(splits, start=1):
             fold_dir = work / f"fold{k}"

@@ -20,7 +20,7 @@ from challenge.catalogue import HANDS, ID
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
 from challenge.images import ImageReadError, read_grey
-from challenge.landmarks import landmark_table, read_landmarks
+from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
@@ -116,7 +116,8 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         raise UsageError(f"{train_dir}: no landmarks.csv (image,landmark,x,y) in the training folder; "
                          "import labelme annotations with challenge.landmarks.import_labelme")
     scores = read_scores(labels_path)
-    table = landmark_table(read_landmarks(lm_path))
+    stems = [folder.stem(p, limb) for p, limbs in folder.images.items() for limb in limbs]
+    table = landmark_table(load_landmarks(lm_path, scheme, stems=stems))
     chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
     data = {kind: KindData() for kind in KINDS}
     if settings.refines:

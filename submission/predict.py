@@ -142,6 +142,8 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     start = time.time()
     template = read_template(template_path)
     folder = scan_folder(images_dir)
+    for line in folder.ambiguity_lines():
+        log.warning("%s", line)
     method = method or Method(bundle_dir)
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)

@@ -54,7 +54,7 @@ def test_staged_folder_replaces_whole_or_not_at_all(tmp_path):
     mine = tmp_path / "notes"
     mine.mkdir()
     (mine / "todo.txt").write_text("mine")
-    with pytest.raises(UsageError, match="other files"):
+    with pytest.raises(UsageError, match="not a model bundle"):
         with staged_folder(mine):
             pass
     assert (mine / "todo.txt").read_text() == "mine"

@@ -1,0 +1,232 @@
+"""Output paths (challenge/outputs.py) and the commands that write files: every output path is
+checked before any work, no command writes over one of its inputs, and a failed or interrupted
+write leaves the old file as it was.  Each CLI case: exit code, the culprit named in the message,
+inputs unchanged (hashes before and after), no traceback."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from challenge.errors import UsageError
+from challenge.outputs import check_output_file, check_output_folder, replacing, write_csv, write_json, write_text
+from ra2.cli import main
+
+_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
+                                               Path(__file__).parent / "badinput" / "make_corpus.py")
+make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(make_corpus)
+
+ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+READ_ONLY = Path("/proc/ra2-output-test")        # /proc takes no new files, even for root
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_corpus.make_corpus(tmp_path_factory.mktemp("outputs"))
+
+
+def hashes(*paths) -> dict:
+    out = {}
+    for p in paths:
+        p = Path(p)
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            if f.is_file():
+                out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def ra2(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out, out.err
+
+
+# ------------------------------------------------------------------ the checks
+def test_an_output_file_may_not_be_a_folder_under_a_file_or_an_input(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "input.csv").write_text("x")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "input.csv")
+    (tmp_path / "in_dir").mkdir()
+    cases = [(tmp_path, "is a folder"), (tmp_path / "a_file" / "out.csv", "is a file, not a folder"),
+             (tmp_path / "a_file" / "deeper" / "out.csv", "is a file, not a folder"),
+             (tmp_path / "input.csv", "is one of this command's input files"),
+             (tmp_path / "link.csv", "is one of this command's input files"),
+             (tmp_path / "in_dir" / "out.csv", "inside the input folder")]
+    for path, words in cases:
+        with pytest.raises(UsageError, match=words) as err:
+            check_output_file(path, "--out", [tmp_path / "input.csv", tmp_path / "in_dir"])
+        assert str(err.value).startswith(f"--out {path}")
+    assert check_output_file(tmp_path / "new" / "deeper" / "out.csv", "--out") == tmp_path / "new/deeper/out.csv"
+    assert check_output_file(tmp_path / "a_file", "--out", [tmp_path / "input.csv"]) == tmp_path / "a_file"
+    assert not (tmp_path / "new").exists()                  # checking creates nothing
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
+def test_an_output_in_a_read_only_place_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="cannot write in /proc"):
+        check_output_file(READ_ONLY / "out.csv", "--out")
+    with pytest.raises(UsageError, match="cannot write in /proc"):
+        check_output_folder(READ_ONLY, "--out")
+
+
+@pytest.mark.skipif(ROOT, reason="root writes into read-only folders")
+def test_an_output_in_a_folder_without_write_permission_is_refused(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match="cannot write in"):
+            check_output_file(locked / "out.csv", "--out")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_output_folder_may_not_be_a_file_an_input_or_hold_an_input_it_replaces(tmp_path):
+    data = tmp_path / "cohort" / "train"
+    data.mkdir(parents=True)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        check_output_folder(tmp_path / "f", "--out")
+    with pytest.raises(UsageError, match="is an input of this command"):
+        check_output_folder(data, "--out", [data])
+    with pytest.raises(UsageError, match="replacing the folder would delete"):
+        check_output_folder(tmp_path / "cohort", "--out", [data], replaced=True)
+    assert check_output_folder(tmp_path / "cohort", "--out", [data]) == tmp_path / "cohort"
+    assert check_output_folder(tmp_path / "cohort" / "train" / "bundle", "--out", [data], replaced=True)
+
+
+# ------------------------------------------------------------------ the writer
+def test_the_writer_replaces_whole_files_and_an_interrupted_write_changes_nothing(tmp_path):
+    path = tmp_path / "sub" / "out.json"
+    write_json(path, {"a": float("nan"), "b": float("inf"), "c": (1, 2)})
+    assert json.loads(path.read_text()) == {"a": None, "b": "inf", "c": [1, 2]}
+    before = path.read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        with replacing(path) as tmp:
+            tmp.write_text("half a fi")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["out.json"]
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1, 2]}))
+    assert (tmp_path / "t.csv").read_text() == "a\n1\n2\n"
+    write_text(tmp_path / "t.csv", "b\n")
+    assert (tmp_path / "t.csv").read_text() == "b\n" and oct((tmp_path / "t.csv").stat().st_mode & 0o777) == "0o644"
+
+
+# ------------------------------------------------------------------ score / compare / leaderboard / baseline
+def test_score_json_onto_its_own_predictions_or_gold_file_is_refused(corpus, capsys):
+    before = hashes(corpus.root)
+    for target in (corpus.pred, corpus.gold):
+        code, _, err = ra2(capsys, "score", corpus.pred, "--gold", corpus.gold, "--json", target)
+        assert code == 2 and f"--json {target}: is one of this command's input files" in err
+    assert hashes(corpus.root) == before
+
+
+@pytest.mark.parametrize("where, words", [
+    ("folder", "is a folder"), ("under_file", "is a file, not a folder"), ("read_only", "cannot write in /proc")])
+def test_score_json_onto_an_unusable_place(corpus, capsys, tmp_path, where, words):
+    (tmp_path / "a_file").write_text("keep")
+    target = {"folder": tmp_path, "under_file": tmp_path / "a_file" / "r.json",
+              "read_only": READ_ONLY / "r.json"}[where]
+    code, out, err = ra2(capsys, "score", corpus.pred, "--gold", corpus.gold, "--json", target)
+    assert code == 2 and str(target) in err and words in err and err.count("\n") == 1
+    assert out == "" and (tmp_path / "a_file").read_text() == "keep"      # refused before any work
+
+
+def test_score_json_replaces_an_earlier_output(corpus, capsys, tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("earlier")
+    code, _, _ = ra2(capsys, "score", corpus.pred, "--gold", corpus.gold, "--json", target)
+    assert code == 0 and "sc1" in json.loads(target.read_text())["official"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_compare_json_onto_an_input_is_refused(corpus, capsys):
+    before = hashes(corpus.root)
+    code, _, err = ra2(capsys, "compare", corpus.pred, corpus.pred_crlf, "--gold", corpus.gold, "--json",
+                       corpus.pred_crlf)
+    assert code == 2 and "pred_crlf.csv: is one of this command's input files" in err
+    assert hashes(corpus.root) == before
+
+
+def test_leaderboard_out_onto_a_file_an_input_or_a_read_only_place(corpus, capsys, tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    mine = board / "leaderboard.csv"
+    mine.write_bytes(corpus.pred.read_bytes())          # a prediction file that happens to sit there
+    before = hashes(corpus.root, board)
+    for out, words in ((corpus.pred, "is a file, not a folder"), (board, "is one of this command's input files"),
+                       (READ_ONLY, "cannot write in /proc")):
+        code, _, err = ra2(capsys, "leaderboard", corpus.pred, mine, "--gold", corpus.gold, "--n-boot", 5,
+                           "--out", out)
+        assert code == 2 and words in err, err
+    assert hashes(corpus.root, board) == before
+
+
+@pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--tie-k", "-2"), ("--n-boot", "0")])
+def test_leaderboard_options(corpus, capsys, tmp_path, option, value):
+    code, _, err = ra2(capsys, "leaderboard", corpus.pred, "--gold", corpus.gold, option, value, "--out", tmp_path)
+    assert code == 2 and f"{option} {value}" in err and not any(tmp_path.iterdir())
+
+
+def test_baseline_out_onto_a_folder_or_the_template(corpus, capsys, tmp_path):
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "training.csv").write_bytes(corpus.gold.read_bytes())
+    before = hashes(corpus.root, train)
+    for out, words in ((tmp_path, "is a folder"), (corpus.images / "template.csv", "input files")):
+        code, _, err = ra2(capsys, "baseline", "train-mean", "--train", train, "--test", corpus.images, "--out", out)
+        assert code == 2 and f"--out {out}" in err and words in err
+    code, _, err = ra2(capsys, "baseline", "image-stats", "--train", train, "--test", corpus.images, "--out",
+                       tmp_path / "p.csv", "--seed", -1)
+    assert code == 2 and "--seed -1" in err and not (tmp_path / "p.csv").exists()
+    assert hashes(corpus.root, train) == before
+
+
+# ------------------------------------------------------------------ predict: every output path checked first
+@pytest.fixture
+def fake_bundle(tmp_path):
+    """Output paths are refused before the bundle is read, so no trained bundle is needed here."""
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text("{}")
+    return bundle
+
+
+@pytest.mark.parametrize("option, target, words", [
+    ("--out", "template", "is one of this command's input files"),
+    ("--out", "image", "is one of this command's input files"),
+    ("--out", "folder", "is a folder"),
+    ("--out", "under_file", "is a file, not a folder"),
+    ("--out", "read_only", "cannot write in /proc"),
+    ("--out", "in_bundle", "inside the input folder"),
+    ("--landmarks-out", "read_only", "cannot write in /proc"),
+    ("--landmarks-out", "image", "is one of this command's input files"),
+    ("--summary", "under_file", "is a file, not a folder"),
+    ("--summary", "same_as_out", "name the same file"),
+    ("--overlays", "images", "is an input of this command"),
+    ("--overlays", "under_file", "is a file, not a folder"),
+])
+def test_predict_refuses_bad_output_paths_before_any_work(corpus, capsys, tmp_path, fake_bundle, option, target,
+                                                         words):
+    (tmp_path / "a_file").write_text("keep")
+    paths = {"template": corpus.images / "template.csv", "image": corpus.images / "UAB001-LH.jpg",
+             "folder": tmp_path, "under_file": tmp_path / "a_file" / "x.csv", "read_only": READ_ONLY / "x.csv",
+             "in_bundle": fake_bundle / "x.csv", "same_as_out": tmp_path / "p.csv", "images": corpus.images}
+    argv = ["predict", "--bundle", fake_bundle, "--images", corpus.images, "--template",
+            corpus.images / "template.csv"]
+    if option != "--out":
+        argv += ["--out", tmp_path / "p.csv"]
+    argv += [option, paths[target]]
+    before = hashes(corpus.root, fake_bundle, tmp_path / "a_file")
+    code, out, err = ra2(capsys, *argv)
+    assert code == 2 and words in err and option in err and err.count("\n") == 1, err
+    assert hashes(corpus.root, fake_bundle, tmp_path / "a_file") == before
+    assert not (tmp_path / "p.csv").exists()

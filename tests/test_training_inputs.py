@@ -1,0 +1,269 @@
+"""Training inputs checked before any training (challenge/training.py, challenge/landmarks.py):
+``ra2 train`` and ``ra2 cv`` refuse bad labels, too few patients, bad landmarks and bad options
+with exit 2 and a message naming the file, row/column or image/landmark, before any Keras work;
+the inputs are unchanged and no bundle folder is left.  Landmark files as users write them
+(extensions, letter case) are accepted.  Also ``ra2 landmarks import`` and the scheme's groups
+in ``ra2 score-landmarks``."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from challenge.landmarks import image_stem, normalise_landmarks, read_landmarks
+from challenge.schemes import Scheme, load_scheme
+from challenge.training import check_training_folder
+from ra2.cli import main
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cohort")
+    assert main(["synth", "--out", str(root / "c"), "--train", "4", "--test", "1", "--size-scale", "0.5",
+                 "-q"]) == 0
+    return root / "c" / "train"
+
+
+@pytest.fixture
+def train(cohort, tmp_path):
+    """A private copy of the training folder to spoil."""
+    return Path(shutil.copytree(cohort, tmp_path / "train"))
+
+
+def hashes(folder: Path) -> dict:
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def ra2(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out, out.err
+
+
+def set_cell(path: Path, patient: str, column: str, value: str) -> None:
+    rows = list(csv.reader(path.open()))
+    col = rows[0].index(column)
+    for row in rows[1:]:
+        if row[0] == patient:
+            row[col] = value
+    with path.open("w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+
+
+def edit_landmarks(path: Path, change) -> None:
+    lines = path.read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        row = change(*line.split(","))
+        if row is not None:
+            out.append(",".join(map(str, row)))
+    path.write_text("\n".join(out) + "\n")
+
+
+def refused(capsys, train: Path, tmp_path: Path, *extra, command="train"):
+    """Run train/cv into a new output path; the run must be refused before any work."""
+    before = hashes(train)
+    out = tmp_path / "out"
+    code, _, err = ra2(capsys, command, "--data", train, "--out", out, "--quick", *extra)
+    assert code == 2, err
+    assert hashes(train) == before and not out.exists()
+    return err
+
+
+# ------------------------------------------------------------------ labels
+@pytest.mark.parametrize("patient, column, value, words", [
+    ("PHT0001", "LH_pip_J__2", "9", "column LH_pip_J__2: value 9 is above the column's maximum 4"),
+    ("PHT0002", "RH_mcp_E__1", "17", "column RH_mcp_E__1: value 17 is above the column's maximum 5"),
+    ("PHT0003", "LF_mtp_E__1", "-1", "column LF_mtp_E__1: negative value -1"),
+    ("PHT0004", "RF_mtp_J__2", "1.5", "column RF_mtp_J__2: non-integer training score 1.5"),
+    ("PHT0001", "LH_mcp_E__ip", "nan", "column LH_mcp_E__ip: not a finite number: 'nan'"),
+    ("PHT0002", "LH_mcp_E__ip", "", "column LH_mcp_E__ip: empty cell"),
+])
+def test_train_refuses_labels_that_validate_of_a_gold_file_flags(capsys, train, tmp_path, patient, column, value,
+                                                                  words):
+    set_cell(train / "training.csv", patient, column, value)
+    err = refused(capsys, train, tmp_path)
+    assert f"training.csv, row {patient}, {words}" in err
+
+
+def test_train_needs_two_labelled_patients_with_images(capsys, caplog, train, tmp_path):
+    for image in train.glob("PHT000[234]-*.jpg"):
+        image.unlink()
+    err = refused(capsys, train, tmp_path)
+    assert "need at least 2 labelled patients with images, found 1" in err
+    assert ("3 labelled patient(s) of training.csv have no image and are not used: PHT0002, PHT0003, PHT0004"
+            in caplog.text)
+
+
+def test_labelled_patients_without_images_are_one_warning(train):
+    for image in train.glob("PHT0004-*.jpg"):
+        image.unlink()
+    check = check_training_folder(train, load_scheme())
+    assert not check.errors and check.usable == ["PHT0001", "PHT0002", "PHT0003"]
+    assert f"{train}: 1 labelled patient(s) of training.csv have no image and are not used: PHT0004" in check.warnings
+
+
+def test_two_image_files_of_one_patient_and_limb_are_named(capsys, train, tmp_path):
+    shutil.copy(train / "PHT0002-LH.jpg", train / "PHT0002-LH.png")
+    err = refused(capsys, train, tmp_path)
+    assert "PHT0002-LH has 2 image files (PHT0002-LH.jpg, PHT0002-LH.png); keep only one" in err
+
+
+# ------------------------------------------------------------------ landmarks
+def test_landmark_files_as_users_write_them_are_accepted(train):
+    """File names with extensions in any case, upper-case landmark names: the same points."""
+    scheme = load_scheme()
+    clean = normalise_landmarks(read_landmarks(train / "landmarks.csv"), scheme).frame
+    edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (
+        img.lower() + ".JPG" if img.endswith("LH") else img + ".png", lm.upper(), x, y))
+    assert image_stem("uab001-lh.JPG") == "uab001-LH" and image_stem(r"C:\scans\P1-RF.dcm") == "P1-RF"
+    check = check_training_folder(train, scheme)
+    assert not check.errors and not check.warnings, check.errors + check.warnings
+    stems = [p.stem for p in train.glob("*.jpg")]
+    again = normalise_landmarks(read_landmarks(train / "landmarks.csv"), scheme, stems=stems).frame
+    assert again.sort_values(["image", "landmark"]).reset_index(drop=True).equals(
+        clean.sort_values(["image", "landmark"]).reset_index(drop=True))
+
+
+def test_the_landmark_table_finds_names_in_any_case(train):
+    """What training reads: upper-case names and file names with extensions give the same points."""
+    from challenge.landmarks import landmark_table
+
+    clean = landmark_table(read_landmarks(train / "landmarks.csv"))
+    edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (img.lower() + ".JPG", lm.upper(), x, y))
+    table = landmark_table(read_landmarks(train / "landmarks.csv"))
+    assert len(table) == len(clean)
+    for image, points in clean.items():
+        assert all(table.get(image).get(name) == xy for name, xy in points.items())
+        assert "definitely-not-a-landmark" not in table[image]
+
+
+def test_an_unknown_landmark_name_is_shown_beside_the_schemes_names(train):
+    edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (img, "pipp2" if lm == "pip2" else lm, x, y))
+    check = check_training_folder(train, load_scheme())
+    assert not check.errors
+    [said] = [w for w in check.warnings if "pipp2" in w]
+    assert "hand landmark name(s) pipp2 are not in scheme 'svh21'" in said and "pip2, pip3" in said
+
+
+def test_no_known_landmark_name_is_an_error(capsys, train, tmp_path):
+    edit_landmarks(train / "landmarks.csv", lambda img, lm, x, y: (img, "point_" + lm, x, y))
+    err = refused(capsys, train, tmp_path)
+    assert "landmark name(s) point_" in err and "no name matches" in err
+
+
+@pytest.mark.parametrize("spoil, words", [
+    (lambda img, lm, x, y: (img, lm, y, x) if img == "PHT0001-LH" else (img, lm, x, y),
+     "image PHT0001-LH, landmark"),
+    (lambda img, lm, x, y: (img, lm, float(x) / 1000, float(y) / 1000), "every coordinate is between 0 and 1"),
+    (lambda img, lm, x, y: (img, lm, float(x) + 5000, y) if (img, lm) == ("PHT0003-RF", "mtp2") else (img, lm, x, y),
+     "image PHT0003-RF, landmark mtp2: point"),
+])
+def test_points_outside_their_images_or_normalised_are_refused(capsys, train, tmp_path, spoil, words):
+    edit_landmarks(train / "landmarks.csv", spoil)
+    err = refused(capsys, train, tmp_path)
+    assert "landmarks.csv" in err and words in err
+    if "point" in words:
+        assert "lies outside the" in err and " x " in err            # names the image size
+
+
+# ------------------------------------------------------------------ options, output folders, cv
+@pytest.mark.parametrize("extra, words", [
+    (["--steps", "-5"], "--steps -5: must be at least 1"),
+    (["--steps", "0"], "--steps 0: must be at least 1"),
+    (["--seed", "-1"], "--seed -1: must be between 0"),
+    (["--scheme", "nosuch"], "unknown landmark scheme 'nosuch'"),
+])
+def test_train_options_are_checked_first(capsys, train, tmp_path, extra, words):
+    assert words in refused(capsys, train, tmp_path, *extra)
+
+
+@pytest.mark.parametrize("folds", ["0", "1", "5", "40"])
+def test_cv_folds_between_two_and_the_number_of_patients(capsys, train, tmp_path, folds):
+    err = refused(capsys, train, tmp_path, "--folds", folds, command="cv")
+    assert f"--folds {folds}: must be between 2 and 4" in err
+
+
+def test_train_refuses_an_out_folder_that_holds_the_data_or_other_files(capsys, train, tmp_path):
+    before = hashes(train)
+    code, _, err = ra2(capsys, "train", "--data", train, "--out", train.parent, "--quick")
+    assert code == 2 and "holds the input" in err
+    other = tmp_path / "documents"
+    other.mkdir()
+    (other / "letter.txt").write_text("mine")
+    code, _, err = ra2(capsys, "train", "--data", train, "--out", other, "--quick")
+    assert code == 2 and "not a model bundle" in err and (other / "letter.txt").read_text() == "mine"
+    assert hashes(train) == before
+
+
+# ------------------------------------------------------------------ ra2 landmarks import / check
+def _labelme(path: Path, image: str, points: dict, size=(154, 217)) -> None:
+    path.write_text(json.dumps({"imagePath": image, "imageWidth": size[0], "imageHeight": size[1], "shapes": [
+        {"label": k, "points": [v], "shape_type": "point"} for k, v in points.items()]}))
+
+
+def test_landmarks_import_writes_the_csv_and_refuses_bad_points(capsys, tmp_path):
+    src = tmp_path / "json"
+    src.mkdir()
+    _labelme(src / "a.json", "..\\scans\\P1-LH.JPG", {"PIP2": [10, 20], "mcp1": [30.5, 40]})
+    _labelme(src / "b.json", "P1-LF.png", {"mtp1": [5, 6]})
+    out = tmp_path / "landmarks.csv"
+    code, text, _ = ra2(capsys, "landmarks", "import", src, "--out", out)
+    assert code == 0 and "3 landmarks of 2 images" in text
+    frame = read_landmarks(out)
+    assert sorted(zip(frame["image"], frame["landmark"])) == [("P1-LF", "mtp1"), ("P1-LH", "mcp1"), ("P1-LH", "pip2")]
+    code, _, err = ra2(capsys, "landmarks", "import", src, "--out", src / "a.json")
+    assert code == 2 and "is one of this command's input files" in err
+    _labelme(src / "c.json", "P2-RH.jpg", {"pip3": [500, 20]})
+    code, _, err = ra2(capsys, "landmarks", "import", src, "--out", tmp_path / "x.csv")
+    assert code == 2 and "image P2-RH, landmark pip3: point (500, 20) lies outside the 154 x 217 image" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_landmarks_check_of_a_good_and_a_bad_folder(capsys, train):
+    code, out, _ = ra2(capsys, "landmarks", "check", "--data", train)
+    assert code == 0 and "usable (4 labelled patients with images" in out
+    set_cell(train / "training.csv", "PHT0001", "LH_pip_J__2", "9")
+    code, out, _ = ra2(capsys, "landmarks", "check", "--data", train)
+    assert code == 1 and "row PHT0001, column LH_pip_J__2: value 9" in out
+
+
+# ------------------------------------------------------------------ scheme groups and score-landmarks
+def test_scheme_groups_builtin_json_and_defaults(tmp_path):
+    svh = load_scheme("svh21")
+    assert svh.group_of("hand", "pip2") == "finger" and svh.group_of("hand", "ip") == "finger"
+    assert svh.group_of("hand", "lunate") == "wrist" and svh.group_of("foot", "mtp_ip") == "toe"
+    assert load_scheme("coarse13").group_of("hand", "wrist_ulnar") == "wrist"
+    d = json.loads(svh.to_json())
+    d.pop("groups")                                               # a scheme file from before groups
+    assert Scheme.from_dict(d).groups == svh.groups
+    d["groups"] = {"hand": {"pip2": "index finger"}}
+    path = tmp_path / "scheme.json"
+    path.write_text(json.dumps(d))
+    own = load_scheme(path)
+    assert own.group_of("hand", "pip2") == "index finger" and own.group_of("hand", "pip3") == "finger"
+    d["groups"] = {"hand": {"pinky": "finger"}}
+    path.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="pinky"):
+        load_scheme(path)
+
+
+def test_score_landmarks_reports_both_shares_and_the_scheme_groups(capsys, tmp_path):
+    gold = tmp_path / "gold.csv"
+    pred = tmp_path / "pred.csv"
+    gold.write_text("image,landmark,x,y,width,height\nA-LH,pip2,100,100,1000,1000\nA-LH,lunate,100,100,1000,1000\n"
+                    "A-LF,mtp1,50,50,1000,1000\n")
+    # 5 px = 0.005 (within 0.01), 15 px = 0.015 (within 0.02 only); names and image names in another spelling
+    pred.write_text("image,landmark,x,y\na-lh.jpg,PIP2,105,100\nA-LH.png,Lunate,100,115\nA-LF,mtp1,50,50\n")
+    out = tmp_path / "m.json"
+    code, text, _ = ra2(capsys, "score-landmarks", pred, "--gold", gold, "--json", out)
+    assert code == 0 and "within 0.01" in text and "within 0.02" in text
+    m = json.loads(out.read_text())
+    assert m["all"]["within"] == 1.0 and m["all"]["within_fine"] == pytest.approx(2 / 3)
+    assert m["groups"]["wrist"]["within_fine"] == 0.0 and m["groups"]["wrist"]["median"] == pytest.approx(0.015)
+    assert set(m["groups"]) == {"finger", "wrist", "toe"}
