@@ -28,22 +28,17 @@ def image_sizes(images_dir: str | Path) -> dict[str, tuple[int, int]]:
 
     An image rotated by its EXIF tag reports the size it has once turned, as ``read_grey`` returns it.
     """
-    from PIL import Image
-
     from challenge.dataset import scan_folder
+    from challenge.images import ImageReadError, image_size
 
     folder = scan_folder(images_dir)
     out = {}
     for patient, limbs in folder.images.items():
         for limb, path in limbs.items():
             try:
-                with Image.open(path) as im:
-                    w, h = im.size
-                    if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF orientations that swap the axes
-                        w, h = h, w
-            except (OSError, SyntaxError, ValueError):
+                out[folder.stem(patient, limb)] = image_size(path)    # DICOM too; EXIF turns applied
+            except ImageReadError:
                 continue
-            out[folder.stem(patient, limb)] = (w, h)
     return out
 
 
