@@ -21,6 +21,7 @@ REGISTRARS = (
     "submission.cli",
     "evaluator.cli",
     "evaluator.landmarks",
+    "review.cli",
 )
 
 
