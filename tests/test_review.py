@@ -132,6 +132,20 @@ def test_rebuild_replaces_the_site_keeps_corrections_and_spares_other_folders(si
     assert (other / "notes.txt").read_text() == "mine"
 
 
+def test_the_bundle_scheme_ties_rows_to_landmarks(cohort, tmp_path):
+    from challenge.schemes import load_scheme
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text(json.dumps({"scheme": json.loads(load_scheme("coarse13").to_json())}))
+    build_site(cohort["images"], cohort["pred"], tmp_path / "s", bundle=bundle, max_side=100)
+    carries = site_index(tmp_path / "s")["scheme"]
+    assert carries["name"] == "coarse13" and carries["carries"]["hand"]["wrist_J__radcar"] == "wrist_proximal"
+    (bundle / "bundle.json").write_text("{}")
+    with pytest.raises(UsageError, match="no usable landmark scheme"):
+        build_site(cohort["images"], cohort["pred"], tmp_path / "s", bundle=bundle)
+
+
 def test_unusable_inputs_are_one_clear_line(cohort, tmp_path, capsys):
     from ra2.cli import main
 
