@@ -253,4 +253,4 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
     order = [[stem, name] for stem, named in all_points.items() for name in named]
     (site / "data" / "landmarks.js").write_text(_js("RA2_LANDMARKS", {"points": all_points, "order": order}))
     return {"patients": len(patients), "images": n_images, "failed": failed_total, "landmarks": used_points,
-            "masks": n_masks}
+            "masks": n_masks, "keys": {row["id"]: row["key"] for row in index_rows}}
