@@ -305,6 +305,8 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, ImageInfo]:
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     syntax_name = getattr(syntax, "name", None) or (str(syntax) if syntax else None)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if photometric == "PALETTE COLOR":
+        raise ImageReadError(f"{path}: a PALETTE COLOR DICOM image is not a radiograph (export it as MONOCHROME2)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")        # pydicom's notes on odd but readable headers

@@ -148,6 +148,11 @@ def test_undecodable_and_unusable_files_name_the_file(tmp_path):
     ds.save_as(tmp_path / "nopix.dcm")
     with pytest.raises(ImageReadError, match=r"nopix\.dcm: DICOM file without pixel data"):
         read_grey(tmp_path / "nopix.dcm")
+    ds = pydicom.dcmread(write_dicom(tmp_path / "palette.dcm", pic))
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.save_as(tmp_path / "palette.dcm")
+    with pytest.raises(ImageReadError, match=r"palette\.dcm: a PALETTE COLOR DICOM image is not a radiograph"):
+        read_grey(tmp_path / "palette.dcm")
     (tmp_path / "text.dcm").write_text("Patient_ID,Overall_Tol\nUAB001,3\n")
     with pytest.raises(ImageReadError, match=r"text\.dcm: "):
         read_grey(tmp_path / "text.dcm")
