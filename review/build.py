@@ -136,7 +136,12 @@ def _swap_in(tmp: Path, out: Path) -> None:
     if out.exists():
         old = out.with_name(f".{out.name}.old-{time.time_ns()}")
         out.rename(old)
-    tmp.rename(out)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -158,14 +163,20 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     layout = form_layout()
     check_layout(layout)
     _prepare_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the site there ({exc.strerror or exc})") from exc
     try:
         summary = _write(tmp, folder, scores, csv_columns, patients, points, masks, the_scheme, layout, max_side,
                          progress, predictions, landmarks)
         (tmp / MARKER).write_text(f"ra2 review site, format {FORMAT_VERSION}\n")
         tmp.chmod(0o755)
         _swap_in(tmp, out)
+    except OSError as exc:           # a full disk, say: the earlier site (if any) is left as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"{out}: the site could not be written ({exc.strerror or exc}); nothing was changed") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
