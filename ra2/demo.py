@@ -115,7 +115,11 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     timings["total_s"] = time.perf_counter() - t0
     write_json(timings, report / "timings.json")
     _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
-    board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
+    try:
+        board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
+    except (OSError, ValueError) as exc:   # a picture that cannot be embedded must not cost the rest
+        log.warning("report.html not written: %s", exc)
+        board["report_html"] = None
     board["review_site"] = review["index"] if review else None
     return board
 
@@ -190,5 +194,6 @@ def cmd_demo(args) -> int:
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     if board.get("review_site"):
         print(f"review site: {board['review_site']}")
-    print(f"report.html: {board['report_html']}")
+    if board.get("report_html"):
+        print(f"report.html: {board['report_html']}")
     return 0
