@@ -1,10 +1,12 @@
 """Dataset folders in the challenge layout: ``{Patient_ID}-{LH|RH|LF|RF}.jpg``.
 
-Also accepted: ``.jpeg`` and ``.png``, in any letter case.  ``scan_folder``
-reports what is missing and what it does not recognise instead of failing, so
-that every command can go on with what is there.  Two image files for one patient
-and limb (``UAB001-LH.jpg`` and ``UAB001-LH.png``): the first by name is used and
-``Folder.ambiguous()`` names them all, for the caller to refuse or warn.
+Also accepted: ``.jpeg``, ``.png``, ``.dcm`` and ``.dicom``, in any letter case,
+and DICOM files with no extension at all (``UAB001-LH``, recognised by the DICOM
+magic in their first 132 bytes).  ``scan_folder`` reports what is missing and
+what it does not recognise instead of failing, so that every command can go on
+with what is there.  Two image files for one patient and limb (``UAB001-LH.jpg``
+and ``UAB001-LH.png``): the first by name is used and ``Folder.ambiguous()`` names
+them all, for the caller to refuse or warn.
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from pathlib import Path
 
 from .catalogue import LIMBS
 from .errors import UsageError
+from .images import is_dicom
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm", ".dicom")
 _NAME = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
 #: files that belong in a challenge folder and are not images
 KNOWN_FILES = {"template.csv", "training.csv", "landmarks.csv"}
@@ -55,12 +58,18 @@ class Folder:
                 for (p, limb), paths in sorted(self.ambiguous().items())]
 
 
-def parse_image_name(name: str) -> tuple[str, str] | None:
-    """(patient, limb) for a challenge image file name, else None."""
+def parse_image_name(name: str, *, bare: bool = False) -> tuple[str, str] | None:
+    """(patient, limb) for a challenge image file name, else None.
+
+    ``bare=True`` also takes a name without an image extension (``UAB001-LH``): for files known to be DICOM.
+    """
     p = Path(name)
-    if p.suffix.lower() not in IMAGE_SUFFIXES:
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        m = _NAME.match(p.stem)
+    elif bare:
+        m = _NAME.match(p.name)
+    else:
         return None
-    m = _NAME.match(p.stem)
     if not m:
         return None
     return m.group("pid"), m.group("limb").upper()
@@ -75,6 +84,8 @@ def scan_folder(root: str | Path) -> Folder:
         if entry.is_dir() or entry.name.startswith("."):
             continue
         key = parse_image_name(entry.name)
+        if key is None and parse_image_name(entry.name, bare=True) is not None and is_dicom(entry):
+            key = parse_image_name(entry.name, bare=True)        # an extension-less DICOM file
         if key is None:
             if entry.name.lower() not in KNOWN_FILES:
                 folder.unexpected.append(entry)

@@ -47,7 +47,7 @@ def _scheme(name):
 
 
 def cmd_import(args) -> int:
-    from .images import image_size
+    from .images import ImageReadError, image_size
     from .landmarks import import_labelme, normalise_landmarks, write_landmarks
     from .outputs import check_output_file, input_files
 
@@ -67,7 +67,11 @@ def cmd_import(args) -> int:
         folder = scan_folder(args.images)
         paths = {folder.stem(p, limb): path for p, limbs in folder.images.items() for limb, path in limbs.items()}
         stems = list(paths)
-        sizes.update({s: size for s, path in paths.items() if (size := image_size(path)) is not None})
+        for s, path in paths.items():
+            try:
+                sizes[s] = image_size(path)
+            except ImageReadError:
+                pass
     report = normalise_landmarks(frame, scheme, stems=stems, sizes=sizes, file="the labelme files")
     for w in report.warnings:
         log.warning("%s", w)

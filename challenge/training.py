@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .dataset import Folder, scan_folder
 from .errors import TableError, UsageError
-from .images import image_size
+from .images import ImageReadError, image_size
 from .landmarks import SHOWN, LandmarkError, normalise_landmarks, read_landmarks
 from .tables import as_scores, check_scores, read_table
 
@@ -108,11 +108,10 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
     stems = {folder.stem(p, limb): path for p, limbs in folder.images.items() for limb, path in limbs.items()}
     sizes, unreadable = {}, []
     for stem, path in stems.items():
-        size = image_size(path)
-        if size is None:
+        try:
+            sizes[stem] = image_size(path)
+        except ImageReadError:
             unreadable.append(path.name)
-        else:
-            sizes[stem] = size
     if unreadable:
         check.warnings.append(f"{train_dir}: {len(unreadable)} image file(s) cannot be opened as images and will "
                               f"not be used: {_listed(sorted(unreadable))}")

@@ -54,7 +54,8 @@ def register(sub) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--tie-k", type=float, default=3.0, help="Bayes factor at or below which a team ties (default 3)")
-    p.add_argument("--out", metavar="DIR", help="write leaderboard.md/.csv/.json and leaderboard.png here")
+    p.add_argument("--out", metavar="DIR", help="write leaderboard.md/.csv/.json, leaderboard.png and a "
+                                                "self-contained report.html here")
     p.set_defaults(func=cmd_leaderboard)
 
 
@@ -181,8 +182,10 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
         write_csv(out_dir / "leaderboard.csv", frame)
         write_json(result, out_dir / "leaderboard.json")
         plot_bootstrap(ranking, out_dir / "leaderboard.png", upper)
+        from .html_report import write_leaderboard_html
+        write_leaderboard_html(result, out_dir)            # one self-contained page: table and plot
         result["files"] = [str(out_dir / f) for f in ("leaderboard.md", "leaderboard.csv", "leaderboard.json",
-                                                       "leaderboard.png")]
+                                                       "leaderboard.png", "report.html")]
     return result
 
 

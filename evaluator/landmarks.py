@@ -33,15 +33,16 @@ def image_sizes(images_dir: str | Path) -> dict[str, tuple[int, int]]:
     An image rotated by its EXIF tag reports the size it has once turned, as ``read_grey`` returns it.
     """
     from challenge.dataset import scan_folder
-    from challenge.images import image_size
+    from challenge.images import ImageReadError, image_size
 
     folder = scan_folder(images_dir)
     out = {}
     for patient, limbs in folder.images.items():
         for limb, path in limbs.items():
-            size = image_size(path)
-            if size is not None:
-                out[folder.stem(patient, limb)] = size
+            try:
+                out[folder.stem(patient, limb)] = image_size(path)    # DICOM too; EXIF turns applied
+            except ImageReadError:
+                continue
     return out
 
 

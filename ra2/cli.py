@@ -23,6 +23,7 @@ REGISTRARS = (
     "evaluator.cli",
     "evaluator.landmarks",
     "challenge.landmarks_cli",
+    "review.cli",
 )
 
 

@@ -8,11 +8,12 @@ the second reader (the clinical upper limit) and writes a report folder:
     OUT/bundle/          the trained model bundle
     OUT/predictions/     one predictions CSV per method
     OUT/report/          leaderboard.md/.csv/.json/.png, scores.json, compare_*.json,
-                         overlays/ and shap/ of the method, report.md (everything in one page)
+                         overlays/ and shap/ of the method, report.md and report.html (everything in
+                         one page; the HTML is self-contained)
+    OUT/review/          the readers' review site of the test images (open index.html from disk)
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -117,13 +118,54 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
         comparisons[f"method_vs_{best_baseline}"] = compare_files(paths["method"], paths[best_baseline],
                                                                   gold / "test.csv", gold / "reader2.csv")
         write_json(comparisons, report / "compare.json")
+    t = time.perf_counter()
+    review = _review_site(out / "review", test, template, paths.get("method") or paths[best_baseline],
+                          report / "method_landmarks.csv")
+    timings["review_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     write_json(timings, report / "timings.json")
     _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
+    try:
+        board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
+    except (OSError, ValueError) as exc:   # a picture that cannot be embedded must not cost the rest
+        log.warning("report.html not written: %s", exc)
+        board["report_html"] = None
+    board["review_site"] = review["index"] if review else None
     return board
 
 
+def _review_site(site: Path, images: Path, template: Path, predictions: Path, landmarks: Path) -> dict | None:
+    """The readers' review site of the test images and the method's (else the best baseline's) predictions."""
+    from challenge.errors import UsageError
+    from review.build import build_site
+
+    log.info("review site of %s -> %s", predictions.name, site)
+    try:
+        return build_site(images, predictions, site, landmarks=landmarks if landmarks.is_file() else None,
+                          template=template)
+    except UsageError as exc:   # the site is a convenience, never a reason to lose the scores
+        log.warning("review site not written: %s", exc)
+        return None
+
+
+def _write_html(report: Path, board, scores, comparisons, timings, cohort, review) -> Path:
+    """report.html: everything in one self-contained page; overlay thumbnails open the review site."""
+    import os
+
+    from evaluator.html_report import write_demo_html
+
+    index = os.path.relpath(review["index"], report) if review else None
+    overlays = []
+    for png in sorted((report / "overlays").glob("*.png")):
+        key = review["keys"].get(png.stem.rsplit("-", 1)[0]) if review else None
+        overlays.append((png.stem, png, f"{index}#p={key}" if key else None))
+    return write_demo_html(report / "report.html", board=board, scores=scores, comparisons=comparisons,
+                           timings=timings, cohort=cohort, shap=sorted((report / "shap").glob("*.png")),
+                           overlays=overlays, review_index=index)
+
+
 def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timings: dict, cohort: Path) -> None:
+    from evaluator.html_report import WHY_WEIGHTS, wilcoxon_words
     from evaluator.official import LABELS, OFFICIAL_KEYS
     from evaluator.report import fmt
 
@@ -141,11 +183,17 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
                  f"{fmt(scores[n]['paper']['groups'][group]['rmse'], 3)}" for n in names]
         lines.append(f"| {group.replace('_', ', ')} | " + " | ".join(cells) + " |")
     for title, comp in comparisons.items():
+        a, b = title.split("_vs_", 1)
         lines += ["", f"## {title.replace('_', ' ')}: one-sided paired Wilcoxon (per patient)", "",
-                  "| metric | median difference | p |", "| --- | ---: | ---: |"]
+                  "| metric | median difference | p | reading |", "| --- | ---: | ---: | --- |"]
         for key, t in comp["tests"].items():
-            lines.append(f"| {LABELS[key]} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} |")
-    lines += ["", "## Time (seconds)", "", json.dumps({k: round(v, 1) for k, v in timings.items()}), ""]
+            words = wilcoxon_words(t, a, b, comp["official"]["a"][key], comp["official"]["b"][key])
+            lines.append(f"| {LABELS[key]} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} "
+                         f"| {words} |")
+        lines += ["", WHY_WEIGHTS]
+    lines += ["", "## Time", "", "| step | seconds |", "| --- | ---: |"]
+    lines += [f"| {k.removesuffix('_s').replace('_', ' ')} | {v:.1f} |" for k, v in timings.items()]
+    lines.append("")
     from challenge.outputs import write_text
 
     write_text(path, "\n".join(lines))
@@ -162,4 +210,8 @@ def cmd_demo(args) -> int:
                      settings=args.profile or "demo")
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
+    if board.get("review_site"):
+        print(f"review site: {board['review_site']}")
+    if board.get("report_html"):
+        print(f"report.html: {board['report_html']}")
     return 0

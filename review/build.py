@@ -1,0 +1,267 @@
+"""``build_site``: a challenge image folder and a predictions CSV in, a static review site out.
+
+The site opens from disk (``file://``) in any browser, with no server and no network:
+its data are JavaScript files that assign globals (a page opened from disk may not
+``fetch``), loaded with plain ``<script>`` tags, and each patient's data are loaded only
+when that patient is shown, so 300 patients cost one small index and one page at a time::
+
+    SITE/index.html                 the page (patient list and patient view, hash-routed)
+    SITE/assets/review.js, .css     the page's code (vanilla JS, no build step, no CDN)
+    SITE/data/index.js              patients, predicted scores, the form's layout and ranges
+    SITE/data/patients/NNNNN.js     one patient: image files, sizes, landmarks, failed images
+    SITE/data/landmarks.js          every landmark (loaded only to download the landmarks CSV)
+    SITE/data/source/               the predictions and landmarks CSV files the site was built from
+    SITE/images/NNNNN-LIMB.jpg      the radiographs as read_grey sees them, at most MAX_SIDE px
+    SITE/masks/NNNNN-LIMB.png       joint-space masks as transparent colour overlays (with --masks)
+    SITE/corrections/               what ``ra2 review --serve`` saved (kept when the site is rebuilt)
+
+Files are named by the patient's row number, not its ID, so no ID needs escaping in a URL.
+The site is built in a temporary sibling folder and renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
+from challenge.dataset import scan_folder
+from challenge.errors import UsageError
+from challenge.images import ImageReadError, read_image
+from challenge.schemes import Scheme, load_scheme
+from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
+
+from .layout import check_layout, form_layout
+
+log = logging.getLogger(__name__)
+
+#: the longest side of the images copied into the site (real radiographs are ~1,500 px)
+MAX_SIDE = 1600
+#: the file that marks a folder as a review site (a rebuild replaces only such folders)
+MARKER = ".ra2-review"
+STATIC = Path(__file__).with_name("static")
+#: colour of the joint-space mask overlay (RGBA)
+MASK_RGBA = (60, 255, 120, 150)
+FORMAT_VERSION = 1
+
+
+def _js(name: str, obj) -> str:
+    """A JavaScript file that assigns ``obj`` (as JSON) to a global."""
+    return f"window.{name} = " + json.dumps(obj, separators=(",", ":"), allow_nan=False) + ";\n"
+
+
+def _loader_js(obj) -> str:
+    """A per-patient data file: hands its data to the page that loaded it."""
+    return "RA2_LOADED(" + json.dumps(obj, separators=(",", ":"), allow_nan=False) + ");\n"
+
+
+def read_predictions(path, template=None):
+    """(scores indexed by Patient_ID, the CSV column order, patient order) of a valid predictions file."""
+    frame = read_table(path)
+    tmpl = read_template(template) if template is not None else None
+    bad = errors(check_scores(frame, tmpl))
+    if bad:
+        shown = "\n  ".join(str(p) for p in bad[:5])
+        more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise TableError(f"{path} is not a valid predictions file ({len(bad)} error(s); ra2 validate lists them):\n"
+                         f"  {shown}{more}")
+    scores = as_scores(frame)
+    order = list(tmpl.columns) if tmpl is not None else list(frame.columns)
+    patients = list(tmpl[ID]) if tmpl is not None else list(frame[ID])
+    return scores, order, patients
+
+
+def _scheme(bundle=None, scheme=None) -> Scheme:
+    if bundle is not None:
+        manifest = Path(bundle) / "bundle.json"
+        try:
+            return Scheme.from_dict(json.loads(manifest.read_text())["scheme"])
+        except FileNotFoundError as exc:
+            raise UsageError(f"{bundle}: not a model bundle (no bundle.json)") from exc
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{manifest}: no usable landmark scheme in the bundle manifest ({exc})") from exc
+    try:
+        return load_scheme(scheme) if scheme is not None else load_scheme()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _grey_jpeg(img: np.ndarray, out: Path, max_side: int) -> tuple[int, int]:
+    """Save a [0, 1] grey image as JPEG with its long side at most ``max_side``; returns the saved size."""
+    h, w = img.shape
+    im = Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1:
+        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    im.save(out, quality=88)
+    return im.size
+
+
+def _mask_png(path: Path, size: tuple[int, int], shape: tuple[int, int], out: Path) -> str | None:
+    """A joint-space mask (any non-zero pixel = joint space) as a transparent colour PNG of ``size``;
+    the reason it was skipped, or None."""
+    try:
+        with Image.open(path) as im:
+            mask = np.asarray(im.convert("L")) > 0
+    except (OSError, SyntaxError, ValueError) as exc:
+        return f"unreadable mask ({exc})"
+    h, w = shape
+    if abs(mask.shape[0] / mask.shape[1] - h / w) > 0.02:
+        return f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, the image {w}x{h}"
+    rgba = np.zeros(mask.shape + (4,), np.uint8)
+    rgba[mask] = MASK_RGBA
+    Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.NEAREST).save(out, optimize=True)
+    return None
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise UsageError(f"{out}: a folder that is not a review site (no {MARKER} in it): give a new or empty "
+                         "folder, or the folder of an earlier 'ra2 review'")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the built site at ``out``, keeping an earlier site's saved corrections."""
+    if out.is_dir() and (out / "corrections").is_dir():
+        shutil.copytree(out / "corrections", tmp / "corrections")
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{time.time_ns()}")
+        out.rename(old)
+    try:
+        tmp.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bundle=None, scheme=None,
+               template=None, max_side: int = MAX_SIDE, progress: bool = False) -> dict:
+    """Write the review site; returns a summary (patients, images, failed images, landmarks, masks, index)."""
+    from challenge.landmarks import landmark_table, read_landmarks
+
+    out = Path(out)
+    if max_side < 64:
+        raise UsageError(f"--max-side {max_side} is too small to show a joint (at least 64)")
+    folder = scan_folder(images_dir)
+    scores, csv_columns, patients = read_predictions(predictions, template)
+    points = landmark_table(read_landmarks(landmarks)) if landmarks is not None else {}
+    if masks is not None and not Path(masks).is_dir():
+        raise UsageError(f"{masks}: not a folder (--masks takes a folder of {{PID}}-{{LIMB}}.png joint-space masks)")
+    the_scheme = _scheme(bundle, scheme)
+    layout = form_layout()
+    check_layout(layout)
+    _prepare_out(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the site there ({exc.strerror or exc})") from exc
+    try:
+        summary = _write(tmp, folder, scores, csv_columns, patients, points, masks, the_scheme, layout, max_side,
+                         progress, predictions, landmarks)
+        (tmp / MARKER).write_text(f"ra2 review site, format {FORMAT_VERSION}\n")
+        tmp.chmod(0o755)
+        _swap_in(tmp, out)
+    except OSError as exc:           # a full disk, say: the earlier site (if any) is left as it was
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"{out}: the site could not be written ({exc.strerror or exc}); nothing was changed") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary["out"] = str(out)
+    summary["index"] = str(out / "index.html")
+    return summary
+
+
+def _write(site: Path, folder, scores, csv_columns, patients, points, masks, scheme, layout, max_side, progress,
+           predictions_path, landmarks_path) -> dict:
+    from tqdm import tqdm
+
+    for sub in ("assets", "data/patients", "data/source", "images", "masks"):
+        (site / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(STATIC / "index.html", site / "index.html")
+    for name in ("review.js", "review.css"):
+        shutil.copy2(STATIC / name, site / "assets" / name)
+    shutil.copy2(predictions_path, site / "data" / "source" / "predictions.csv")
+    if landmarks_path is not None:
+        shutil.copy2(landmarks_path, site / "data" / "source" / "landmarks.csv")
+
+    index_rows, all_points, failed_total, n_images, n_masks, used_points = [], {}, [], 0, 0, 0
+    jobs = [(i, pid) for i, pid in enumerate(patients)]
+    for i, pid in tqdm(jobs, desc="ra2 review", unit="patient", disable=not progress):
+        key = f"{i:05d}"
+        page = {"id": pid, "key": key, "images": {}, "landmarks": {}}
+        failed = []
+        for limb in LIMBS:
+            stem = f"{pid}-{limb}"
+            path = folder.path(pid, limb)
+            entry = {"stem": stem, "file": None, "mask": None, "failed": None}
+            if path is None:
+                entry["failed"] = "no image file"
+            else:
+                entry["name"] = path.name
+                try:
+                    img, info = read_image(path)
+                except ImageReadError as exc:
+                    entry["failed"] = str(exc).replace(str(path), path.name, 1)
+                    log.warning("image not shown: %s", exc)
+                else:
+                    file = f"images/{key}-{limb}.jpg"
+                    shown = _grey_jpeg(img, site / file, max_side)
+                    n_images += 1
+                    entry.update(file=file, width=info.width, height=info.height, shown=list(shown),
+                                 format=info.format, bits=info.bits, mm_per_pixel=info.mm_per_pixel)
+                    mask_path = Path(masks) / f"{stem}.png" if masks is not None else None
+                    if mask_path is not None and mask_path.is_file():
+                        why = _mask_png(mask_path, shown, img.shape, site / f"masks/{key}-{limb}.png")
+                        if why is None:
+                            entry["mask"] = f"masks/{key}-{limb}.png"
+                            n_masks += 1
+                        else:
+                            log.warning("%s: mask not shown: %s", mask_path, why)
+            if entry["failed"]:
+                failed.append({"limb": limb, "reason": entry["failed"]})
+                failed_total.append({"image": stem, "reason": entry["failed"]})
+            if stem in points:
+                page["landmarks"][limb] = {n: [round(x, 2), round(y, 2)] for n, (x, y) in points[stem].items()}
+                all_points[stem] = page["landmarks"][limb]
+                used_points += len(points[stem])
+            page["images"][limb] = entry
+        (site / "data" / "patients" / f"{key}.js").write_text(_loader_js(page))
+        row = scores.loc[pid]
+        index_rows.append({"id": pid, "key": key, "failed": failed,
+                           "scores": [round(float(row[c]), 6) for c in SCORE_COLUMNS]})
+
+    unused = sorted(set(points) - set(all_points))
+    if unused:
+        log.warning("%d image(s) of the landmark file are not in the predictions (e.g. %s): not shown",
+                    len(unused), unused[0])
+    joints = {c: {"max": BY_COLUMN[c].max_score, "limb": BY_COLUMN[c].limb, "damage": BY_COLUMN[c].damage}
+              for c in JOINT_COLUMNS}
+    index = {
+        "format": FORMAT_VERSION, "site": site.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "site_id": f"{time.time_ns():x}",
+        "source": {"images": str(folder.root), "predictions": str(predictions_path),
+                   "landmarks": str(landmarks_path) if landmarks_path is not None else None},
+        "id_column": ID, "csv_columns": csv_columns, "score_columns": list(SCORE_COLUMNS),
+        "overall": list(OVERALL), "joints": joints, "layout": layout, "limbs": list(LIMBS),
+        "scheme": {"name": scheme.name, "carries": scheme.carries},
+        "has_landmarks": landmarks_path is not None, "patients": index_rows,
+    }
+    (site / "data" / "index.js").write_text(_js("RA2_INDEX", index))
+    order = [[stem, name] for stem, named in all_points.items() for name in named]
+    (site / "data" / "landmarks.js").write_text(_js("RA2_LANDMARKS", {"points": all_points, "order": order}))
+    return {"patients": len(patients), "images": n_images, "failed": failed_total, "landmarks": used_points,
+            "masks": n_masks, "keys": {row["id"]: row["key"] for row in index_rows}}

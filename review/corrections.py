@@ -1,0 +1,150 @@
+"""A reader's corrections: the page's edits applied to the predictions and landmarks a site was built from.
+
+Edits are what the page keeps: ``{"scores": {patient: {joint column: value}},
+"landmarks": {image stem: {landmark: [x, y]}}}``.  ``save_corrections`` checks every
+edit (known patient, joint column, value within the column's range; known landmark, finite
+coordinates) and writes, each atomically, into ``SITE/corrections/``:
+
+* ``predictions.csv``: the predictions with the corrected joints, in the source file's row and
+  column order, totals as the sums of the joints (valid under ``ra2 validate``);
+* ``landmarks.csv``: the landmark file with the moved landmarks (image,landmark,x,y and any extras);
+* ``edits.json``: the edits themselves, which the page reloads.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
+from challenge.errors import UsageError
+
+CORRECTIONS = "corrections"
+
+
+class CorrectionError(UsageError):
+    """Edits that cannot be applied (unknown patient, column or landmark, a value out of range)."""
+
+
+def site_index(site: str | Path) -> dict:
+    """The site's ``data/index.js`` as a dict."""
+    path = Path(site) / "data" / "index.js"
+    try:
+        text = path.read_text(encoding="utf-8")
+        head = "window.RA2_INDEX = "
+        if not text.startswith(head):
+            raise ValueError("it does not assign window.RA2_INDEX")
+        return json.loads(text[len(head):].rstrip().rstrip(";"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{site}: not a review site written by 'ra2 review' ({path}: {exc})") from exc
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CorrectionError(f"{where}: {value!r} is not a finite number")
+    return float(value)
+
+
+def check_edits(edits) -> dict:
+    """The edits' structure (two dicts of dicts), or ``CorrectionError``."""
+    if not isinstance(edits, dict) or not isinstance(edits.get("scores", {}), dict) \
+            or not isinstance(edits.get("landmarks", {}), dict):
+        raise CorrectionError("edits must be {'scores': {...}, 'landmarks': {...}}")
+    for part in ("scores", "landmarks"):
+        for key, inner in edits.get(part, {}).items():
+            if not isinstance(inner, dict):
+                raise CorrectionError(f"edits {part}[{key!r}] must be an object")
+    return {"scores": edits.get("scores", {}), "landmarks": edits.get("landmarks", {})}
+
+
+def apply_edits(site: str | Path, edits: dict):
+    """(corrected scores, the CSV column order, corrected landmarks frame or None)."""
+    from challenge.landmarks import read_landmarks
+    from challenge.tables import as_scores, read_table, with_totals
+
+    site = Path(site)
+    edits = check_edits(edits)
+    frame = read_table(site / "data" / "source" / "predictions.csv")
+    columns = list(frame.columns)
+    scores = as_scores(frame)
+    for pid, cells in edits["scores"].items():
+        if pid not in scores.index:
+            raise CorrectionError(f"patient {pid!r} is not in the predictions")
+        for col, value in cells.items():
+            if col not in JOINT_COLUMNS:
+                raise CorrectionError(f"patient {pid}: {col!r} is not a joint score column")
+            v = _number(value, f"patient {pid}, column {col}")
+            top = BY_COLUMN[col].max_score
+            if not 0 <= v <= top:
+                raise CorrectionError(f"patient {pid}, column {col}: {v:g} is outside 0-{top}")
+            scores.at[pid, col] = v
+    scores = with_totals(scores)
+    landmarks = None
+    source = site / "data" / "source" / "landmarks.csv"
+    if source.is_file():
+        landmarks = read_landmarks(source)
+        where = {(im, lm): i for i, (im, lm) in enumerate(zip(landmarks["image"], landmarks["landmark"]))}
+        for stem, moved in edits["landmarks"].items():
+            for name, xy in moved.items():
+                if (stem, name) not in where:
+                    raise CorrectionError(f"image {stem!r} has no landmark {name!r} in the landmark file")
+                if not isinstance(xy, (list, tuple)) or len(xy) != 2:
+                    raise CorrectionError(f"image {stem}, landmark {name}: expected [x, y], got {xy!r}")
+                x, y = (_number(v, f"image {stem}, landmark {name}") for v in xy)
+                if x < 0 or y < 0:
+                    raise CorrectionError(f"image {stem}, landmark {name}: ({x:g}, {y:g}) lies outside the image")
+                row = landmarks.index[where[(stem, name)]]
+                landmarks.loc[row, ["x", "y"]] = [x, y]
+    elif edits["landmarks"]:
+        raise CorrectionError("the site was built without a landmark file: no landmark can be moved")
+    return scores, columns, landmarks
+
+
+def _write_text_atomic(text: str, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_corrections(site: str | Path, edits: dict, folder: str | Path | None = None) -> dict:
+    """Check and apply the edits, write predictions.csv, landmarks.csv and edits.json atomically;
+    returns {'folder', 'files', 'saved', 'scores', 'landmarks'} (counts of corrected cells and points)."""
+    from challenge.landmarks import write_landmarks
+    from challenge.tables import template_frame, write_scores
+
+    site = Path(site)
+    scores, columns, landmarks = apply_edits(site, edits)
+    out = Path(folder) if folder is not None else site / CORRECTIONS
+    out.mkdir(parents=True, exist_ok=True)
+    files = [write_scores(scores, out / "predictions.csv", template_frame(list(scores.index), columns=columns))]
+    if landmarks is not None:
+        files.append(write_landmarks(landmarks, out / "landmarks.csv"))
+    edits = check_edits(edits)
+    saved = time.strftime("%H:%M:%S")
+    _write_text_atomic(json.dumps({"saved": time.strftime("%Y-%m-%d %H:%M:%S"), "edits": edits}, indent=1) + "\n",
+                       out / "edits.json")
+    files.append(out / "edits.json")
+    return {"folder": str(out), "files": [str(f) for f in files], "saved": saved,
+            "scores": sum(len(v) for v in edits["scores"].values()),
+            "landmarks": sum(len(v) for v in edits["landmarks"].values())}
+
+
+def saved_edits(site: str | Path, folder: str | Path | None = None) -> dict:
+    """What was saved last ({'edits': ..., 'saved': time}) or empty edits."""
+    path = (Path(folder) if folder is not None else Path(site) / CORRECTIONS) / "edits.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {"edits": check_edits(doc.get("edits")), "saved": doc.get("saved")}
+    except FileNotFoundError:
+        return {"edits": {"scores": {}, "landmarks": {}}, "saved": None}
+    except (OSError, ValueError, CorrectionError) as exc:
+        raise UsageError(f"{path}: unreadable saved corrections ({exc}); move it away to start afresh") from exc

@@ -1,0 +1,708 @@
+/* RA2 review site: the patient list and the patient page (radiographs beside the reader's score sheet).
+ *
+ * A classic script (no ES module: Chrome refuses module scripts from file://), no library, no network.
+ * Data come from data/index.js (window.RA2_INDEX) and, one patient at a time, from
+ * data/patients/NNNNN.js, which calls RA2_LOADED(...).  A reader's edits live in memory and in
+ * localStorage; when the page is served by `ra2 review --serve` they are also saved to disk through
+ * POST api/corrections.  Downloads are built here: the predictions CSV in the template's column order
+ * with totals as sums of the joints, and the landmarks CSV (image,landmark,x,y).
+ */
+(function () {
+  'use strict';
+
+  var IDX = window.RA2_INDEX;
+  var app = document.getElementById('app');
+  if (!IDX) {
+    app.innerHTML = '<div class="error-box">data/index.js is missing or broken: rebuild the site with ra2 review.</div>';
+    return;
+  }
+  var SERVED = location.protocol === 'http:' || location.protocol === 'https:';
+  var STORE = 'ra2-review:' + IDX.site_id;
+  var SVG = 'http://www.w3.org/2000/svg';
+  var ID = IDX.id_column;
+  var COL = {};
+  IDX.score_columns.forEach(function (c, i) { COL[c] = i; });
+  var JOINTS = Object.keys(IDX.joints);
+  var EROSION = JOINTS.filter(function (c) { return IDX.joints[c].damage === 'erosion'; });
+  var NARROWING = JOINTS.filter(function (c) { return IDX.joints[c].damage === 'narrowing'; });
+  var byKey = {};
+  IDX.patients.forEach(function (p, i) { p.order = i; byKey[p.key] = p; });
+
+  var state = {
+    edits: { scores: {}, landmarks: {} },
+    sort: { col: 'order', dir: 1 }, failedOnly: false, editedOnly: false, query: '',
+    view: { contrast: 1, brightness: 1, masks: true, landmarks: true, labels: true },
+    listOrder: IDX.patients.map(function (p) { return p.key; }),
+    current: null
+  };
+
+  // ------------------------------------------------------------------ small helpers
+  function el(tag, attrs, children) {
+    var e = document.createElement(tag);
+    setAttrs(e, attrs);
+    (children || []).forEach(function (c) { e.append(c); });
+    return e;
+  }
+  function sv(tag, attrs) { var e = document.createElementNS(SVG, tag); setAttrs(e, attrs); return e; }
+  function setAttrs(e, attrs) {
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (k === 'text') e.textContent = v;
+      else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? '' : v);
+    });
+  }
+  function round(v, d) { var f = Math.pow(10, d); var r = Math.round(v * f) / f; return r === 0 ? 0 : r; }
+  function show(v) {                       // a score as the sheet shows it
+    if (Number.isInteger(v)) return String(v);
+    return String(round(v, 2));
+  }
+  function csvNumber(v) { return String(round(v, 4)); }
+  function csvText(s) { return /[",\n\r]/.test(s) ? '"' + String(s).replace(/"/g, '""') + '"' : String(s); }
+  function sum(cols, get) { var t = 0; cols.forEach(function (c) { t += get(c); }); return t; }
+  function limbOf(col) { return col.slice(0, 2); }
+  function kindOf(limb) { return limb === 'LH' || limb === 'RH' ? 'hand' : 'foot'; }
+
+  // ------------------------------------------------------------------ scores and edits
+  function predicted(p, col) { return p.scores[COL[col]]; }
+  function value(p, col) {
+    var e = state.edits.scores[p.id];
+    return e && Object.prototype.hasOwnProperty.call(e, col) ? e[col] : predicted(p, col);
+  }
+  function totals(p, get) {
+    get = get || function (c) { return value(p, c); };
+    var ero = sum(EROSION, get), nar = sum(NARROWING, get);
+    return { total: ero + nar, erosion: ero, narrowing: nar };
+  }
+  function predictedTotals(p) { return totals(p, function (c) { return predicted(p, c); }); }
+  function isEdited(p) {
+    var e = state.edits.scores[p.id], lm = false;
+    IDX.limbs.forEach(function (limb) { if (state.edits.landmarks[p.id + '-' + limb]) lm = true; });
+    return !!(e && Object.keys(e).length) || lm;
+  }
+  function editCount() {
+    var n = 0, m = 0;
+    Object.keys(state.edits.scores).forEach(function (id) { n += Object.keys(state.edits.scores[id]).length; });
+    Object.keys(state.edits.landmarks).forEach(function (s) { m += Object.keys(state.edits.landmarks[s]).length; });
+    return { scores: n, landmarks: m };
+  }
+  function setScore(p, col, v) {
+    var e = state.edits.scores[p.id] || (state.edits.scores[p.id] = {});
+    if (v === predicted(p, col)) delete e[col]; else e[col] = v;
+    if (!Object.keys(e).length) delete state.edits.scores[p.id];
+    changed();
+  }
+  function setLandmark(stem, name, xy) {
+    var e = state.edits.landmarks[stem] || (state.edits.landmarks[stem] = {});
+    e[name] = [round(xy[0], 2), round(xy[1], 2)];
+    changed();
+  }
+  function resetPatient(p) {
+    delete state.edits.scores[p.id];
+    IDX.limbs.forEach(function (limb) { delete state.edits.landmarks[p.id + '-' + limb]; });
+    changed();
+  }
+
+  // ------------------------------------------------------------------ keeping the edits
+  function loadLocal() {
+    try {
+      var saved = JSON.parse(localStorage.getItem(STORE) || 'null');
+      if (saved && saved.scores && saved.landmarks) state.edits = saved;
+    } catch (err) { /* no storage on this browser: edits live until the page closes */ }
+  }
+  function saveLocal() {
+    try { localStorage.setItem(STORE, JSON.stringify(state.edits)); } catch (err) { /* see loadLocal */ }
+  }
+  var saveTimer = null, saving = false, dirty = false;
+  function status(text, cls) {
+    var s = document.getElementById('status');
+    s.textContent = text; s.className = cls || '';
+  }
+  function changed() {
+    saveLocal();
+    updateBar();
+    if (SERVED) {
+      dirty = true;
+      status('unsaved changes', 'pending');
+      clearTimeout(saveTimer);
+      saveTimer = setTimeout(saveServer, 800);
+    }
+  }
+  function saveServer() {
+    if (!SERVED) return Promise.resolve();
+    if (saving) { clearTimeout(saveTimer); saveTimer = setTimeout(saveServer, 300); return Promise.resolve(); }
+    saving = true; dirty = false;
+    status('saving…', 'pending');
+    return fetch('api/corrections', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ site_id: IDX.site_id, edits: state.edits })
+    }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+        return body;
+      });
+    }).then(function (body) {
+      saving = false;
+      if (!dirty) status('saved ' + body.saved + ' to ' + body.folder, 'saved');
+    }).catch(function (err) {
+      saving = false; dirty = true;
+      status('not saved: ' + err.message, 'error');
+    });
+  }
+  function loadServer() {
+    return fetch('api/corrections').then(function (r) { return r.json(); }).then(function (body) {
+      if (body.edits && body.edits.scores && body.edits.landmarks) state.edits = body.edits;
+      saveLocal();
+      status(body.saved ? 'last saved ' + body.saved : 'nothing saved yet', 'saved');
+    }).catch(function (err) { status('could not read saved corrections: ' + err.message, 'error'); });
+  }
+
+  // ------------------------------------------------------------------ downloads
+  function predictionsCsv() {
+    var lines = [IDX.csv_columns.map(csvText).join(',')];
+    IDX.patients.forEach(function (p) {
+      var t = totals(p);
+      var cells = IDX.csv_columns.map(function (c) {
+        if (c === ID) return csvText(p.id);
+        if (c === 'Overall_Tol') return csvNumber(t.total);
+        if (c === 'Overall_erosion') return csvNumber(t.erosion);
+        if (c === 'Overall_narrowing') return csvNumber(t.narrowing);
+        return csvNumber(value(p, c));
+      });
+      lines.push(cells.join(','));
+    });
+    return lines.join('\n') + '\n';
+  }
+  function withScript(src, ready) {
+    var s = document.createElement('script');
+    s.src = src;
+    s.onload = ready;
+    s.onerror = function () { status(src + ' could not be loaded', 'error'); };
+    document.head.appendChild(s);
+  }
+  function landmarksCsv(done) {
+    function build() {
+      var L = window.RA2_LANDMARKS, lines = ['image,landmark,x,y'];
+      L.order.forEach(function (pair) {
+        var stem = pair[0], name = pair[1];
+        var moved = state.edits.landmarks[stem] && state.edits.landmarks[stem][name];
+        var xy = moved || L.points[stem][name];
+        lines.push([csvText(stem), csvText(name), String(round(xy[0], 2)), String(round(xy[1], 2))].join(','));
+      });
+      done(lines.join('\n') + '\n');
+    }
+    if (window.RA2_LANDMARKS) build(); else withScript('data/landmarks.js', build);
+  }
+  function download(name, text) {
+    var url = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+    var a = el('a', { href: url, download: name });
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(url); a.remove(); }, 1000);
+  }
+
+  // ------------------------------------------------------------------ the bar
+  function updateBar() {
+    var n = editCount();
+    document.getElementById('edits').textContent =
+      n.scores || n.landmarks ? n.scores + ' score(s) and ' + n.landmarks + ' landmark(s) corrected' : 'no corrections yet';
+  }
+  function setupBar() {
+    var src = IDX.source.predictions.split(/[\\/]/).pop();
+    document.getElementById('source').textContent = src + ' · ' + IDX.patients.length + ' patients';
+    document.getElementById('mode').textContent = SERVED ? '· served (corrections are saved to disk)' : '· from disk';
+    var save = document.getElementById('save');
+    if (SERVED) { save.hidden = false; save.onclick = function () { clearTimeout(saveTimer); saveServer(); }; }
+    document.getElementById('dl-predictions').onclick = function () {
+      download('predictions_corrected.csv', predictionsCsv());
+    };
+    var dl = document.getElementById('dl-landmarks');
+    dl.disabled = !IDX.has_landmarks;
+    if (!IDX.has_landmarks) dl.title = 'the site was built without --landmarks';
+    dl.onclick = function () { landmarksCsv(function (t) { download('landmarks_corrected.csv', t); }); };
+    updateBar();
+  }
+
+  // ------------------------------------------------------------------ the patient list
+  var LIST_COLUMNS = [
+    ['order', '#'], ['id', 'Patient'], ['Overall_Tol', 'Total'], ['Overall_erosion', 'Erosion'],
+    ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['edited', 'Corrected']
+  ];
+  function sortValue(p, col) {
+    if (col === 'order') return p.order;
+    if (col === 'id') return p.id;
+    if (col === 'failed') return p.failed.length;
+    if (col === 'edited') return isEdited(p) ? 1 : 0;
+    var t = totals(p);
+    return col === 'Overall_Tol' ? t.total : col === 'Overall_erosion' ? t.erosion : t.narrowing;
+  }
+  function listed() {
+    var q = state.query.trim().toLowerCase();
+    var rows = IDX.patients.filter(function (p) {
+      return (!state.failedOnly || p.failed.length) && (!state.editedOnly || isEdited(p)) &&
+        (!q || p.id.toLowerCase().indexOf(q) >= 0);
+    });
+    var col = state.sort.col, dir = state.sort.dir;
+    rows.sort(function (a, b) {
+      var x = sortValue(a, col), y = sortValue(b, col);
+      return (x < y ? -1 : x > y ? 1 : a.order - b.order) * dir;
+    });
+    return rows;
+  }
+  function renderList() {
+    state.current = null;
+    shownViewers = {};
+    document.title = 'RA2 review: ' + IDX.patients.length + ' patients';
+    var nFailed = IDX.patients.filter(function (p) { return p.failed.length; }).length;
+    var search = el('input', { type: 'search', placeholder: 'patient ID', value: state.query, id: 'search' });
+    var failedBox = el('input', { type: 'checkbox', id: 'failed-only' });
+    failedBox.checked = state.failedOnly;
+    var editedBox = el('input', { type: 'checkbox', id: 'edited-only' });
+    editedBox.checked = state.editedOnly;
+    var count = el('span', { class: 'count' });
+    var tbody = el('tbody');
+    var headRow = el('tr');
+    LIST_COLUMNS.forEach(function (c) {
+      var th = el('th', { 'data-sort': c[0], text: c[1], title: 'sort by ' + c[1].toLowerCase() });
+      th.onclick = function () {
+        if (state.sort.col === c[0]) state.sort.dir = -state.sort.dir;
+        else state.sort = { col: c[0], dir: c[0] === 'id' || c[0] === 'order' ? 1 : -1 };
+        fill();
+      };
+      headRow.append(th);
+    });
+    function fill() {
+      var rows = listed();
+      state.listOrder = rows.map(function (p) { return p.key; });
+      headRow.querySelectorAll('th').forEach(function (th) {
+        var on = th.getAttribute('data-sort') === state.sort.col;
+        th.className = on ? 'sorted' + (state.sort.dir > 0 ? ' asc' : '') : '';
+      });
+      tbody.textContent = '';
+      var frag = document.createDocumentFragment();
+      rows.forEach(function (p) {
+        var t = totals(p), pt = predictedTotals(p), edited = isEdited(p);
+        function num(v, pv) {
+          return el('td', { text: show(round(v, 1)), title: v !== pv ? 'predicted ' + show(round(pv, 2)) : null,
+                            class: v !== pv ? 'edited' : null });
+        }
+        var failedText = p.failed.map(function (f) { return f.limb; }).join(' ');
+        frag.append(el('tr', { 'data-key': p.key }, [
+          el('td', { text: String(p.order + 1) }),
+          el('td', {}, [el('a', { href: '#p=' + p.key, text: p.id })]),
+          num(t.total, pt.total), num(t.erosion, pt.erosion), num(t.narrowing, pt.narrowing),
+          el('td', { class: p.failed.length ? 'failed' : null, text: failedText || '—',
+                     title: p.failed.map(function (f) { return f.limb + ': ' + f.reason; }).join('\n') || null }),
+          el('td', { class: edited ? 'edited' : null, text: edited ? 'yes' : '' })
+        ]));
+      });
+      tbody.append(frag);
+      count.textContent = rows.length + ' of ' + IDX.patients.length + ' patients shown · ' + nFailed +
+        ' with failed images';
+    }
+    search.oninput = function () { state.query = search.value; fill(); };
+    failedBox.onchange = function () { state.failedOnly = failedBox.checked; fill(); };
+    editedBox.onchange = function () { state.editedOnly = editedBox.checked; fill(); };
+    var resetAll = el('button', { type: 'button', id: 'reset-all', text: 'Reset all to predictions',
+                                  title: 'undo every correction of every patient' });
+    resetAll.onclick = function () {
+      if (!confirm('Undo every correction of every patient?')) return;
+      state.edits = { scores: {}, landmarks: {} };
+      changed(); fill();
+    };
+    app.textContent = '';
+    app.append(el('section', { class: 'list' }, [
+      el('div', { class: 'tools' }, [
+        search,
+        el('label', {}, [failedBox, ' only patients with failed images']),
+        el('label', {}, [editedBox, ' only corrected patients']),
+        count, el('span', { class: 'grow' }), resetAll
+      ]),
+      el('table', { class: 'patients', id: 'patients' }, [el('thead', {}, [headRow]), tbody]),
+      el('p', { class: 'note', text: 'Totals are the sums of the joints, corrected where a reader changed a score ' +
+        '(predicted value on hover). Click a column to sort; open a patient to read the radiographs.' })
+    ]));
+    fill();
+  }
+
+  // ------------------------------------------------------------------ one radiograph
+  function Viewer(panel, p, limb, image, points, onMoved) {
+    var W = image.width, H = image.height, stem = image.stem;
+    var svg = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'xMidYMid meet',
+                          'data-limb': limb, class: 'view' });
+    var pic = sv('image', { href: image.file, x: 0, y: 0, width: W, height: H, preserveAspectRatio: 'none',
+                            class: 'pic' });
+    svg.append(pic);
+    if (image.mask) svg.append(sv('image', { href: image.mask, x: 0, y: 0, width: W, height: H,
+                                             preserveAspectRatio: 'none', class: 'mask', opacity: 0.55 }));
+    var marks = sv('g', { class: 'landmarks' });
+    svg.append(marks);
+    panel.append(svg);
+    var vb = { x: 0, y: 0, w: W, h: H }, items = {};
+
+    Object.keys(points || {}).forEach(function (name) {
+      var moved = state.edits.landmarks[stem] && state.edits.landmarks[stem][name];
+      var xy = moved || points[name];
+      var g = sv('g', { class: 'lm' + (moved ? ' moved' : ''), 'data-name': name, 'data-stem': stem });
+      var c = sv('circle', { cx: xy[0], cy: xy[1], r: 6 });
+      var t = sv('text', { x: xy[0], y: xy[1], text: name });
+      g.append(c, t);
+      marks.append(g);
+      items[name] = { g: g, c: c, t: t, xy: xy.slice() };
+    });
+
+    function pxPerUnit() {               // screen pixels per image pixel at the current zoom
+      var r = svg.getBoundingClientRect();
+      return Math.min(r.width / vb.w, r.height / vb.h) || 1;
+    }
+    function restyle() {
+      var u = 1 / pxPerUnit();
+      Object.keys(items).forEach(function (n) {
+        var it = items[n];
+        it.c.setAttribute('r', 6 * u); it.c.setAttribute('stroke-width', 1.6 * u);
+        it.t.setAttribute('font-size', 11 * u); it.t.setAttribute('stroke-width', 2.5 * u);
+        it.t.setAttribute('x', it.xy[0] + 8 * u); it.t.setAttribute('y', it.xy[1] + 4 * u);
+      });
+    }
+    function apply() {
+      svg.setAttribute('viewBox', [vb.x, vb.y, vb.w, vb.h].join(' '));
+      restyle();
+    }
+    function toImage(evt) {
+      var pt = svg.createSVGPoint();
+      pt.x = evt.clientX; pt.y = evt.clientY;
+      return pt.matrixTransform(svg.getScreenCTM().inverse());
+    }
+    this.reset = function () { vb = { x: 0, y: 0, w: W, h: H }; apply(); };
+    this.restyle = restyle;
+    this.filter = function (v) {
+      pic.style.filter = 'brightness(' + v.brightness + ') contrast(' + v.contrast + ')';
+    };
+    this.highlight = function (names) {
+      Object.keys(items).forEach(function (n) { items[n].g.classList.toggle('hl', names.indexOf(n) >= 0); });
+    };
+
+    svg.addEventListener('wheel', function (evt) {
+      evt.preventDefault();
+      var f = Math.exp(evt.deltaY * 0.0015);
+      var nw = Math.min(W * 1.5, Math.max(W / 40, vb.w * f));
+      f = nw / vb.w;
+      var p0 = toImage(evt);
+      vb = { x: p0.x - (p0.x - vb.x) * f, y: p0.y - (p0.y - vb.y) * f, w: vb.w * f, h: vb.h * f };
+      apply();
+    }, { passive: false });
+
+    var drag = null;
+    svg.addEventListener('pointerdown', function (evt) {
+      if (evt.button !== 0) return;
+      var g = evt.target.closest && evt.target.closest('.lm');
+      var p0 = toImage(evt);
+      drag = g ? { kind: 'landmark', name: g.getAttribute('data-name'), start: p0 } : { kind: 'pan', start: p0 };
+      if (!g) svg.classList.add('panning');
+      svg.setPointerCapture(evt.pointerId);
+      evt.preventDefault();
+    });
+    svg.addEventListener('pointermove', function (evt) {
+      if (!drag) return;
+      var q = toImage(evt);
+      if (drag.kind === 'pan') {
+        vb.x += drag.start.x - q.x; vb.y += drag.start.y - q.y;
+        apply();
+      } else {
+        var it = items[drag.name];
+        it.xy = [Math.min(W - 1, Math.max(0, q.x)), Math.min(H - 1, Math.max(0, q.y))];
+        it.c.setAttribute('cx', it.xy[0]); it.c.setAttribute('cy', it.xy[1]);
+        drag.moved = true;
+        restyle();
+      }
+    });
+    function end(evt) {
+      if (!drag) return;
+      if (drag.kind === 'landmark' && drag.moved) {
+        var it = items[drag.name];
+        it.g.classList.add('moved');
+        onMoved(stem, drag.name, it.xy);
+      }
+      drag = null;
+      svg.classList.remove('panning');
+      if (svg.hasPointerCapture(evt.pointerId)) svg.releasePointerCapture(evt.pointerId);
+    }
+    svg.addEventListener('pointerup', end);
+    svg.addEventListener('pointercancel', end);
+    svg.addEventListener('dblclick', this.reset);
+    apply();
+  }
+
+  // ------------------------------------------------------------------ the patient page
+  var cache = {}, waiting = {}, shownViewers = {};
+  window.RA2_LOADED = function (data) {
+    cache[data.key] = data;
+    (waiting[data.key] || []).forEach(function (cb) { cb(data); });
+    delete waiting[data.key];
+  };
+  function loadPatient(key, cb) {
+    if (cache[key]) return cb(cache[key]);
+    if (waiting[key]) { waiting[key].push(cb); return; }
+    waiting[key] = [cb];
+    var s = document.createElement('script');
+    s.src = 'data/patients/' + key + '.js';
+    s.onerror = function () {
+      delete waiting[key];
+      app.innerHTML = '';
+      app.append(el('div', { class: 'error-box', text: 'data/patients/' + key + '.js could not be loaded.' }));
+    };
+    document.head.appendChild(s);
+  }
+
+  function limbTitle(limb) {
+    return { LH: 'Left hand', RH: 'Right hand', LF: 'Left foot', RF: 'Right foot' }[limb];
+  }
+
+  function renderPatient(key) {
+    var p = byKey[key];
+    if (!p) { app.innerHTML = ''; app.append(el('div', { class: 'error-box', text: 'No patient ' + key + '.' })); return; }
+    app.textContent = '';
+    app.append(el('p', { class: 'note', text: 'Loading ' + p.id + '…' }));
+    loadPatient(key, function (data) { if (location.hash === '#p=' + key) drawPatient(p, data); });
+  }
+
+  function drawPatient(p, data) {
+    state.current = p.key;
+    document.title = 'RA2 review: ' + p.id;
+    var order = state.listOrder, at = order.indexOf(p.key);
+    var prev = at > 0 ? order[at - 1] : null, next = at >= 0 && at < order.length - 1 ? order[at + 1] : null;
+    var viewers = {}, wrap = el('div', { class: 'viewers' });
+    var v = state.view;
+
+    IDX.limbs.forEach(function (limb) {
+      var image = data.images[limb];
+      var panel = el('div', { class: 'panel', 'data-limb': limb });
+      var title = el('div', { class: 'ptitle' }, [el('b', { text: limb }), limbTitle(limb)]);
+      panel.append(title);
+      if (image.failed) {
+        panel.append(el('div', { class: 'failed-msg', text: 'Image not used: ' + image.failed }));
+      } else {
+        var extra = image.width + '×' + image.height + ' px';
+        if (image.format === 'DICOM') extra += ' · DICOM ' + image.bits + '-bit';
+        if (image.mm_per_pixel) extra += ' · ' + round(image.mm_per_pixel, 3) + ' mm/px';
+        title.append(el('span', { text: extra }));
+        var fit = el('button', { type: 'button', text: 'fit', title: 'whole image (or double-click)' });
+        title.append(fit);
+        viewers[limb] = new Viewer(panel, p, limb, image, data.landmarks[limb], function (stem, name, xy) {
+          setLandmark(stem, name, xy);
+        });
+        fit.onclick = viewers[limb].reset;
+        viewers[limb].filter(v);
+      }
+      wrap.append(panel);
+    });
+    wrap.classList.toggle('hide-masks', !v.masks);
+    wrap.classList.toggle('hide-landmarks', !v.landmarks);
+    wrap.classList.toggle('hide-labels', !v.labels);
+
+    function slider(label, keyName, min, max) {
+      var s = el('input', { type: 'range', min: min, max: max, step: 0.05, value: v[keyName], id: 'view-' + keyName });
+      s.oninput = function () {
+        v[keyName] = Number(s.value);
+        Object.keys(viewers).forEach(function (l) { viewers[l].filter(v); });
+      };
+      return el('label', {}, [label + ' ', s]);
+    }
+    function toggle(label, keyName) {
+      var c = el('input', { type: 'checkbox', id: 'view-' + keyName });
+      c.checked = v[keyName];
+      c.onchange = function () { v[keyName] = c.checked; wrap.classList.toggle('hide-' + keyName, !c.checked); };
+      return el('label', {}, [c, ' ' + label]);
+    }
+    var failedNote = p.failed.length ? el('span', { class: 'warn', text: p.failed.length + ' failed image(s)' }) : '';
+    var nav = el('div', { class: 'pnav' }, [
+      el('a', { href: '#', text: '← list' }),
+      el('button', { type: 'button', text: '‹ prev', id: 'prev', disabled: !prev,
+                     onclick: function () { location.hash = '#p=' + prev; } }),
+      el('button', { type: 'button', text: 'next ›', id: 'next', disabled: !next,
+                     onclick: function () { location.hash = '#p=' + next; } }),
+      el('h1', { text: p.id }),
+      el('span', { class: 'count', text: (at + 1) + ' of ' + order.length }), failedNote,
+      el('span', { class: 'grow' }),
+      el('div', { class: 'controls' }, [slider('contrast', 'contrast', 0.3, 4), slider('brightness', 'brightness', 0.3, 3),
+        toggle('landmarks', 'landmarks'), toggle('labels', 'labels'), toggle('masks', 'masks')])
+    ]);
+    var sheet = drawSheet(p, viewers);
+    app.textContent = '';
+    app.append(el('section', { class: 'patient', 'data-patient': p.id }, [
+      el('div', { class: 'left' }, [nav, wrap]), sheet
+    ]));
+    shownViewers = viewers;
+    Object.keys(viewers).forEach(function (l) { viewers[l].restyle(); });
+  }
+
+  function drawSheet(p, viewers) {
+    var col = el('div', { class: 'sheet-col' });
+    var totalBoxes = {};
+    ['total', 'erosion', 'narrowing'].forEach(function (k) {
+      totalBoxes[k] = { b: el('b'), small: el('small') };
+    });
+    var limbTotals = {};
+    function refreshTotals() {
+      var t = totals(p), pt = predictedTotals(p);
+      Object.keys(totalBoxes).forEach(function (k) {
+        totalBoxes[k].b.textContent = show(round(t[k], 1));
+        totalBoxes[k].b.id = 'total-' + k;
+        totalBoxes[k].small.textContent = t[k] !== pt[k] ? '(predicted ' + show(round(pt[k], 1)) + ')' : '';
+      });
+      Object.keys(limbTotals).forEach(function (id) {
+        var spec = limbTotals[id];
+        spec.cell.textContent = show(round(sum(spec.cols, function (c) { return value(p, c); }), 1));
+      });
+    }
+    var reset = el('button', { type: 'button', id: 'reset-patient', text: 'Reset to predictions',
+                               title: "undo this patient's corrected scores and moved landmarks" });
+    reset.onclick = function () { resetPatient(p); drawPatient(p, cache[p.key]); };
+    col.append(
+      el('div', { class: 'totals' }, [
+        el('div', {}, [el('span', { text: 'Overall_Tol' }), totalBoxes.total.b, totalBoxes.total.small]),
+        el('div', {}, [el('span', { text: 'Overall_erosion' }), totalBoxes.erosion.b, totalBoxes.erosion.small]),
+        el('div', {}, [el('span', { text: 'Overall_narrowing' }), totalBoxes.narrowing.b, totalBoxes.narrowing.small])
+      ]),
+      el('div', { class: 'sheet-actions' }, [reset])
+    );
+
+    ['hand', 'foot'].forEach(function (kind) {
+      var spec = IDX.layout[kind], limbs = spec.limbs;
+      var head1 = el('tr', {}, [el('th', { rowspan: 2, text: kind === 'hand' ? 'Hands' : 'Feet' })]);
+      var head2 = el('tr');
+      limbs.forEach(function (limb) {
+        head1.append(el('th', { colspan: 2, text: limbTitle(limb) + ' (' + limb + ')' }));
+        head2.append(el('th', { text: 'Erosion', title: 'erosion, 0–' + (kind === 'hand' ? 5 : 10) }),
+                     el('th', { text: 'JSN', title: 'joint space narrowing, 0–4' }));
+      });
+      var body = el('tbody');
+      spec.sections.forEach(function (section) {
+        body.append(el('tr', { class: 'section' }, [el('th', { colspan: 1 + 2 * limbs.length, text: section.title })]));
+        section.rows.forEach(function (row) {
+          var tr = el('tr', {}, [el('th', { text: row.label })]);
+          var marks = {};
+          limbs.forEach(function (limb) {
+            ['erosion', 'narrowing'].forEach(function (damage) {
+              var name = row[damage];
+              if (!name) { tr.append(el('td', { class: 'none', title: 'not scored in SvH' })); return; }
+              var column = limb + '_' + name;
+              var lm = IDX.scheme.carries[kind] && IDX.scheme.carries[kind][name];
+              if (lm) (marks[limb] = marks[limb] || []).push(lm);
+              tr.append(el('td', {}, [cell(p, column, refreshTotals)]));
+            });
+          });
+          tr.addEventListener('mouseenter', function () {
+            limbs.forEach(function (limb) { if (viewers[limb]) viewers[limb].highlight(marks[limb] || []); });
+          });
+          tr.addEventListener('mouseleave', function () {
+            limbs.forEach(function (limb) { if (viewers[limb]) viewers[limb].highlight([]); });
+          });
+          body.append(tr);
+        });
+      });
+      var foot1 = el('tr', {}, [el('th', { text: 'Sum' })]);
+      var foot2 = el('tr', {}, [el('th', { text: 'Limb total' })]);
+      limbs.forEach(function (limb) {
+        ['erosion', 'narrowing'].forEach(function (damage) {
+          var cols = JOINTS.filter(function (c) { return limbOf(c) === limb && IDX.joints[c].damage === damage; });
+          var td = el('td', { id: 'sum-' + limb + '-' + damage });
+          limbTotals[td.id] = { cell: td, cols: cols };
+          foot1.append(td);
+        });
+        var all = JOINTS.filter(function (c) { return limbOf(c) === limb; });
+        var td2 = el('td', { colspan: 2, id: 'sum-' + limb });
+        limbTotals[td2.id] = { cell: td2, cols: all };
+        foot2.append(td2);
+      });
+      col.append(el('h2', { text: kind === 'hand' ? 'Hands (SvH)' : 'Feet (SvH)' }),
+                 el('table', { class: 'sheet', 'data-kind': kind }, [el('thead', {}, [head1, head2]), body,
+                                                                      el('tfoot', {}, [foot1, foot2])]));
+    });
+    col.append(el('p', { class: 'legend', text: 'Type a score (erosion 0–5 per hand joint, 0–10 per foot joint; ' +
+      'narrowing 0–4); ↑/↓ step by one, Enter goes down. Corrected cells are yellow; hover a row to see its ' +
+      'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits.' }));
+    refreshTotals();
+    return col;
+  }
+
+  function cell(p, column, refresh) {
+    var top = IDX.joints[column].max;
+    var input = el('input', { class: 'cell', type: 'text', inputmode: 'decimal', 'data-col': column,
+                              'aria-label': column, autocomplete: 'off' });
+    function paint() {
+      var v = value(p, column), pv = predicted(p, column);
+      input.value = show(v);
+      input.classList.toggle('edited', v !== pv);
+      input.classList.remove('bad');
+      input.title = column + ' (0–' + top + ')' + (v !== pv ? ', predicted ' + show(pv) : '');
+    }
+    function parse(text) {
+      if (!/^\s*\d+(\.\d*)?\s*$|^\s*\.\d+\s*$/.test(text)) return null;
+      var v = Number(text);
+      return isFinite(v) && v >= 0 && v <= top ? v : null;
+    }
+    input.addEventListener('input', function () {
+      var v = parse(input.value);
+      if (v === null) {
+        input.classList.add('bad');
+        input.title = 'a number from 0 to ' + top;
+        return;
+      }
+      input.classList.remove('bad');
+      setScore(p, column, v);
+      input.classList.toggle('edited', v !== predicted(p, column));
+      refresh();
+    });
+    input.addEventListener('change', paint);             // leaving a bad cell restores its value
+    input.addEventListener('blur', paint);
+    input.addEventListener('keydown', function (evt) {
+      if (evt.key === 'ArrowUp' || evt.key === 'ArrowDown') {
+        evt.preventDefault();
+        var v = Math.round(value(p, column)) + (evt.key === 'ArrowUp' ? 1 : -1);
+        setScore(p, column, Math.min(top, Math.max(0, v)));
+        paint(); refresh();
+      } else if (evt.key === 'Enter') {
+        evt.preventDefault();
+        var all = Array.prototype.slice.call(document.querySelectorAll('input.cell'));
+        var nextInput = all[all.indexOf(input) + 1];
+        if (nextInput) nextInput.focus(); else input.blur();
+      } else if (evt.key === 'Escape') {
+        paint(); input.blur();
+      }
+    });
+    input.addEventListener('focus', function () { input.select(); });
+    paint();
+    return input;
+  }
+
+  // ------------------------------------------------------------------ routing
+  function route() {
+    var m = /^#p=(\w+)$/.exec(location.hash);
+    if (m) renderPatient(m[1]); else renderList();
+  }
+  document.addEventListener('keydown', function (evt) {
+    if (!state.current || /INPUT|TEXTAREA/.test(evt.target.tagName)) return;
+    var order = state.listOrder, at = order.indexOf(state.current);
+    if ((evt.key === 'n' || evt.key === 'ArrowRight') && at < order.length - 1) location.hash = '#p=' + order[at + 1];
+    if ((evt.key === 'p' || evt.key === 'ArrowLeft') && at > 0) location.hash = '#p=' + order[at - 1];
+  });
+  window.addEventListener('hashchange', route);
+  window.addEventListener('resize', function () {      // landmarks keep their size on screen
+    Object.keys(shownViewers).forEach(function (l) { shownViewers[l].restyle(); });
+  });
+  window.addEventListener('beforeunload', function (evt) {
+    if (SERVED && dirty) { evt.preventDefault(); evt.returnValue = ''; }
+  });
+
+  // exposed for tests and for readers who script the page
+  window.RA2_REVIEW = {
+    predictionsCsv: predictionsCsv, landmarksCsv: landmarksCsv, edits: function () { return state.edits; },
+    save: saveServer
+  };
+
+  loadLocal();
+  setupBar();
+  (SERVED ? loadServer() : Promise.resolve()).then(route);
+})();
