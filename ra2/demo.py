@@ -92,7 +92,8 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
         timings["method_train_s"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = predict_folder(bundle, test, template, preds_dir / "method.csv",
-                                 landmarks_out=report / "method_landmarks.csv", overlays=report / "overlays")
+                                 landmarks_out=report / "method_landmarks.csv", overlays=report / "overlays",
+                                 masks_out=report / "masks")
         timings["method_predict_s"] = time.perf_counter() - t
         paths["method"] = preds_dir / "method.csv"
         write_json(summary, report / "method_predict_summary.json")
@@ -120,7 +121,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
         write_json(comparisons, report / "compare.json")
     t = time.perf_counter()
     review = _review_site(out / "review", test, template, paths.get("method") or paths[best_baseline],
-                          report / "method_landmarks.csv")
+                          report / "method_landmarks.csv", report / "masks")
     timings["review_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     write_json(timings, report / "timings.json")
@@ -134,7 +135,8 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     return board
 
 
-def _review_site(site: Path, images: Path, template: Path, predictions: Path, landmarks: Path) -> dict | None:
+def _review_site(site: Path, images: Path, template: Path, predictions: Path, landmarks: Path,
+                 masks: Path) -> dict | None:
     """The readers' review site of the test images and the method's (else the best baseline's) predictions."""
     from challenge.errors import UsageError
     from review.build import build_site
@@ -142,7 +144,7 @@ def _review_site(site: Path, images: Path, template: Path, predictions: Path, la
     log.info("review site of %s -> %s", predictions.name, site)
     try:
         return build_site(images, predictions, site, landmarks=landmarks if landmarks.is_file() else None,
-                          template=template)
+                          masks=masks if masks.is_dir() else None, template=template)
     except UsageError as exc:   # the site is a convenience, never a reason to lose the scores
         log.warning("review site not written: %s", exc)
         return None

@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write (atomically)")
     p.add_argument("--landmarks-out", metavar="FILE", help="write predicted landmarks (image,landmark,x,y,...)")
     p.add_argument("--overlays", metavar="DIR", help="write one PNG per image with landmarks, masks and scores")
+    p.add_argument("--masks-out", metavar="DIR",
+                   help="write each image's predicted joint spaces as {PID}-{LIMB}.png (255 = joint space), "
+                        "as 'ra2 review --masks' reads them")
     p.add_argument("--no-stack", action="store_true", help="use patch predictions only, even if the bundle stacks")
     p.add_argument("--summary", metavar="JSON", help="write the run summary to this JSON file")
     p.add_argument("--prior-only", action="store_true",
@@ -124,13 +127,15 @@ def cmd_predict(args) -> int:
     for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary)):
         if path is not None:
             check_output_file(path, option, inputs)
-    if args.overlays is not None:
-        check_output_folder(args.overlays, "--overlays", [args.template, args.bundle, args.images])
+    for option, folder in (("--overlays", args.overlays), ("--masks-out", args.masks_out)):
+        if folder is not None:
+            check_output_folder(folder, option, [args.template, args.bundle, args.images])
 
     from .predict import predict_folder
 
     summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
-                             overlays=args.overlays, stack=False if args.no_stack else None,
+                             overlays=args.overlays, masks_out=args.masks_out,
+                             stack=False if args.no_stack else None,
                              prior_only=args.prior_only)
     print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
           f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")

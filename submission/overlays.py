@@ -53,3 +53,32 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     ax.axis("off")
     fig.savefig(out_path)
     return out_path
+
+
+def joint_space_mask(result, method) -> np.ndarray:
+    """The predicted joint spaces of one image as a stored-image mask (uint8, 255 = joint space):
+    each landmark's mask patch (probability > 0.5) mapped back to where its patch was cut."""
+    from PIL import Image
+
+    from .localize import RIGHT
+
+    out = np.zeros((result.height, result.width), np.uint8)
+    if result.masks is None:
+        return out
+    kind = "hand" if result.limb in ("LH", "RH") else "foot"
+    side = patch_side(result.width, result.height, method.settings.patch_scale(kind))
+    n = max(1, int(round(side)))
+    for li, (x, y) in enumerate(result.landmarks.values()):
+        patch = (result.masks[li] > 0.5).astype(np.uint8) * 255
+        if not patch.any():
+            continue
+        if result.limb in RIGHT:                     # mask patches are cut from the mirrored image
+            patch = patch[:, ::-1]
+        big = np.asarray(Image.fromarray(patch).resize((n, n), Image.NEAREST))
+        x0, y0 = int(round(x - n / 2)), int(round(y - n / 2))
+        sx0, sy0 = max(0, x0), max(0, y0)
+        sx1, sy1 = min(result.width, x0 + n), min(result.height, y0 + n)
+        if sx1 > sx0 and sy1 > sy0:
+            region = out[sy0:sy1, sx0:sx1]
+            np.maximum(region, big[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], out=region)
+    return out

@@ -131,7 +131,7 @@ def _overlay(img, res, method, path: Path) -> None:
 
 
 def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks_out=None, overlays=None,
-                   stack: bool | None = None, progress: bool = True, method: Method | None = None,
+                   masks_out=None, stack: bool | None = None, progress: bool = True, method: Method | None = None,
                    prior_only: bool = False) -> dict:
     """Predict every template patient; returns a summary (patients, images, missing and failed images,
     seconds, device).
@@ -148,7 +148,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)
     rows, failed, missing, ignored, results = [], [], [], [], []
-    staging = _Staging(overlays)
+    staging, mask_staging = _Staging(overlays), _Staging(masks_out)
     jobs = [(p, limb) for p in patients for limb in LIMBS]
     for patient, limb in tqdm(jobs, desc="predicting", disable=not progress, unit="img"):
         path = folder.path(patient, limb)
@@ -175,9 +175,16 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
                     for n, (x, y) in res.landmarks.items())
         if overlays is not None:
             _overlay(img, res, method, staging.path(f"{res.stem}.png"))
+        if masks_out is not None and res.masks is not None:
+            from PIL import Image
+
+            from .overlays import joint_space_mask
+
+            Image.fromarray(joint_space_mask(res, method)).save(mask_staging.path(f"{res.stem}.png"))
         results.append(res.stem)
     if not results and not prior_only:
         staging.discard()
+        mask_staging.discard()
         raise UsageError(f"{images_dir}: no usable image for any of the {len(patients)} template patients "
                          f"({len(missing)} missing, {len(failed)} unreadable, {len(ignored)} of a limb kind the "
                          "bundle was not trained on): check --images, or ask for --prior-only")
@@ -188,6 +195,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
         from challenge.landmarks import write_landmarks
         write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]), landmarks_out)
     staging.commit()
+    mask_staging.commit()
     seconds = time.time() - start
     return {"patients": len(patients), "images": len(results), "missing": missing, "failed": failed,
             "ignored": ignored, "seconds": round(seconds, 3),
