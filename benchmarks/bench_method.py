@@ -194,10 +194,12 @@ def print_report(r: dict) -> None:
     print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on "
           f"{h['backend']}; one training step: localizer {h['localizer_step_s']:.3f} s, "
           f"hand scorer {h['hand_scorer_step_s']:.3f} s")
-    print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s")
-    print("localisation, share within 0.02:")
+    print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s "
+          "(reusing the full bundle's localizers and refiners)")
+    print("localisation (normalised distance to the gold point):")
     for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
-        print(f"  {g:<7} {100 * s['within']:6.2f} %  median {s['median']:.4f}  p95 {s['p95']:.4f}")
+        print(f"  {g:<7} within 0.02 {100 * s['within']:6.2f} %  within 0.01 {100 * s['within_fine']:6.2f} %  "
+              f"median {s['median']:.4f}  p95 {s['p95']:.4f}")
     keys = ("sc1", "sc2", "sc2_hand", "sc2_foot", "sc3", "sc3_hand", "sc3_foot")
     print(f"{'predictions':<24} " + " ".join(f"{k.upper():>8}" for k in keys))
     for k, v in r["scores"].items():

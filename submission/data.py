@@ -124,7 +124,7 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         from .refine import RefinerSamples
 
         for d in data.values():
-            d.refiner = RefinerSamples(crop=settings.ref_crop, pitch=settings.ref_pitch)
+            d.refiner = RefinerSamples(context=2 * settings.ref_crop, pitch=settings.ref_pitch)
     files = [labels_path, lm_path]
     jobs = [(p, limb, path) for p in chosen for limb, path in sorted(folder.images[p].items())]
     for patient, limb, path in tqdm(jobs, desc="reading training images", disable=not progress, unit="img"):

@@ -57,8 +57,8 @@ def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progres
     for kind, d in data.items():
         log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
         models[kind] = train_refiner(d.refiner, len(scheme.landmarks[kind]), crop=settings.ref_crop,
-                                     pitch=settings.ref_pitch, steps=settings.ref_steps, base=settings.ref_base,
-                                     seed=seed, progress=progress, desc=f"{kind} refiner")
+                                     steps=settings.ref_steps, base=settings.ref_base, seed=seed,
+                                     progress=progress, desc=f"{kind} refiner")
     return models
 
 
