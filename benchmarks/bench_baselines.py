@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from baselines.predictors import BASELINES, predict_baseline
-from challenge.phantom import make_cohort
+from phantoms.cohort import make_cohort
 from challenge.tables import read_scores
 from evaluator.official import score_frames
 

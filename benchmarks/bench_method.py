@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from baselines.predictors import BASELINES, predict_baseline
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from evaluator.landmarks import image_sizes, localisation_metric
     from evaluator.official import per_patient, score_frames
     from evaluator.stats import paired_wilcoxon

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
     from submission.data import load_training

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from challenge.phantom import make_cohort
+from phantoms.cohort import make_cohort
 
 
 def main(argv=None) -> None:

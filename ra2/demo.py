@@ -42,7 +42,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     ``full`` (what ``benchmarks/bench_method.py`` measures) or ``quick`` (tiny, for tests).
     """
     from baselines.predictors import BASELINES, predict_baseline
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.tables import write_scores
     from evaluator.cli import compare_files, leaderboard_files, score_files
     from evaluator.report import write_json

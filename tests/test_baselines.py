@@ -7,8 +7,8 @@ import pytest
 from baselines.predictors import BASELINES, FEATURES_PER_IMAGE, folder_features, predict_baseline
 from challenge import catalogue as cat
 from challenge.errors import UsageError
-from challenge.phantom import make_cohort
 from challenge.tables import check_scores, read_scores, read_table
+from phantoms.cohort import make_cohort
 from ra2.cli import main
 
 

@@ -264,10 +264,10 @@ def test_stacker_fit_over_processes_grows_the_same_forests():
 @pytest.mark.slow
 def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     """Train (tiny), predict with a corrupt and a missing image, validate, score, landmarks, overlays, SHAP."""
-    from challenge.phantom import make_cohort
     from challenge.tables import check_scores, errors, read_scores, read_table, read_template
     from evaluator.landmarks import score_landmark_files
     from evaluator.official import score_frames
+    from phantoms.cohort import make_cohort
     from ra2.cli import main
     from submission.bundle import read_manifest
     from submission.explain import explain_bundle

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from challenge import catalogue as cat
-from challenge.phantom import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
-                               reader2_scores)
-from challenge.phantom_render import Acquisition, Anatomy, render_limb
 from challenge.schemes import load_scheme
 from challenge.tables import check_scores, read_table
+from phantoms.cohort import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
+                             reader2_scores)
+from phantoms.render import Acquisition, Anatomy, render_limb
 from ra2.cli import main
 
 SCHEME = load_scheme("svh21")

@@ -4,7 +4,7 @@ Every patient has a latent severity that drives all of their joints, with a
 hand/foot factor, a damage-type factor, a per-side factor and a per-joint factor
 shared by the left and right joint, so that image-level totals correlate across
 patients roughly as in the real cohort (see ``TARGETS``).  The scores then shape
-the drawings (``phantom_render``): narrowing closes the joint-space gap,
+the drawings (``phantoms.render``): narrowing closes the joint-space gap,
 erosion bites notches into the bone ends.
 
 Layout written by ``make_cohort(out, n_train, n_test, seed)``::
@@ -27,12 +27,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from . import catalogue as cat
-from .errors import UsageError
-from .phantom_render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, Acquisition, Anatomy,
-                             add_erosions, build_foot, build_hand, render_limb)
-from .schemes import load_scheme
-from .tables import template_frame, with_totals, write_atomic, write_scores
+from challenge import catalogue as cat
+from challenge.errors import UsageError
+from challenge.schemes import load_scheme
+from challenge.tables import template_frame, with_totals, write_atomic, write_scores
+
+from .render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, Acquisition, Anatomy,
+                     add_erosions, build_foot, build_hand, render_limb)
 
 FORMAT_VERSION = 1
 TRAIN_PREFIX, TEST_PREFIX = "PHT", "PHX"
@@ -151,7 +152,7 @@ def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.r
 
 def render_patient_limb(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator,
                         size_scale: float = 1.0):
-    """One stored radiograph (``phantom_render.Rendered``) of one limb of a patient."""
+    """One stored radiograph (``phantoms.render.Rendered``) of one limb of a patient."""
     kind = "hand" if limb in cat.HANDS else "foot"
     acq = Acquisition.draw(rng, kind, size_scale)          # first, so that it does not depend on the scores
     shape = limb_geometry(scores, limb, anatomy, rng)
@@ -316,33 +317,3 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     text = json.dumps(info, indent=1, sort_keys=False)
     (out / "cohort.json").write_text(text + "\n")
     return json.loads(text)
-
-
-# ----------------------------------------------------------------------------------------------
-# ra2 synth
-# ----------------------------------------------------------------------------------------------
-
-
-def _run(args) -> int:
-    info = make_cohort(args.out, args.train, args.test, args.seed, size_scale=args.size_scale,
-                       progress=not args.quiet)
-    stats = info["statistics"]
-    corr = ", ".join(f"{k} {v['measured']}" for k, v in stats["correlations"].items()
-                     if k in ("lr_hand_narrowing", "ne_hand", "hand_foot"))
-    print(f"wrote {args.train} training and {args.test} test patients to {args.out} "
-          f"({stats['share_total_0_3']:.0%} with Overall_Tol 0-3; {corr})")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("synth", help="write a phantom cohort (synthetic radiographs with known scores)",
-                              description="Write a phantom cohort in the challenge layout: DIR/train, DIR/test "
-                                          "(template only), DIR/gold (answers, second reader) and DIR/cohort.json.")
-    p.add_argument("--out", required=True, help="output folder (new, empty, or a previous phantom cohort)")
-    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
-    p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    p.add_argument("--size-scale", type=float, default=1.0,
-                   help="multiply every image size by this (default 1: about 400-2500 px, median ~620)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_run)
