@@ -20,7 +20,8 @@ streams, so a patient does not depend on the others and one seed gives identical
 from __future__ import annotations
 
 import json
-import shutil
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,16 @@ from challenge.errors import UsageError
 from challenge.schemes import load_scheme
 from challenge.tables import template_frame, with_totals, write_atomic, write_scores
 
+from . import scores as realistic_scores
+from . import xray
 from .render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, Acquisition, Anatomy,
                      add_erosions, build_foot, build_hand, render_limb)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: ``realistic`` (the default of ``ra2 synth``): posed anatomy, additive attenuation, subtle damage, real
+#: score distributions, sizes as real (``phantoms.xray``, ``phantoms.scores``); ``easy``: the first
+#: generator (capsule bones, visible damage, small images), kept for fast tests.
+PRESETS = ("realistic", "easy")
 TRAIN_PREFIX, TEST_PREFIX = "PHT", "PHX"
 
 #: the latent-severity model (see ``patient_scores``)
@@ -112,11 +119,13 @@ def reader2_scores(scores: dict[str, int], rng: np.random.Generator) -> dict[str
     return out
 
 
-def cohort_scores(seed: int, n_train: int, n_test: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cohort_scores(seed: int, n_train: int, n_test: int, preset: str = "realistic"
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The gold scores of a cohort (training, test) without drawing any image: the same numbers
-    ``make_cohort`` writes for this seed."""
-    train = {pid: patient_scores(_rng(seed, 0, i, 0)) for pid, i in _patients(n_train, TRAIN_PREFIX)}
-    test = {pid: patient_scores(_rng(seed, 1, i, 0)) for pid, i in _patients(n_test, TEST_PREFIX)}
+    ``make_cohort`` writes for this seed and preset."""
+    draw = patient_scores if preset == "easy" else realistic_scores.patient_scores
+    train = {pid: draw(_rng(seed, 0, i, 0)) for pid, i in _patients(n_train, TRAIN_PREFIX)}
+    test = {pid: draw(_rng(seed, 1, i, 0)) for pid, i in _patients(n_test, TEST_PREFIX)}
     return _frame(train), _frame(test)
 
 
@@ -159,8 +168,30 @@ def render_patient_limb(scores: dict[str, int], limb: str, anatomy: Anatomy, rng
     return render_limb(shape, acq, rng, mirror=limb in ("RH", "RF"))
 
 
-def _save_image(pixels: np.ndarray, path: Path, quality: int):
-    Image.fromarray(pixels).save(path, "JPEG", quality=quality)
+def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, rng: np.random.Generator,
+                          size_scale: float = 1.0) -> xray.Shot:
+    """One stored radiograph of one limb, realistic preset (``phantoms.xray``)."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    exposure = xray.Exposure.draw(rng, kind, size_scale)       # first: it does not depend on the scores
+    scheme = load_scheme("svh21")
+    own = [j for j in cat.JOINTS if j.limb == limb]
+    narrow: dict[str, int] = {}
+    erode: dict[str, int] = {}
+    for j in own:
+        into = narrow if j.damage == cat.NARROWING else erode
+        name = scheme.carries[kind][j.name]
+        value = scores[j.column] if j.damage == cat.NARROWING else round(5 * scores[j.column] / j.max_score)
+        into[name] = max(into.get(name, 0), value)      # erosion on a 0-5 scale for hands and feet
+    lesion_rng = np.random.default_rng(int(rng.integers(2 ** 62)))   # erosions do not shift the other draws
+    shape = (xray.build_hand if kind == "hand" else xray.build_foot)(narrow, erode, build, rng)
+    sites = xray.erosion_sites(kind)
+    xray.add_erosions(shape, [(scores[j.column], j.max_score, sites[j.name]) for j in own
+                              if j.damage == cat.EROSION and scores[j.column] > 0], lesion_rng)
+    damage = sum(scores[j.column] for j in own) / sum(j.max_score for j in own)
+    # weak patient-level signs next to the spread of normal density and build (see xray)
+    osteopenia = float(np.clip(0.12 * damage + 0.04 * rng.standard_normal(), 0, 0.3))
+    swelling = float(1.5 * damage)
+    return xray.render(shape, exposure, rng, mirror=limb in ("RH", "RF"), osteopenia=osteopenia, swelling=swelling)
 
 
 def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
@@ -225,7 +256,8 @@ def cohort_statistics(gold: pd.DataFrame, reader2: pd.DataFrame | None = None) -
     if reader2 is not None:
         a = joints
         b = reader2.loc[gold.index, list(cat.JOINT_COLUMNS)].to_numpy(float)
-        out["reader2"] = {"joints_equal": round(float(np.mean(a == b)), 4),
+        out["reader2"] = {"icc_total": realistic_scores.icc_a1(a.sum(axis=1), b.sum(axis=1)),
+                          "joints_equal": round(float(np.mean(a == b)), 4),
                           "damaged_joints_equal": round(float(np.mean((a == b)[a > 0])), 4) if (a > 0).any() else None,
                           "healthy_joints_equal": round(float(np.mean((a == b)[a == 0])), 4)}
     return out
@@ -236,19 +268,66 @@ def cohort_statistics(gold: pd.DataFrame, reader2: pd.DataFrame | None = None) -
 # ----------------------------------------------------------------------------------------------
 
 
-def _prepare(out: Path):
-    """An empty output folder; a previous phantom cohort there (it has cohort.json) is replaced."""
+# ----------------------------------------------------------------------------------------------
+# writing a cohort: only files it owns
+# ----------------------------------------------------------------------------------------------
+
+_TABLES = ("train/training.csv", "train/landmarks.csv", "test/template.csv", "gold/test.csv", "gold/reader2.csv",
+           "gold/landmarks.csv")
+_DIRS = ("train/masks", "gold/masks", "train", "test", "gold")
+
+
+def _planned(n_train: int, n_test: int) -> set[str]:
+    """Every file (relative path) a cohort of this size writes."""
+    files = set(_TABLES) | {"cohort.json"}
+    for split, prefix, n in (("train", TRAIN_PREFIX, n_train), ("test", TEST_PREFIX, n_test)):
+        where = "train" if split == "train" else "gold"
+        for pid, _ in _patients(n, prefix):
+            for limb in cat.LIMBS:
+                files |= {f"{split}/{pid}-{limb}.jpg", f"{where}/masks/{pid}-{limb}.png"}
+    return files
+
+
+def _owned(out: Path) -> set[str]:
+    """The files an earlier ``ra2 synth`` wrote into ``out`` (from its cohort.json), or none."""
+    try:
+        info = json.loads((out / "cohort.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(info, dict) or info.get("format") != "ra2-phantom-cohort":
+        return set()
+    if isinstance(info.get("files"), list):
+        return {str(f) for f in info["files"]}
+    counts = info.get("parameters", {})
+    if isinstance(counts.get("n_train"), int) and isinstance(counts.get("n_test"), int):   # version 1
+        return _planned(counts["n_train"], counts["n_test"])
+    return set()
+
+
+def _prepare(out: Path, planned: set[str]) -> set[str]:
+    """Check that ``out`` holds only files an earlier ``ra2 synth`` wrote; make the folders; return the
+    earlier cohort's files that this one will not overwrite (to remove once it is written)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / "cohort.json").is_file():
-            raise UsageError(f"{out}: folder is not empty and holds no phantom cohort (cohort.json); "
-                             "give a new or empty folder")
-        for sub in ("train", "test", "gold"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-        (out / "cohort.json").unlink()
+    existing = set()
+    if out.is_dir():
+        existing = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
+    owned = _owned(out) if existing else set()
+    owned |= {str(Path(f).with_name(f".{Path(f).name}.tmp").as_posix()) for f in owned}   # an interrupted write
+    foreign = sorted(existing - owned)
+    if foreign:
+        raise UsageError(f"{out}: folder is not empty: it holds {len(foreign)} file(s) that ra2 synth did not "
+                         f"write (e.g. {foreign[0]}); give a new or empty folder, or an earlier phantom cohort")
     for sub in ("train/masks", "test", "gold/masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
+    return (owned & existing) - planned
+
+
+def _write_file(path: Path, write) -> None:
+    """Write through a temporary sibling and rename, so that a file is never left half-written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
@@ -256,45 +335,102 @@ def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
     return [(f"{prefix}{i + 1:04d}", i) for i in range(n)]
 
 
+def _patient(job: tuple) -> tuple:
+    """Draw and write one patient's four images and masks; returns its scores, second reading,
+    landmark rows and image records.  Runs in a worker process when there are several."""
+    out, name, code, pid, index, seed, size_scale, preset = job
+    mask_dir = out / ("train" if name == "train" else "gold") / "masks"
+    if preset == "easy":
+        scores = patient_scores(_rng(seed, code, index, 0))
+        second = reader2_scores(scores, _rng(seed, code, index, 3)) if name == "test" else None
+        anatomy = Anatomy.draw(_rng(seed, code, index, 1))
+    else:
+        latent, scores = realistic_scores.patient_latent_and_scores(_rng(seed, code, index, 0))
+        second = realistic_scores.reader2_scores(latent, _rng(seed, code, index, 3)) if name == "test" else None
+        build = xray.Build.draw(_rng(seed, code, index, 1))
+    rows, records = [], {}
+    for k, limb in enumerate(cat.LIMBS):
+        rng = _rng(seed, code, index, 2, k)
+        if preset == "easy":
+            shot = render_patient_limb(scores, limb, anatomy, rng, size_scale)
+        else:
+            shot = render_realistic_limb(scores, limb, build, rng, size_scale)
+        stem = f"{pid}-{limb}"
+        _write_file(out / name / f"{stem}.jpg",
+                    lambda p: Image.fromarray(shot.image).save(p, "JPEG", quality=shot.record["jpeg_quality"]))
+        _write_file(mask_dir / f"{stem}.png", lambda p: Image.fromarray(shot.mask).save(p, "PNG", compress_level=1))
+        rows += _landmark_rows(stem, "hand" if limb in cat.HANDS else "foot", shot.landmarks)
+        records[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
+    return pid, scores, second, rows, records
+
+
+def _workers(requested: int | None, patients: int) -> int:
+    if requested is not None:
+        return max(1, min(requested, patients))
+    if patients < 8:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, patients // 4))
+
+
 def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
-                progress: bool = False) -> dict:
-    """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict."""
+                preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
+    """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
+
+    ``out`` must be new, empty or an earlier phantom cohort: files this run does not overwrite are
+    removed only if that earlier cohort's cohort.json lists them as its own; any other file there
+    makes it refuse (``UsageError``) before anything is written.  ``workers`` processes draw the
+    patients (default: up to 4 for cohorts of 8 patients or more); the bytes do not depend on it."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     if n_train < 1 or n_test < 1:
         raise UsageError(f"need at least one training and one test patient (got {n_train} and {n_test})")
+    if n_train > 9999 or n_test > 9999:
+        raise UsageError(f"at most 9999 patients per split (got {n_train} and {n_test})")
     if not 0.05 <= size_scale <= 4:
         raise UsageError(f"--size-scale {size_scale} is outside 0.05-4")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: need at least 1")
     out = Path(out)
-    _prepare(out)
-    splits = [("train", 0, _patients(n_train, TRAIN_PREFIX)),
-              ("test", 1, _patients(n_test, TEST_PREFIX))]
-    total = 4 * (n_train + n_test)
+    planned = _planned(n_train, n_test)
+    stale = _prepare(out, planned)
+    # claim the files before writing them, so that an interrupted run can be rerun over its own leftovers
+    claim = {"format": "ra2-phantom-cohort", "version": FORMAT_VERSION, "status": "writing",
+             "files": sorted(planned | stale)}
+    _write_file(out / "cohort.json", lambda p: p.write_text(json.dumps(claim) + "\n"))
+    jobs = [(out, name, code, pid, index, seed, size_scale, preset)
+            for name, code, prefix, n in (("train", 0, TRAIN_PREFIX, n_train), ("test", 1, TEST_PREFIX, n_test))
+            for pid, index in _patients(n, prefix)]
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=total, unit="image", desc="ra2 synth")
-    images, gold, second = {}, {}, {}
-    for name, code, patients in splits:
-        landmark_rows = []
-        mask_dir = out / ("train" if name == "train" else "gold") / "masks"
-        for pid, index in patients:
-            scores = patient_scores(_rng(seed, code, index, 0))
-            gold.setdefault(name, {})[pid] = scores
-            if name == "test":
-                second[pid] = reader2_scores(scores, _rng(seed, code, index, 3))
-            anatomy = Anatomy.draw(_rng(seed, code, index, 1))
-            for k, limb in enumerate(cat.LIMBS):
-                shot = render_patient_limb(scores, limb, anatomy, _rng(seed, code, index, 2, k), size_scale)
-                stem = f"{pid}-{limb}"
-                _save_image(shot.image, out / name / f"{stem}.jpg", shot.record["jpeg_quality"])
-                Image.fromarray(shot.mask).save(mask_dir / f"{stem}.png", "PNG", compress_level=1)
-                landmark_rows += _landmark_rows(stem, "hand" if limb in cat.HANDS else "foot", shot.landmarks)
-                images[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
+        bar = tqdm(total=len(jobs), unit="patient", desc="ra2 synth")
+    results = {}
+    n_workers = _workers(workers, len(jobs))
+    if n_workers == 1:
+        for job in jobs:
+            results[job[3]] = _patient(job)
+            if bar is not None:
+                bar.update()
+    else:
+        with ProcessPoolExecutor(n_workers) as pool:
+            for res in pool.map(_patient, jobs, chunksize=1):
+                results[res[0]] = res
                 if bar is not None:
                     bar.update()
-        _write_landmarks(landmark_rows, out / ("train" if name == "train" else "gold") / "landmarks.csv")
     if bar is not None:
         bar.close()
 
+    images, gold, second = {}, {"train": {}, "test": {}}, {}
+    landmark_rows = {"train": [], "test": []}
+    for job in jobs:
+        pid, scores, reread, rows, records = results[job[3]]
+        gold[job[1]][pid] = scores
+        if reread is not None:
+            second[pid] = reread
+        landmark_rows[job[1]] += rows
+        images.update(records)
+    _write_landmarks(landmark_rows["train"], out / "train" / "landmarks.csv")
+    _write_landmarks(landmark_rows["test"], out / "gold" / "landmarks.csv")
     train, test = _frame(gold["train"]), _frame(gold["test"])
     reader2 = _frame(second)
     train_ids, test_ids = list(train.index), list(test.index)
@@ -303,17 +439,26 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     write_scores(test, out / "gold" / "test.csv", template_frame(test_ids), decimals=None)
     write_scores(reader2, out / "gold" / "reader2.csv", template_frame(test_ids), decimals=None)
 
+    if preset == "easy":
+        model = {"severity": SEVERITY, "propensity": PROPENSITY, "narrowing_gap_factor": list(NARROWING_FACTOR)}
+    else:
+        model = {"latent": realistic_scores.LATENT, "marginals": {f"{k} {d}": list(v) for (k, d), v in
+                                                                  realistic_scores.MARGINALS.items()},
+                 "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR)}
     info = {
         "format": "ra2-phantom-cohort",
         "version": FORMAT_VERSION,
         "seed": seed,
+        "preset": preset,
         "parameters": {"n_train": n_train, "n_test": n_test, "size_scale": size_scale,
-                       "landmark_scheme": "svh21", "severity": SEVERITY, "propensity": PROPENSITY,
-                       "narrowing_gap_factor": list(NARROWING_FACTOR)},
+                       "landmark_scheme": "svh21"} | model,
         "statistics": cohort_statistics(pd.concat([train, test]), None)
         | {"reader2": cohort_statistics(test, reader2)["reader2"]},
+        "files": sorted(planned),
         "images": images,
     }
     text = json.dumps(info, indent=1, sort_keys=False)
-    (out / "cohort.json").write_text(text + "\n")
+    _write_file(out / "cohort.json", lambda p: p.write_text(text + "\n"))
+    for rel in sorted(stale):                       # the earlier cohort's own files this one did not replace
+        (out / rel).unlink(missing_ok=True)
     return json.loads(text)

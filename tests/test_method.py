@@ -274,7 +274,7 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     from submission.predict import predict_folder
     from submission.train import train_bundle
 
-    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3)
+    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3, preset="easy")
     train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
     bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
     manifest = read_manifest(bundle)
