@@ -530,23 +530,51 @@ class Exposure:
 
 
 _NOISE_SIDE = 1024
-_NOISE: list[np.ndarray] = []
+_FIELDS: dict[float, np.ndarray] = {}
 
 
-def _noise(rng: np.random.Generator, H: int, W: int) -> np.ndarray:
-    """Unit noise (H, W) from tiles of one fixed field (made once per process), offset and flipped at random."""
-    if not _NOISE:
-        _NOISE.append(np.random.default_rng(12345).standard_normal((_NOISE_SIDE, _NOISE_SIDE), dtype=np.float32))
-    tile = np.roll(_NOISE[0], tuple(int(v) for v in rng.integers(0, _NOISE_SIDE, 2)), axis=(0, 1))
+def _field(sigma: float) -> np.ndarray:
+    """A fixed noise field of unit spread, smoothed by ``sigma`` px (0: white), made once per process and
+    per sigma step of 0.5 px."""
+    key = round(sigma * 2) / 2
+    if key not in _FIELDS:
+        white = np.random.default_rng(12345 + int(key * 2)).standard_normal((_NOISE_SIDE, _NOISE_SIDE),
+                                                                             dtype=np.float32)
+        if key > 0:
+            white = gaussian_filter(white, key, mode="wrap", truncate=2.5)
+            white /= white.std()
+        _FIELDS[key] = white
+    return _FIELDS[key]
+
+
+def prepare_noise() -> None:
+    """Make the white noise field now (before worker processes start, so that they share it)."""
+    _field(0.0)
+
+
+def _noise(rng: np.random.Generator, H: int, W: int, sigma: float = 0.0) -> np.ndarray:
+    """Noise (H, W) cut from a fixed field (``_field``) at a random offset, turned at random, repeated
+    where the image is larger: images get independent-looking noise without drawing millions of variates."""
+    tile = _field(sigma)
+    oy, ox = (int(v) for v in rng.integers(0, _NOISE_SIDE, 2))
     if rng.random() < 0.5:
         tile = tile.T
-    reps = (-(-H // _NOISE_SIDE), -(-W // _NOISE_SIDE))
-    return np.tile(tile, reps)[:H, :W] if reps != (1, 1) else tile[:H, :W]
-
-
-def _smooth_noise(rng, h, w, sigma):
-    small = _noise(rng, h, w).copy()
-    return gaussian_filter(small, float(sigma), truncate=2.5) * np.float32(3.5 * sigma)
+    n = _NOISE_SIDE
+    if oy + H <= n and ox + W <= n:
+        return tile[oy:oy + H, ox:ox + W]
+    out = np.empty((H, W), np.float32)
+    y = 0
+    while y < H:
+        ty = (oy + y) % n
+        hh = min(n - ty, H - y)
+        x = 0
+        while x < W:
+            tx = (ox + x) % n
+            ww = min(n - tx, W - x)
+            out[y:y + hh, x:x + ww] = tile[ty:ty + hh, tx:tx + ww]
+            x += ww
+        y += hh
+    return out
 
 
 @dataclass
@@ -621,7 +649,7 @@ def render(limb: PosedLimb, exp: Exposure, rng: np.random.Generator, *, mirror: 
         return lin_i @ p + off_i
 
     # trabecular texture: band-passed noise, about 0.4-1 mm
-    tex = 1 + 0.2 * (_smooth_noise(rng, h, w, max(0.6, 0.45 * ppm_i)) - _smooth_noise(rng, h, w, max(1.2, 1.4 * ppm_i)))
+    tex = 1 + 0.2 * (_noise(rng, h, w, max(0.5, 0.45 * ppm_i)) - 0.6 * _noise(rng, h, w, max(1.0, 1.4 * ppm_i)))
     tex = np.clip(tex, 0.4, 1.6).astype(np.float32)
     bones = np.zeros((h, w), np.float32)
     cortex = max(0.85 * ppm_i, 0.8)
@@ -649,19 +677,19 @@ def render(limb: PosedLimb, exp: Exposure, rng: np.random.Generator, *, mirror: 
     soft = np.asarray(Image.fromarray(soft, "F").resize((w, h), Image.BILINEAR), np.float32) * np.float32(4 / ppm_i)
     att = bones / np.float32(ppm_i) + np.float32(MU_SOFT) * soft
     att *= np.float32(exp.gain)
-    att *= 1 + np.float32(exp.grain) * _smooth_noise(rng, h, w, 6.0)
-    img = Image.fromarray(gaussian_filter(att, float(exp.blur_px), truncate=2.5), "F")
+    att *= 1 + np.float32(exp.grain) * _noise(rng, h, w, 6.0)
+    att = gaussian_filter(att, float(exp.blur_px), truncate=2.5)
     mask_i = np.zeros((h, w), np.uint8)
     for j in limb.joints.values():
         if j.masked:
             axis = lin_i @ j.axis
             axis /= np.hypot(*axis)
             _joint_mask(mask_i, bones, px(j.center), axis, j.gap * ppm_i, j.half_width * ppm_i)
-    # the stored size: enlarge, expose, noise
-    big = np.asarray(img.resize((W, H), Image.BILINEAR), np.float32)
-    density = 1 - np.exp(-0.75 * big)
-    levels = (np.float32(exp.black) + np.float32(exp.white - exp.black) * density ** np.float32(exp.gamma)) * 255
-    levels += _noise(rng, H, W) * np.float32(exp.noise) * (0.4 + density)
+    # exposure at the internal size, then the stored size: enlarge, detector noise, collimation
+    density = 1 - np.exp(np.float32(-0.75) * att)
+    levels_i = (np.float32(exp.black) + np.float32(exp.white - exp.black) * density ** np.float32(exp.gamma)) * 255
+    levels = np.asarray(Image.fromarray(levels_i, "F").resize((W, H), Image.BILINEAR), np.float32) \
+        + _noise(rng, H, W) * np.float32(exp.noise)
     L, R, T, B = exp.collimation
     if any(exp.collimation):
         x0, x1 = int(L * W), W - int(R * W)
@@ -681,7 +709,7 @@ def render(limb: PosedLimb, exp: Exposure, rng: np.random.Generator, *, mirror: 
         pixels, mask = pixels[::-1, ::-1].copy(), mask[::-1, ::-1].copy()
         points = {k_: np.array([W - 1 - x, H - 1 - y]) for k_, (x, y) in points.items()}
     if exp.rgb:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
+        pixels = np.asarray(Image.fromarray(pixels, "L").convert("RGB"))
     record = exp.record() | {"width": W, "height": H, "px_per_mm": round(float(ppm), 4),
                              "internal_scale": round(float(k), 4)}
     return Shot(pixels, {n: (float(x), float(y)) for n, (x, y) in points.items()}, mask, record)
