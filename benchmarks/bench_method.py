@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     cohort = out / "cohort"
     if not (cohort / "gold" / "test.csv").is_file():
-        make_cohort(cohort, args.train, args.test, args.seed)
+        make_cohort(cohort, args.train, args.test, args.seed, preset="easy")
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
     gold = with_totals(read_scores(gold_dir / "test.csv"))

@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     settings = Settings(**dict(_setting(Settings, s) for s in args.set))
     cohort = Path(args.cohort)
     if not (cohort / "train" / "training.csv").is_file():
-        make_cohort(cohort, 80, 40, 7)
+        make_cohort(cohort, 80, 40, 7, preset="easy")
     scheme = load_scheme("svh21")
     data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
     data = {k: v for k, v in data.items() if k in args.kinds}

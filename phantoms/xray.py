@@ -97,7 +97,7 @@ def _add_chain(limb: PosedLimb, start, bones, joints, rng, scores_of=None):
     for k, (name, length, angle, radii, cap, flex, shift) in enumerate(bones):
         u = unit(angle)
         n = np.array([u[1], -u[0]])
-        fore = float(np.cos(np.deg2rad(min(flex, 80.0))))
+        fore = float(np.cos(np.deg2rad(min(flex, 62.0))))
         base = e0 + n * shift
         if prev is not None and prev[1] is not None:
             jname, gap, score = prev[1]
@@ -148,10 +148,10 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     mna = _joint(h, "mna", (15, 19), 30, gap("mna", "carpal"), 4.2, "scaphoid", "trapezium", True)
     triham = _joint(h, "triham", (-16, 17), -5, g["carpal"], 4.0, "triquetrum", "hamate")
     cmc = {1: _joint(h, "cmc1", (23, 31), 35, g["cmc"], 4.4, "trapezium", "mc1", True),
-           2: _joint(h, "cmc2", (10, 36), 8, g["cmc"], 3.8, "trapezoid", "mc2"),
+           2: _joint(h, "cmc2", (10, 36), 13, g["cmc"], 3.8, "trapezoid", "mc2"),
            3: _joint(h, "cmc3", (-1, 37.5), 0, gap("cmc3", "cmc"), 4.0, "capitate", "mc3", True),
-           4: _joint(h, "cmc4", (-12.5, 35.5), -7, gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
-           5: _joint(h, "cmc5", (-21, 33), -14, gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
+           4: _joint(h, "cmc4", (-12.5, 35.5), -9, gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
+           5: _joint(h, "cmc5", (-21, 33), -19, gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
     for j in h.joints.values():                       # fused wrist joints: no gap
         j.gap = max(j.gap, 0.0)
     rg = max(radcar.gap, 0.0)
@@ -172,10 +172,10 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
 
     severe = _dominant(narrow, erode, [f"mcp{i}" for i in range(2, 6)])
     ulnar = float(rng.uniform(4, 22)) * (severe > 0.5) * (rng.random() < 0.6)
-    divergence = float(np.clip(rng.normal(33, 12), 8, 60))
+    divergence = float(np.clip(rng.normal(27, 11), 5, 55))
     spread = {2: 0.45, 3: 0.08, 4: -0.22, 5: -0.55}
     # thumb
-    t_ang = float(rng.normal(38, 7))
+    t_ang = float(rng.normal(46, 7))
     t_flex = float(rng.uniform(0, 30))
     _add_chain(h, cmc[1],
                [("mc1", 42 * L[0], t_ang, (5.4, 3.6, 5.2), 0.55, 15.0, 0.0),
@@ -487,7 +487,7 @@ class Exposure:
     grain: float             # coarse mottle, share
     collimation: tuple[float, float, float, float]   # inset share left, right, top, bottom (0 = none)
     collimation_level: float  # grey level of the collimated border
-    marker: str              # "L" / "R" or ""
+    marker: bool             # a burned-in side marker (L or R, from the limb)
     text: bool
     inverted: bool
     rgb: bool
@@ -496,7 +496,7 @@ class Exposure:
 
     @classmethod
     def draw(cls, rng: np.random.Generator, kind: str, size_scale: float = 1.0) -> "Exposure":
-        long_side = float(np.clip(rng.lognormal(np.log(1500), 0.42), 500, 3200))
+        long_side = float(np.clip(rng.lognormal(np.log(1430), 0.42), 500, 3200))
         rot = float(rng.normal(0, 6.5)) if rng.random() > 0.04 else float(rng.choice((-1, 1)) * rng.uniform(18, 28))
         if kind == "hand":
             bh, bw = float(np.clip(rng.normal(0.585, 0.035), 0.5, 0.66)), float(np.clip(rng.normal(0.68, 0.05), 0.56, 0.8))
@@ -506,15 +506,15 @@ class Exposure:
         under = rng.random()
         gain = float(rng.uniform(0.45, 0.75)) if under < 0.12 else float(rng.uniform(1.6, 2.4)) if under > 0.9 \
             else float(rng.uniform(0.8, 1.4))
-        black = float(0.0 if rng.random() < 0.6 else rng.uniform(0.02, 0.38))
+        black = float(0.0 if rng.random() < 0.45 else min(0.42, 0.01 + rng.exponential(0.1)))
         return cls(long_side=int(round(long_side * size_scale)), rotation_deg=rot, box_height=bh, box_width=bw,
                    shift=(float(rng.normal(0, 0.03)), float(rng.normal(0, 0.025))),
                    crop_tip=bool(rng.random() < 0.06), gain=gain, black=black,
-                   white=float(np.clip(rng.normal(0.74, 0.1), 0.46, 0.93)), gamma=float(rng.uniform(0.7, 1.4)),
+                   white=float(np.clip(rng.normal(0.8, 0.1), 0.46, 0.95)), gamma=float(rng.uniform(0.7, 1.4)),
                    blur_px=float(rng.uniform(0.3, 1.6)), noise=float(rng.uniform(1.0, 9.0)),
                    grain=float(rng.uniform(0.0, 0.06)), collimation=coll,
                    collimation_level=float(rng.choice((0.0, rng.uniform(0.6, 0.95)))),
-                   marker=str(rng.choice(("", "L", "R"), p=(0.3, 0.35, 0.35))), text=bool(rng.random() < 0.35),
+                   marker=bool(rng.random() < 0.7), text=bool(rng.random() < 0.35),
                    inverted=bool(rng.random() < 0.025), rgb=bool(rng.random() < 0.8),
                    rotated_180=bool(rng.random() < 0.02), jpeg_quality=int(rng.integers(72, 96)))
 
@@ -602,7 +602,7 @@ def _placement(limb: PosedLimb, exp: Exposure, mirror: bool):
     H = exp.long_side
     ppm = exp.box_height * H / span[1]
     W = int(round(span[0] * ppm / exp.box_width))
-    W = int(np.clip(W, H / 1.7, H / 1.08))
+    W = int(np.clip(W, H / 1.65, H / 1.08))
     lin = ppm * rot
     p = pts @ lin.T
     centre = (p.min(axis=0) + p.max(axis=0)) / 2
@@ -701,7 +701,7 @@ def render(limb: PosedLimb, exp: Exposure, rng: np.random.Generator, *, mirror: 
         levels[y1:, :] = lev
     pixels = np.clip(levels + 0.5, 0, 255).astype(np.uint8)
     points = {name: M[:, :2] @ p + M[:, 2] for name, p in limb.landmarks.items()}
-    pixels = _burn_in(pixels, exp, points, rng)
+    pixels = _burn_in(pixels, exp, points, rng, "R" if mirror else "L")
     if exp.inverted:
         pixels = 255 - pixels
     mask = np.asarray(Image.fromarray(mask_i).resize((W, H), Image.NEAREST))
@@ -744,7 +744,7 @@ def _font(size: int):
     return _FONTS[size]
 
 
-def _burn_in(pixels: np.ndarray, exp: Exposure, points, rng) -> np.ndarray:
+def _burn_in(pixels: np.ndarray, exp: Exposure, points, rng, side: str) -> np.ndarray:
     """Side marker and a line of text, in corners away from the landmarks."""
     if not exp.marker and not exp.text:
         return pixels
@@ -761,7 +761,7 @@ def _burn_in(pixels: np.ndarray, exp: Exposure, points, rng) -> np.ndarray:
         x = cx if cx < W / 2 else cx - size
         y = cy if cy < H / 2 else cy - size * 1.2
         draw.rectangle([x - 3, y - 3, x + size * 0.8, y + size * 1.2], outline=level, width=max(1, size // 12))
-        draw.text((x + size * 0.08, y), exp.marker, fill=level, font=_font(size))
+        draw.text((x + size * 0.08, y), side, fill=level, font=_font(size))
     if exp.text:
         size = int(max(8, 0.018 * H))
         cx, cy = free[1][0] * W, free[1][1] * H
