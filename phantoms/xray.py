@@ -264,8 +264,8 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     f.add_bone("cuboid", (-15, -36), _below(tmt[4]), (7.5, 7.0, 5.4), cap=0.5)
     f.add_bone("cuboid:b", (-15, -36), _below(tmt[5]), (7.0, 6.5, 5.0), cap=0.5)
     f.add_bone("navicular", (-3, -32), (27, -34), (7.0, 7.5, 6.5), cap=0.8)
-    f.add_bone("talus", (8, -84), (10, -43), (15.0, 13.5, 14.0), cap=0.7)
-    f.add_bone("calcaneus", (-22, -100), (-18, -42), (13.0, 11.0, 9.0), cap=0.6)
+    f.add_bone("talus", (6, -88), (12, -40), (14.0, 12.0, 11.0), cap=0.8)
+    f.add_bone("calcaneus", (-14, -105), (-20, -40), (15.0, 12.0, 8.5), cap=0.7)
     mt_len = {1: 63, 2: 72, 3: 68, 4: 64, 5: 62}
     pp_len = {1: 30, 2: 27, 3: 23, 4: 21, 5: 19}
     mp_len = {2: 10, 3: 9, 4: 8, 5: 7}
@@ -292,8 +292,8 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
                        [(f"mt{i}", mt_len[i] * L[k], base, (5.2, 3.3, 5.0) if i < 5 else (6.0, 3.4, 4.9), 0.6,
                          22.0, 0.0),
                         (f"pp{i}", pp_len[i] * L[k + 1], ang, (4.6, 2.8, 3.9), 0.55, claw, 0.0),
-                        (f"mp{i}", mp_len[i] * L[k + 2], ang, (3.8, 2.9, 3.5), 0.5, claw + 30, 0.0),
-                        (f"dp{i}", dp_len[i] * L[k + 3], ang, (3.6, 2.5, 3.0), 0.35, claw + 20, 0.0)],
+                        (f"mp{i}", mp_len[i] * L[k + 2], ang, (3.8, 2.9, 3.5), 0.5, min(claw + 15, 50), 0.0),
+                        (f"dp{i}", dp_len[i] * L[k + 3], ang, (3.6, 2.5, 3.0), 0.35, min(claw + 10, 50), 0.0)],
                        [(name, _gap(g["mtp"], narrow.get(name, 0)), 4.0, True, narrow.get(name, 0)),
                         (f"pip{i}", g["pip"], 3.0, False, 0), (f"dip{i}", g["dip"], 2.8, False, 0)], rng)
     b = f.bones
@@ -306,8 +306,9 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     f.tips = [b[f"dp{i}"].e1 for i in range(1, 6)]
     s = build.soft
     f.tissue += [(np.array([0.0, -120]), np.array([0.0, -10]), 34.0 * s),
-                 (np.array([-2.0, -5]), np.array([2.0, 55]), 31.0 * s),
-                 (np.array([20.0, 0]), b["pp1"].e0, 13.0 * s)]
+                 (np.array([-4.0, -5]), np.array([0.0, 50]), 35.0 * s),
+                 (b["mt5"].e0 + [-2, 0], b["pp5"].e0 + [-1, 0], 10.0 * s),
+                 (np.array([20.0, 0]), b["pp1"].e0, 14.0 * s)]
     for i in range(1, 6):
         f.tissue.append((b[f"pp{i}"].e0, b[f"dp{i}"].e1, (10.5 if i == 1 else 6.8) * s))
     f.landmarks["mtp_ip"] = f.joints["ip"].center
