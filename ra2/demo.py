@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
+    p.add_argument("--size-scale", type=float, default=0.5,
+                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
+                        "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--full", action="store_true",
                    help="train the method with its full settings (about 25 min on 2 cores) instead of the "
@@ -35,11 +38,12 @@ def register(sub) -> None:
 
 
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
-             settings: str = "demo") -> dict:
+             settings: str = "demo", size_scale: float = 0.5) -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``).
 
     ``settings`` names the method's preset: ``demo`` (full networks, shorter training),
     ``full`` (what ``benchmarks/bench_method.py`` measures) or ``quick`` (tiny, for tests).
+    The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.
     """
     from baselines.predictors import BASELINES, predict_baseline
     from phantoms.cohort import make_cohort
@@ -55,7 +59,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
 
     t0 = time.perf_counter()
     log.info("[1/4] phantom cohort: %d training and %d test patients (seed %d) -> %s", n_train, n_test, seed, cohort)
-    make_cohort(cohort, n_train, n_test, seed, progress=True)
+    make_cohort(cohort, n_train, n_test, seed, size_scale=size_scale, progress=True)
     timings["synth_s"] = time.perf_counter() - t0
     train, test, gold = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
@@ -141,7 +145,7 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
 
 def cmd_demo(args) -> int:
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings="full" if args.full else "demo")
+                     settings="full" if args.full else "demo", size_scale=args.size_scale)
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     return 0
