@@ -169,6 +169,14 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     h.add_bone("hamate:b", _above(triham), _below(cmc[5]), (4.8, 4.6, 4.6), cap=0.6)
     h.add_bone("hamate:hook", (-16, 22), (-18, 26), (2.4, 2.2, 2.0), cap=0.8)
     h.add_bone("pisiform", (-19.5, 9.0), (-19.5, 13.0), (3.6, 3.6, 3.6), cap=0.8)
+    # the distal radius cradles the scaphoid and the lunate: it reaches up round them and discs centred
+    # in their proximal poles carve its concave surface, keeping the radiocarpal gap
+    h.bones["radius"].e1 = np.array([3.0, 3.5])
+    for name in ("scaphoid", "lunate"):
+        bone = h.bones[name]
+        u = (bone.e1 - bone.e0) / np.hypot(*(bone.e1 - bone.e0))
+        pole = bone.e0 + u * bone.cap * bone.r0
+        h.cuts.append(Cut("radius", pole, bone.cap * bone.r0 + max(rg, 0.3)))
 
     severe = _dominant(narrow, erode, [f"mcp{i}" for i in range(2, 6)])
     ulnar = float(rng.uniform(4, 22)) * (severe > 0.5) * (rng.random() < 0.6)
