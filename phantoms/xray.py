@@ -369,8 +369,9 @@ def add_erosions(limb: PosedLimb, sites, rng: np.random.Generator):
                 bone = limb.bones[bone_name]
                 end = bone.e0 if where == "prox" else bone.e1
                 r = bone.r0 if where == "prox" else bone.r1
-                for _ in range(4):
-                    limb.lesions.append(Lesion(end + rng.normal(0, 0.4 * r, 2), r * rng.uniform(0.5, 0.8), 0.8))
+                for _ in range(6):                                # irregular loss of the articular end
+                    limb.lesions.append(Lesion(end + rng.normal(0, 0.35 * r, 2),
+                                               min(0.4 * r, 3.5) * rng.uniform(0.6, 1.0), 0.7))
 
 
 # --------------------------------------------------------------------------------------------------
