@@ -309,18 +309,24 @@ def _prepare(out: Path, planned: set[str]) -> set[str]:
     earlier cohort's files that this one will not overwrite (to remove once it is written)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a folder")
-    existing = set()
+    existing: set[str] = set()
+    owned: set[str] | None = None
     if out.is_dir():
-        existing = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
-    owned = _owned(out) if existing else set()
-    owned |= {str(Path(f).with_name(f".{Path(f).name}.tmp").as_posix()) for f in owned}   # an interrupted write
-    foreign = sorted(existing - owned)
-    if foreign:
-        raise UsageError(f"{out}: folder is not empty: it holds {len(foreign)} file(s) that ra2 synth did not "
-                         f"write (e.g. {foreign[0]}); give a new or empty folder, or an earlier phantom cohort")
+        for path in out.rglob("*"):
+            if not (path.is_file() or path.is_symlink()):
+                continue
+            if owned is None:
+                owned = _owned(out)
+                # an interrupted write leaves .NAME.tmp siblings of its own files
+                owned |= {Path(f).with_name(f".{Path(f).name}.tmp").as_posix() for f in owned}
+            rel = path.relative_to(out).as_posix()
+            if rel not in owned:           # stop at the first foreign file: the folder may be large
+                raise UsageError(f"{out}: folder is not empty: it holds files that ra2 synth did not write "
+                                 f"(e.g. {rel}); give a new or empty folder, or an earlier phantom cohort")
+            existing.add(rel)
     for sub in ("train/masks", "test", "gold/masks"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    return (owned & existing) - planned
+    return existing - planned
 
 
 def _write_file(path: Path, write) -> None:
