@@ -1,6 +1,11 @@
 """Phantom cohorts: synthetic radiographs whose ground truth is known exactly (``ra2 synth``).
 
-Every patient has a latent severity that drives all of their joints, with a
+Two presets.  ``realistic`` (the default) draws scores with ``phantoms.scores`` (real per-joint
+distributions, a second reader calibrated on published SvH agreement) and images with
+``phantoms.xray`` (posed anatomy, additive attenuation, subtle damage, real sizes).  ``easy`` is the
+first generator, described below, kept for fast tests.
+
+Easy preset: every patient has a latent severity that drives all of their joints, with a
 hand/foot factor, a damage-type factor, a per-side factor and a per-joint factor
 shared by the left and right joint, so that image-level totals correlate across
 patients roughly as in the real cohort (see ``TARGETS``).  The scores then shape
@@ -12,7 +17,8 @@ Layout written by ``make_cohort(out, n_train, n_test, seed)``::
     OUT/train/   {PID}-{LH,RH,LF,RF}.jpg, training.csv, landmarks.csv, masks/{PID}-{LIMB}.png
     OUT/test/    {PID}-{LIMB}.jpg, template.csv (every score cell empty) -- nothing else
     OUT/gold/    test.csv, reader2.csv, landmarks.csv, masks/
-    OUT/cohort.json   seed, parameters, per-image acquisition records, measured statistics
+    OUT/cohort.json   seed, preset, parameters, the files written, per-image acquisition records,
+                      measured statistics
 
 Each patient draws from its own ``numpy.random.default_rng([seed, split, index, stream])``
 streams, so a patient does not depend on the others and one seed gives identical bytes.
