@@ -1,6 +1,7 @@
 """SC1/SC2/SC3 of every baseline and of the second reader on a phantom cohort.
 
     .venv/bin/python benchmarks/bench_baselines.py [--train 100] [--test 50] [--seed 0] [--out DIR]
+                                                   [--preset realistic|easy]
 
 Prints one row per predictor; lower is better.  The second reader is the upper limit a method
 can hope to reach on these labels.
@@ -13,9 +14,9 @@ import time
 from pathlib import Path
 
 from baselines.predictors import BASELINES, predict_baseline
-from challenge.phantom import make_cohort
 from challenge.tables import read_scores
 from evaluator.official import score_frames
+from phantoms.cohort import PRESETS, make_cohort
 
 
 def main(argv=None) -> None:
@@ -24,12 +25,13 @@ def main(argv=None) -> None:
     ap.add_argument("--test", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="cohort folder (default: a temporary one)")
+    ap.add_argument("--preset", choices=PRESETS, default="realistic", help="phantom preset (default realistic)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.out or Path(tmp) / "cohort")
         t0 = time.perf_counter()
-        make_cohort(root, args.train, args.test, args.seed)
-        print(f"cohort {args.train}/{args.test} seed {args.seed}: {time.perf_counter() - t0:.1f} s")
+        make_cohort(root, args.train, args.test, args.seed, preset=args.preset)
+        print(f"{args.preset} cohort {args.train}/{args.test} seed {args.seed}: {time.perf_counter() - t0:.1f} s")
         gold = read_scores(root / "gold" / "test.csv", gold=True)
         rows = [("reader2", read_scores(root / "gold" / "reader2.csv"), 0.0)]
         for name in BASELINES:

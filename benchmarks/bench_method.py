@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from baselines.predictors import BASELINES, predict_baseline
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from evaluator.landmarks import image_sizes, localisation_metric
     from evaluator.official import per_patient, score_frames
     from evaluator.stats import paired_wilcoxon
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     cohort = out / "cohort"
     if not (cohort / "gold" / "test.csv").is_file():
-        make_cohort(cohort, args.train, args.test, args.seed)
+        make_cohort(cohort, args.train, args.test, args.seed, preset="easy")
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
     gold = with_totals(read_scores(gold_dir / "test.csv"))

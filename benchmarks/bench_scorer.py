@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.schemes import load_scheme
     from dataclasses import replace
 
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
     cohort = Path(args.cohort)
     if not (cohort / "train" / "training.csv").is_file():
-        make_cohort(cohort, 80, 40, 7)
+        make_cohort(cohort, 80, 40, 7, preset="easy")
     scheme = load_scheme("svh21")
     data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
     data = {k: v for k, v in data.items() if k in args.kinds}

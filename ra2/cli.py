@@ -16,8 +16,8 @@ import sys
 # Each module has ``register(subparsers)``; a module that is not there is skipped.
 REGISTRARS = (
     "ra2.demo",
-    "challenge.phantom",
-    "challenge.download",
+    "phantoms.cli",
+    "download.cli",
     "baselines.cli",
     "submission.cli",
     "evaluator.cli",

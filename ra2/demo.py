@@ -28,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
+    p.add_argument("--size-scale", type=float, default=0.5,
+                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
+                        "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
                    help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
@@ -46,14 +49,15 @@ def demo_settings():
 
 
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
-             settings: str = "demo") -> dict:
+             settings: str = "demo", size_scale: float = 0.5) -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``).
 
     ``settings`` names the method's settings: ``demo`` (the small profile trained for less
     long) or a profile of ``submission.bundle.PROFILES`` (``quick``: tiny, for tests).
+    The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.
     """
     from baselines.predictors import BASELINES, predict_baseline
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.tables import write_scores
     from evaluator.cli import compare_files, leaderboard_files, score_files
     from evaluator.report import write_json
@@ -66,7 +70,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
 
     t0 = time.perf_counter()
     log.info("[1/4] phantom cohort: %d training and %d test patients (seed %d) -> %s", n_train, n_test, seed, cohort)
-    make_cohort(cohort, n_train, n_test, seed, progress=True)
+    make_cohort(cohort, n_train, n_test, seed, size_scale=size_scale, progress=True)
     timings["synth_s"] = time.perf_counter() - t0
     train, test, gold = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
@@ -209,7 +213,7 @@ def cmd_demo(args) -> int:
         raise UsageError(f"--train {args.train} --test {args.test}: need at least 2 training and 1 test patient")
     check_output_folder(args.out, "--out")
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings=args.profile or "demo")
+                     settings=args.profile or "demo", size_scale=args.size_scale)
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     if board.get("review_site"):

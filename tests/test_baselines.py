@@ -7,15 +7,15 @@ import pytest
 from baselines.predictors import BASELINES, FEATURES_PER_IMAGE, folder_features, predict_baseline
 from challenge import catalogue as cat
 from challenge.errors import UsageError
-from challenge.phantom import make_cohort
 from challenge.tables import check_scores, read_scores, read_table
+from phantoms.cohort import make_cohort
 from ra2.cli import main
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("baselines") / "c"
-    make_cohort(root, 14, 6, seed=11, size_scale=0.5)
+    make_cohort(root, 14, 6, seed=11, size_scale=0.5, preset="easy")
     return root
 
 
@@ -89,7 +89,7 @@ def test_image_stats_beats_train_mean_on_sc1_and_all_are_far_from_reader2(tmp_pa
     from evaluator.official import score_frames
 
     root = tmp_path / "c"
-    make_cohort(root, 100, 50, seed=0)
+    make_cohort(root, 100, 50, seed=0, preset="easy")
     gold = read_scores(root / "gold" / "test.csv", gold=True)
     sc1 = {name: score_frames(predict_baseline(name, root / "train", root / "test"), gold)["sc1"]
            for name in BASELINES}

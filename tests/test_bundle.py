@@ -66,7 +66,7 @@ def test_staged_folder_replaces_whole_or_not_at_all(tmp_path):
 
 @pytest.mark.slow
 def test_a_hands_only_cohort_trains_and_predicts_every_column(tmp_path, caplog):
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.tables import check_scores, errors, read_table, read_template
     from submission.bundle import PROFILES, Bundle
     from submission.predict import predict_folder
@@ -93,7 +93,7 @@ def test_a_hands_only_cohort_trains_and_predicts_every_column(tmp_path, caplog):
 
 @pytest.mark.slow
 def test_an_interrupted_retrain_leaves_the_old_bundle_predicting_the_same_bytes(tmp_path, capsys):
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from ra2.cli import main
 
     make_cohort(tmp_path / "c", 4, 2, seed=5, size_scale=0.3)

@@ -190,7 +190,7 @@ def test_baselines_read_a_dicom_test_folder(tmp_path):
     from PIL import Image
 
     from baselines.predictors import image_features
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
 
     make_cohort(tmp_path / "c", 1, 1, seed=3, size_scale=0.3)
     jpg = sorted((tmp_path / "c" / "test").glob("*.jpg"))

@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from challenge import download as dl
+from download import synapse as dl
 from ra2.cli import main
 
 exc = pytest.importorskip("synapseclient.core.exceptions")

@@ -1,4 +1,5 @@
-"""House rules that keep scoring light: challenge/, evaluator/ and review/ never import Keras or TensorFlow."""
+"""House rules that keep scoring light: challenge/, evaluator/, phantoms/, download/ and review/ never import
+Keras or TensorFlow."""
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_scoring_packages_do_not_import_keras():
-    modules = [f"{pkg}.{p.stem}" for pkg in ("challenge", "evaluator", "review") for p in (ROOT / pkg).glob("*.py")]
+    modules = [f"{pkg}.{p.stem}" for pkg in ("challenge", "evaluator", "phantoms", "download", "review")
+               for p in (ROOT / pkg).glob("*.py")]
     code = ("import importlib, sys\n"
             f"for m in {modules!r}: importlib.import_module(m)\n"
             "import ra2.cli; ra2.cli.build_parser()\n"

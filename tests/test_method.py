@@ -264,17 +264,17 @@ def test_stacker_fit_over_processes_grows_the_same_forests():
 @pytest.mark.slow
 def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     """Train (tiny), predict with a corrupt and a missing image, validate, score, landmarks, overlays, SHAP."""
-    from challenge.phantom import make_cohort
     from challenge.tables import check_scores, errors, read_scores, read_table, read_template
     from evaluator.landmarks import score_landmark_files
     from evaluator.official import score_frames
+    from phantoms.cohort import make_cohort
     from ra2.cli import main
     from submission.bundle import Bundle
     from submission.explain import explain_bundle
     from submission.predict import predict_folder
     from submission.train import train_bundle
 
-    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3)
+    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3, preset="easy")
     train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
     bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
     manifest = Bundle.load(bundle)

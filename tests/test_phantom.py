@@ -1,4 +1,5 @@
-"""Phantom cohorts: layout, determinism, valid tables, landmarks and masks, visible damage, cohort statistics."""
+"""Phantom cohorts: layout, determinism, valid tables, landmarks and masks, visible damage, cohort statistics,
+for the easy and the realistic preset; ``ra2 synth`` never touches a file it did not write."""
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,11 +9,11 @@ import pytest
 from PIL import Image
 
 from challenge import catalogue as cat
-from challenge.phantom import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
-                               reader2_scores)
-from challenge.phantom_render import Acquisition, Anatomy, render_limb
 from challenge.schemes import load_scheme
 from challenge.tables import check_scores, read_table
+from phantoms.cohort import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
+                             reader2_scores)
+from phantoms.render import Acquisition, Anatomy, render_limb
 from ra2.cli import main
 
 SCHEME = load_scheme("svh21")
@@ -21,7 +22,7 @@ SCHEME = load_scheme("svh21")
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("phantom") / "c"
-    info = make_cohort(out, 4, 3, seed=7, size_scale=0.7)
+    info = make_cohort(out, 4, 3, seed=7, size_scale=0.7, preset="easy")
     return out, info
 
 
@@ -48,9 +49,9 @@ def test_layout_is_exactly_the_challenge_layout(cohort):
 
 def test_same_seed_same_bytes_and_other_seed_differs(cohort, tmp_path):
     out, _ = cohort
-    make_cohort(tmp_path / "again", 4, 3, seed=7, size_scale=0.7)
+    make_cohort(tmp_path / "again", 4, 3, seed=7, size_scale=0.7, preset="easy")
     assert _files(out) == _files(tmp_path / "again")
-    make_cohort(tmp_path / "other", 4, 3, seed=8, size_scale=0.7)
+    make_cohort(tmp_path / "other", 4, 3, seed=8, size_scale=0.7, preset="easy")
     assert _files(out)["train/PHT0001-LH.jpg"] != _files(tmp_path / "other")["train/PHT0001-LH.jpg"]
 
 
@@ -97,9 +98,10 @@ def test_cohort_json_statistics_are_those_of_the_written_tables(cohort):
         assert value["target"] == TARGETS[key][1]
 
 
+@pytest.mark.parametrize("preset", ["easy", "realistic"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_correlations_of_a_200_patient_cohort_are_near_the_contract(seed):
-    train, test = cohort_scores(seed, 150, 50)
+def test_correlations_of_a_200_patient_cohort_are_near_the_contract(seed, preset):
+    train, test = cohort_scores(seed, 150, 50, preset)
     frame = pd.concat([train, test])
     measured = measured_correlations(frame)
     for key, target in (("lr_hand_narrowing", 0.9), ("ne_hand", 0.8), ("hand_foot", 0.55)):
@@ -111,7 +113,7 @@ def test_correlations_of_a_200_patient_cohort_are_near_the_contract(seed):
 
 def test_reader2_disagrees_mostly_on_damaged_joints():
     rng = np.random.default_rng(0)
-    train, _ = cohort_scores(3, 60, 1)
+    train, _ = cohort_scores(3, 60, 1, "easy")
     gold = train[list(cat.JOINT_COLUMNS)].to_numpy()
     second = np.array([[v for v in reader2_scores(dict(zip(cat.JOINT_COLUMNS, map(int, row))), rng).values()]
                        for row in gold])
@@ -257,3 +259,106 @@ def test_ra2_synth_writes_a_cohort_and_refuses_a_foreign_folder(tmp_path, capsys
     assert main(["synth", "--out", str(foreign), "--train", "1", "--test", "1", "-q"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+# --- the realistic preset ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def realistic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("realistic") / "c"
+    info = make_cohort(out, 3, 2, seed=5, size_scale=0.3, workers=1)
+    return out, info
+
+
+def test_realistic_cohort_has_the_layout_landmarks_and_masks(realistic):
+    out, info = realistic
+    assert info["preset"] == "realistic" and len(info["images"]) == 20
+    assert {p.name for p in (out / "test").iterdir()} == (
+        {f"PHX{i:04d}-{limb}.jpg" for i in (1, 2) for limb in cat.LIMBS} | {"template.csv"})
+    assert sorted(info["files"]) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    for split, where in (("train", "train"), ("test", "gold")):
+        marks = pd.read_csv(out / where / "landmarks.csv")
+        for stem, rows in marks.groupby("image"):
+            kind = "hand" if stem[-2:] in cat.HANDS else "foot"
+            assert list(rows["landmark"]) == list(SCHEME.landmarks[kind])
+            rec = info["images"][stem]
+            with Image.open(out / split / f"{stem}.jpg") as im:
+                assert im.size == (rec["width"], rec["height"])
+            assert rows["x"].between(0, rec["width"] - 1).all() and rows["y"].between(0, rec["height"] - 1).all()
+            mask = np.asarray(Image.open(out / where / "masks" / f"{stem}.png"))
+            assert mask.shape == (rec["height"], rec["width"]) and mask.sum() > 0
+    assert check_scores(read_table(out / "gold" / "reader2.csv"), read_table(out / "test" / "template.csv"),
+                        gold=True) == []
+
+
+def test_realistic_same_seed_same_bytes_whatever_the_workers(realistic, tmp_path):
+    out, _ = realistic
+    make_cohort(tmp_path / "again", 3, 2, seed=5, size_scale=0.3, workers=2)
+    assert _files(out) == _files(tmp_path / "again")
+
+
+def test_realistic_sizes_follow_the_real_images():
+    from phantoms.xray import Exposure
+
+    sides = np.array([Exposure.draw(np.random.default_rng(i), "hand").long_side for i in range(2000)])
+    assert 1350 <= np.median(sides) <= 1650 and sides.min() >= 500 and sides.max() <= 3200
+    turns = np.abs([Exposure.draw(np.random.default_rng(i), "hand").rotation_deg for i in range(2000)])
+    assert 0.85 <= np.mean(turns <= 11) <= 0.95 and np.mean(turns > 20) > 0.01
+
+
+def test_realistic_score_distributions_are_those_of_real_readers():
+    from phantoms.scores import icc_a1
+
+    train, test = cohort_scores(4, 400, 100)
+    frame = pd.concat([train, test])
+    hand_n = frame[list(cat.select(damage=cat.NARROWING, kind="hand"))].to_numpy().ravel()
+    hand_e = frame[list(cat.select(damage=cat.EROSION, kind="hand"))].to_numpy().ravel()
+    assert 0.80 <= np.mean(hand_n == 0) <= 0.88 and np.mean(hand_n == 1) < 0.01
+    assert 0.87 <= np.mean(hand_e == 0) <= 0.95 and np.mean(hand_e == 5) > 3 * np.mean(hand_e == 4)
+    # the second reader agrees on totals as published SvH readers do, less so on single damaged joints
+    rng = np.random.default_rng(0)
+    from phantoms.scores import patient_latent_and_scores, reader2_scores as reread
+    pairs = [patient_latent_and_scores(np.random.default_rng([4, 9, i])) for i in range(300)]
+    a = np.array([list(s.values()) for _, s in pairs])
+    b = np.array([list(reread(lat, rng).values()) for lat, _ in pairs])
+    assert 0.85 <= icc_a1(a.sum(axis=1), b.sum(axis=1)) <= 0.97
+    assert 0.15 < np.mean((a != b)[a > 0]) < 0.85 and np.mean((a != b)[a == 0]) < 0.15
+
+
+def test_realistic_erosion_takes_bone_away_slowly_with_the_score():
+    from phantoms.cohort import render_realistic_limb
+    from phantoms.xray import Build
+
+    build = Build.draw(np.random.default_rng(1))
+
+    def image(erosion):
+        scores = _uniform_scores(0, erosion)
+        shot = render_realistic_limb(scores, "LH", build, np.random.default_rng(11), size_scale=0.6)
+        return shot.image.astype(float) if shot.image.ndim == 2 else shot.image[..., 0].astype(float)
+
+    base = image(0)
+    lost = [float(np.clip(base - image(score), 0, None).sum()) for score in (1, 2)]
+    assert 0 < lost[0] < lost[1], lost
+
+
+def test_ra2_synth_replaces_only_its_own_files(tmp_path, capsys):
+    out = tmp_path / "c"
+    args = ["synth", "--out", str(out), "--test", "1", "--size-scale", "0.2", "-q", "--preset", "easy"]
+    assert main(args + ["--train", "2"]) == 0
+    assert (out / "train" / "PHT0002-LH.jpg").is_file()
+    assert main(args + ["--train", "1"]) == 0            # its own earlier files go, the new ones stay
+    assert not (out / "train" / "PHT0002-LH.jpg").exists() and (out / "train" / "PHT0001-LH.jpg").is_file()
+    (out / "train" / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(args + ["--train", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train/notes.txt" in err and "did not write" in err
+    assert (out / "train" / "notes.txt").read_text() == "keep me" and (out / "train" / "PHT0001-LH.jpg").is_file()
+
+
+@pytest.mark.parametrize("bad", [["--train", "-1"], ["--test", "0"], ["--size-scale", "9"], ["--workers", "0"]])
+def test_ra2_synth_bad_options_end_in_one_line(tmp_path, capsys, bad):
+    assert main(["synth", "--out", str(tmp_path / "c"), "-q"] + bad) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ra2 synth: error:") and err.count("\n") == 1
+    assert not (tmp_path / "c").exists()

@@ -36,7 +36,7 @@ def cohort(tmp_path_factory):
     """Two test patients: train-mean predictions (non-integer scores), gold landmarks and masks,
     one broken image, one image as DICOM."""
     from baselines.predictors import predict_baseline
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
 
     root = tmp_path_factory.mktemp("review")
     make_cohort(root / "c", 3, 2, seed=5, size_scale=0.4)

@@ -33,8 +33,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import parse_image_name
-from .errors import UsageError
+from challenge.dataset import parse_image_name
+from challenge.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -371,29 +371,3 @@ exit codes: 0 done, 1 other Synapse error, 2 bad option, 3 no credentials,
 4 credentials refused, 5 access not granted, 6 entity not found, 7 network unreachable,
 8 disk full, 9 checksum mismatch
 """
-
-
-def register(sub) -> None:
-    import argparse
-
-    p = sub.add_parser("download", help="fetch the RA2 challenge data from Synapse",
-                       description="Download the RA2 challenge files from Synapse into the layout ra2 train and "
-                                   "ra2 predict read, verifying every file's MD5.",
-                       epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dest", required=True, metavar="DIR", help="destination folder (created if needed)")
-    p.add_argument("--entity", default=DEFAULT_ENTITY, metavar="synID",
-                   help=f"Synapse project, folder or file to download (default {DEFAULT_ENTITY}, the RA2 challenge)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_download)
-
-
-def cmd_download(args) -> int:
-    import sys
-
-    try:
-        summary = download(args.dest, args.entity, progress=not args.no_progress)
-    except DownloadError as exc:
-        print(f"ra2 download: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(summary)
-    return 0

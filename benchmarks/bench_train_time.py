@@ -1,0 +1,118 @@
+"""How long a profile takes to train on a cohort of a given size, from measured parts.
+
+Every network trains for a fixed number of optimiser steps whatever the number
+of patients, so the training time of a profile is its step counts times the
+time of one step, plus the parts that do grow with the cohort: reading the
+images, the out-of-fold patch predictions and the stacker.  This script
+measures each part on this host and prints them with their sum:
+
+* reading the training folder (``data.load_training``) of a phantom cohort of
+  ``--patients`` patients (made with ``ra2 synth`` if the folder is empty);
+* the median time of one optimiser step of each network (localizer, refiner,
+  hand and foot scorer) on batches from the training's own data streams;
+* one stacker fit on (patients x 86) features with the profile's trees.
+
+    .venv/bin/python benchmarks/bench_train_time.py --profile full --patients 300
+
+The sum is a projection, not one timed training: it leaves out Python start-up
+and the out-of-fold predictions (seconds), and a shared host's speed moves
+between the parts; run ``ra2 train`` itself to time one training.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def median_step(model, stream, repeats: int) -> float:
+    """Median seconds of ``model.train_on_batch`` on batches of ``stream`` (the first 3 trace the graph)."""
+    times = []
+    for i in range(repeats + 3):
+        batch = stream[i % len(stream)]
+        t = time.perf_counter()
+        model.train_on_batch(*batch)
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
+    ap.add_argument("--patients", type=int, default=300)
+    ap.add_argument("--cohort", default=None, help="cohort folder (default /tmp/ra2_train_time/N)")
+    ap.add_argument("--repeats", type=int, default=10, help="timed steps per network")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    import keras
+
+    from challenge.schemes import load_scheme
+    from phantoms.cohort import make_cohort
+    from submission.bundle import PROFILES
+    from submission.data import load_training, metric_weights
+    from submission.localize import LocalizerData, build_localizer, heatmap_loss
+    from submission.models import build_scorer
+    from submission.refine import RefinerData, build_refiner
+    from submission.score import ScorerData, damage_flags, damage_groups, scorer_loss
+    from submission.stack import Stacker
+    from submission.train import log_scores
+
+    st = PROFILES[args.profile]
+    scheme = load_scheme("svh21")
+    cohort = Path(args.cohort or f"/tmp/ra2_train_time/{args.patients}")
+    if not (cohort / "train" / "training.csv").is_file():
+        t = time.time()
+        make_cohort(cohort, args.patients, 1, 11)
+        print(f"made a {args.patients}-patient phantom cohort in {time.time() - t:.0f} s: {cohort}")
+    t = time.time()
+    data, scores, _ = load_training(cohort / "train", scheme, st, progress=False)
+    parts = {"read the training folder": time.time() - t}
+
+    for kind, d in data.items():
+        n = len(scheme.landmarks[kind])
+        loc = build_localizer(st.loc_size, n, base=st.loc_base, depth=st.loc_depth)
+        loc.compile(optimizer="adam", loss=heatmap_loss)
+        stream = LocalizerData(np.stack(d.loc_images), np.stack(d.loc_points), sigma=st.loc_sigma, batch=8, seed=0)
+        parts[f"{kind} localizer: {st.loc_steps} steps"] = st.loc_steps * median_step(loc, stream, args.repeats)
+        if st.refines:
+            contexts, points, landmarks = d.refiner.arrays()
+            ref = build_refiner(st.ref_crop, n, base=st.ref_base)
+            ref.compile(optimizer="adam", loss=heatmap_loss)
+            stream = RefinerData(contexts, points, landmarks, n_landmarks=n, crop=st.ref_crop,
+                                 pitch=d.refiner.pitch, sigma=1.5, batch=32, seed=0, per_epoch=32 * 20,
+                                 jitter=0.015, max_jitter=0.05, turn=True)
+            parts[f"{kind} refiner: {st.ref_steps} steps"] = st.ref_steps * median_step(ref, stream, args.repeats)
+        samples = d.samples(scheme, kind, scores)
+        sc = build_scorer(st.patch, samples["targets"].shape[1], n, base=st.scorer_base, depth=st.scorer_depth,
+                          seg=st.seg, groups=damage_groups(kind))
+        losses, weights = scorer_loss(st.seg)
+        sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
+        stream = ScorerData(samples, patch=st.patch, n_landmarks=n, seg=st.seg, batch=32, seed=0,
+                            per_epoch=32 * 20, weighted=damage_flags(kind, st.patient_weighted))
+        steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
+        parts[f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps"] = \
+            steps * median_step(sc, stream, args.repeats)
+    if st.stack:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(len(scores), 86))
+        t = time.time()
+        Stacker(n_trees=st.stack_trees, depth=st.stack_depth, seed=0).fit(
+            x, log_scores(scores).to_numpy(), sample_weight=metric_weights(scores).to_numpy())
+        parts[f"stacker: 86 columns x {st.stack_trees} trees"] = time.time() - t
+
+    print(f"\nprofile {args.profile}, {len(scores)} patients, Keras {keras.__version__} on "
+          f"{keras.backend.backend()}")
+    for name, seconds in parts.items():
+        print(f"  {name:<44} {seconds:8.0f} s")
+    total = sum(parts.values())
+    print(f"  {'projected training time':<44} {total:8.0f} s = {total / 3600:.2f} h")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

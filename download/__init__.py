@@ -1,0 +1,1 @@
+"""``ra2 download``: the RA2 challenge files from Synapse (``synapse``), its subcommand in ``cli``."""

@@ -1,0 +1,478 @@
+"""Phantom cohorts: synthetic radiographs whose ground truth is known exactly (``ra2 synth``).
+
+Two presets.  ``realistic`` (the default) draws scores with ``phantoms.scores`` (real per-joint
+distributions, a second reader calibrated on published SvH agreement) and images with
+``phantoms.xray`` (posed anatomy, additive attenuation, subtle damage, real sizes).  ``easy`` is the
+first generator, described below, kept for fast tests.
+
+Easy preset: every patient has a latent severity that drives all of their joints, with a
+hand/foot factor, a damage-type factor, a per-side factor and a per-joint factor
+shared by the left and right joint, so that image-level totals correlate across
+patients roughly as in the real cohort (see ``TARGETS``).  The scores then shape
+the drawings (``phantoms.render``): narrowing closes the joint-space gap,
+erosion bites notches into the bone ends.
+
+Layout written by ``make_cohort(out, n_train, n_test, seed)``::
+
+    OUT/train/   {PID}-{LH,RH,LF,RF}.jpg, training.csv, landmarks.csv, masks/{PID}-{LIMB}.png
+    OUT/test/    {PID}-{LIMB}.jpg, template.csv (every score cell empty) -- nothing else
+    OUT/gold/    test.csv, reader2.csv, landmarks.csv, masks/
+    OUT/cohort.json   seed, preset, parameters, the files written, per-image acquisition records,
+                      measured statistics
+
+Each patient draws from its own ``numpy.random.default_rng([seed, split, index, stream])``
+streams, so a patient does not depend on the others and one seed gives identical bytes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from challenge import catalogue as cat
+from challenge.errors import UsageError
+from challenge.schemes import load_scheme
+from challenge.tables import template_frame, with_totals, write_atomic, write_scores
+
+from . import scores as realistic_scores
+from . import xray
+from .render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, Acquisition, Anatomy,
+                     add_erosions, build_foot, build_hand, render_limb)
+
+FORMAT_VERSION = 2
+#: ``realistic`` (the default of ``ra2 synth``): posed anatomy, additive attenuation, subtle damage, real
+#: score distributions, sizes as real (``phantoms.xray``, ``phantoms.scores``); ``easy``: the first
+#: generator (capsule bones, visible damage, small images), kept for fast tests.
+PRESETS = ("realistic", "easy")
+TRAIN_PREFIX, TEST_PREFIX = "PHT", "PHX"
+
+#: the latent-severity model (see ``patient_scores``)
+SEVERITY = {
+    "gamma_shape": 0.7,          # patient severity ~ Gamma(shape, 1)
+    "share_quiescent": 0.33,      # share of patients whose severity is scaled down to almost nothing
+    "quiescent_scale": 0.03,
+    "sigma_hand": 0.15, "sigma_foot": 0.9,          # limb-kind factor (log scale)
+    "sigma_type_hand": 0.3, "sigma_type_foot": 0.7,  # damage-type factor per limb kind
+    "sigma_side_hand": 0.12, "sigma_side_foot": 0.7,  # left/right factor
+    "sigma_joint": 0.6,          # per-joint factor, shared by the mirror joints and both damage types
+    "rate": {"hand narrowing": 0.5, "hand erosion": 0.35, "foot narrowing": 0.6, "foot erosion": 0.7},
+}
+#: joints RA prefers (multiplies the rate); others 1.0
+PROPENSITY = {"mcp": 1.25, "pip": 1.0, "wrist": 1.05, "mtp": 1.0}
+
+#: measured correlation name -> (description, target from the contract)
+TARGETS = {
+    "lr_hand_narrowing": ("left vs right hand, narrowing totals", 0.90),
+    "lr_hand_erosion": ("left vs right hand, erosion totals", 0.89),
+    "lr_foot_narrowing": ("left vs right foot, narrowing totals", 0.78),
+    "lr_foot_erosion": ("left vs right foot, erosion totals", 0.59),
+    "ne_hand": ("narrowing vs erosion total per hand image", 0.78),
+    "ne_foot": ("narrowing vs erosion total per foot image", 0.61),
+    "hand_foot_narrowing": ("hand vs foot of one side, narrowing totals", 0.62),
+    "hand_foot_erosion": ("hand vs foot of one side, erosion totals", 0.45),
+    "hand_foot": ("hand vs foot of one side, all damage", 0.55),
+}
+
+# ----------------------------------------------------------------------------------------------
+# scores
+# ----------------------------------------------------------------------------------------------
+
+
+def _rng(seed: int, split: int, index: int, stream: int, *more: int) -> np.random.Generator:
+    return np.random.default_rng([seed, split, index, stream, *more])
+
+
+def patient_scores(rng: np.random.Generator) -> dict[str, int]:
+    """Integer scores for the 86 joint columns of one patient, from a latent severity."""
+    p = SEVERITY
+    severity = rng.gamma(p["gamma_shape"], 1.0)
+    if rng.random() < p["share_quiescent"]:
+        severity *= p["quiescent_scale"]
+    kind_f = {"hand": np.exp(p["sigma_hand"] * rng.standard_normal()),
+              "foot": np.exp(p["sigma_foot"] * rng.standard_normal())}
+    type_f = {(k, d): np.exp(p[f"sigma_type_{k}"] * rng.standard_normal())
+              for k in ("hand", "foot") for d in cat.DAMAGE_TYPES}
+    side_f = {limb: np.exp(p[f"sigma_side_{'hand' if limb in cat.HANDS else 'foot'}"] * rng.standard_normal())
+              for limb in cat.LIMBS}
+    joint_f: dict[tuple[str, str, str], float] = {}
+    scores = {}
+    for j in cat.JOINTS:
+        key = (j.kind, j.group, j.site)               # same for left/right and both damage types
+        if key not in joint_f:
+            joint_f[key] = np.exp(p["sigma_joint"] * rng.standard_normal())
+        lam = (severity * p["rate"][f"{j.kind} {j.damage}"] * PROPENSITY[j.group] * kind_f[j.kind]
+               * type_f[(j.kind, j.damage)] * side_f[j.limb] * joint_f[key])
+        scores[j.column] = int(min(rng.poisson(lam), j.max_score))
+    return scores
+
+
+def reader2_scores(scores: dict[str, int], rng: np.random.Generator) -> dict[str, int]:
+    """The same joints re-scored by a second reader: mostly ±1 on damaged joints, rarely on healthy ones."""
+    out = {}
+    for col, value in scores.items():
+        top = cat.BY_COLUMN[col].max_score
+        if value > 0:
+            u = rng.random()
+            step = 0 if u < 0.55 else (1 if u < 0.95 else 2) * rng.choice((-1, 1))
+        else:
+            step = 1 if rng.random() < 0.04 else 0
+        out[col] = int(np.clip(value + step, 0, top))
+    return out
+
+
+def cohort_scores(seed: int, n_train: int, n_test: int, preset: str = "realistic"
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gold scores of a cohort (training, test) without drawing any image: the same numbers
+    ``make_cohort`` writes for this seed and preset."""
+    draw = patient_scores if preset == "easy" else realistic_scores.patient_scores
+    train = {pid: draw(_rng(seed, 0, i, 0)) for pid, i in _patients(n_train, TRAIN_PREFIX)}
+    test = {pid: draw(_rng(seed, 1, i, 0)) for pid, i in _patients(n_test, TEST_PREFIX)}
+    return _frame(train), _frame(test)
+
+
+def _frame(rows: dict[str, dict[str, int]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_dict(rows, orient="index")[list(cat.JOINT_COLUMNS)].astype(int)
+    frame.index.name = cat.ID
+    return with_totals(frame)[list(cat.SCORE_COLUMNS)]
+
+
+# ----------------------------------------------------------------------------------------------
+# images
+# ----------------------------------------------------------------------------------------------
+
+
+def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator):
+    """The drawable limb (mm) for one patient's scores: gaps from narrowing, notches from erosion."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    scheme = load_scheme("svh21")
+    narrowing = {scheme.carries[kind][j.name]: scores[j.column]
+                 for j in cat.JOINTS if j.limb == limb and j.damage == cat.NARROWING}
+    shape = build_hand(narrowing, anatomy) if kind == "hand" else build_foot(narrowing, anatomy)
+    # diffuse signs of disease that a global look can pick up: bone loss and soft-tissue swelling
+    own = [j for j in cat.JOINTS if j.limb == limb]
+    damage = sum(scores[j.column] for j in own) / sum(j.max_score for j in own)
+    shape.osteopenia = float(np.clip(2.5 * damage + 0.03 * rng.standard_normal(), 0, 0.45))
+    shape.swelling = float(min(3.0, 12 * damage))
+    sites = HAND_EROSION_SITES if kind == "hand" else FOOT_EROSION_SITES
+    add_erosions(shape, [(scores[j.column], j.max_score, sites[j.name])
+                         for j in cat.JOINTS if j.limb == limb and j.damage == cat.EROSION and scores[j.column] > 0],
+                 rng)
+    return shape
+
+
+def render_patient_limb(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator,
+                        size_scale: float = 1.0):
+    """One stored radiograph (``phantoms.render.Rendered``) of one limb of a patient."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    acq = Acquisition.draw(rng, kind, size_scale)          # first, so that it does not depend on the scores
+    shape = limb_geometry(scores, limb, anatomy, rng)
+    return render_limb(shape, acq, rng, mirror=limb in ("RH", "RF"))
+
+
+def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, rng: np.random.Generator,
+                          size_scale: float = 1.0) -> xray.Shot:
+    """One stored radiograph of one limb, realistic preset (``phantoms.xray``)."""
+    kind = "hand" if limb in cat.HANDS else "foot"
+    exposure = xray.Exposure.draw(rng, kind, size_scale)       # first: it does not depend on the scores
+    scheme = load_scheme("svh21")
+    own = [j for j in cat.JOINTS if j.limb == limb]
+    narrow: dict[str, int] = {}
+    erode: dict[str, int] = {}
+    for j in own:
+        into = narrow if j.damage == cat.NARROWING else erode
+        name = scheme.carries[kind][j.name]
+        value = scores[j.column] if j.damage == cat.NARROWING else round(5 * scores[j.column] / j.max_score)
+        into[name] = max(into.get(name, 0), value)      # erosion on a 0-5 scale for hands and feet
+    lesion_rng = np.random.default_rng(int(rng.integers(2 ** 62)))   # erosions do not shift the other draws
+    shape = (xray.build_hand if kind == "hand" else xray.build_foot)(narrow, erode, build, rng)
+    sites = xray.erosion_sites(kind)
+    xray.add_erosions(shape, [(scores[j.column], j.max_score, sites[j.name]) for j in own
+                              if j.damage == cat.EROSION and scores[j.column] > 0], lesion_rng)
+    damage = sum(scores[j.column] for j in own) / sum(j.max_score for j in own)
+    # weak patient-level signs next to the spread of normal density and build (see xray)
+    osteopenia = float(np.clip(0.12 * damage + 0.04 * rng.standard_normal(), 0, 0.3))
+    swelling = float(1.5 * damage)
+    return xray.render(shape, exposure, rng, mirror=limb in ("RH", "RF"), osteopenia=osteopenia, swelling=swelling)
+
+
+def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
+    return [(stem, name, f"{points[name][0]:.2f}", f"{points[name][1]:.2f}")
+            for name in load_scheme("svh21").landmarks[kind]]
+
+
+def _write_landmarks(rows: list[tuple], path: Path):
+    write_atomic(pd.DataFrame(rows, columns=["image", "landmark", "x", "y"]), path)
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics
+# ----------------------------------------------------------------------------------------------
+
+
+def _totals(frame: pd.DataFrame, limb: str, damage: str | None) -> np.ndarray:
+    cols = [c for d in ([damage] if damage else cat.DAMAGE_TYPES) for c in cat.select(damage=d, limb=limb)]
+    return frame[cols].to_numpy(float).sum(axis=1)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return round(float(np.corrcoef(a, b)[0, 1]), 4)
+
+
+def measured_correlations(frame: pd.DataFrame) -> dict[str, float | None]:
+    """The ``TARGETS`` correlations measured on a score frame (one row per patient)."""
+    N, E = cat.NARROWING, cat.EROSION
+
+    def pooled(limbs, damage):
+        return np.concatenate([_totals(frame, limb, damage) for limb in limbs])
+
+    return {
+        "lr_hand_narrowing": _corr(_totals(frame, "LH", N), _totals(frame, "RH", N)),
+        "lr_hand_erosion": _corr(_totals(frame, "LH", E), _totals(frame, "RH", E)),
+        "lr_foot_narrowing": _corr(_totals(frame, "LF", N), _totals(frame, "RF", N)),
+        "lr_foot_erosion": _corr(_totals(frame, "LF", E), _totals(frame, "RF", E)),
+        "ne_hand": _corr(pooled(cat.HANDS, N), pooled(cat.HANDS, E)),
+        "ne_foot": _corr(pooled(cat.FEET, N), pooled(cat.FEET, E)),
+        "hand_foot_narrowing": _corr(pooled(cat.HANDS, N), pooled(cat.FEET, N)),
+        "hand_foot_erosion": _corr(pooled(cat.HANDS, E), pooled(cat.FEET, E)),
+        "hand_foot": _corr(pooled(cat.HANDS, None), pooled(cat.FEET, None)),
+    }
+
+
+def cohort_statistics(gold: pd.DataFrame, reader2: pd.DataFrame | None = None) -> dict:
+    """Distribution and correlation figures for cohort.json."""
+    total = gold[cat.TOTAL].to_numpy(float)
+    joints = gold[list(cat.JOINT_COLUMNS)].to_numpy(float)
+    corr = measured_correlations(gold)
+    out = {
+        "patients": int(len(gold)),
+        "share_total_0_3": round(float(np.mean(total <= 3)), 4),
+        "share_zero_joints": round(float(np.mean(joints == 0)), 4),
+        "total_mean": round(float(total.mean()), 3),
+        "total_median": float(np.median(total)),
+        "total_max": float(total.max()),
+        "correlations": {k: {"measured": corr[k], "target": t, "what": what} for k, (what, t) in TARGETS.items()},
+    }
+    if reader2 is not None:
+        a = joints
+        b = reader2.loc[gold.index, list(cat.JOINT_COLUMNS)].to_numpy(float)
+        out["reader2"] = {"icc_total": realistic_scores.icc_a1(a.sum(axis=1), b.sum(axis=1)),
+                          "joints_equal": round(float(np.mean(a == b)), 4),
+                          "damaged_joints_equal": round(float(np.mean((a == b)[a > 0])), 4) if (a > 0).any() else None,
+                          "healthy_joints_equal": round(float(np.mean((a == b)[a == 0])), 4)}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the cohort
+# ----------------------------------------------------------------------------------------------
+
+
+# ----------------------------------------------------------------------------------------------
+# writing a cohort: only files it owns
+# ----------------------------------------------------------------------------------------------
+
+_TABLES = ("train/training.csv", "train/landmarks.csv", "test/template.csv", "gold/test.csv", "gold/reader2.csv",
+           "gold/landmarks.csv")
+_DIRS = ("train/masks", "gold/masks", "train", "test", "gold")
+
+
+def _planned(n_train: int, n_test: int) -> set[str]:
+    """Every file (relative path) a cohort of this size writes."""
+    files = set(_TABLES) | {"cohort.json"}
+    for split, prefix, n in (("train", TRAIN_PREFIX, n_train), ("test", TEST_PREFIX, n_test)):
+        where = "train" if split == "train" else "gold"
+        for pid, _ in _patients(n, prefix):
+            for limb in cat.LIMBS:
+                files |= {f"{split}/{pid}-{limb}.jpg", f"{where}/masks/{pid}-{limb}.png"}
+    return files
+
+
+def _owned(out: Path) -> set[str]:
+    """The files an earlier ``ra2 synth`` wrote into ``out`` (from its cohort.json), or none."""
+    try:
+        info = json.loads((out / "cohort.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(info, dict) or info.get("format") != "ra2-phantom-cohort":
+        return set()
+    if isinstance(info.get("files"), list):
+        return {str(f) for f in info["files"]}
+    counts = info.get("parameters", {})
+    if isinstance(counts.get("n_train"), int) and isinstance(counts.get("n_test"), int):   # version 1
+        return _planned(counts["n_train"], counts["n_test"])
+    return set()
+
+
+def _prepare(out: Path, planned: set[str]) -> set[str]:
+    """Check that ``out`` holds only files an earlier ``ra2 synth`` wrote; make the folders; return the
+    earlier cohort's files that this one will not overwrite (to remove once it is written)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder")
+    existing: set[str] = set()
+    owned: set[str] | None = None
+    if out.is_dir():
+        for path in out.rglob("*"):
+            if not (path.is_file() or path.is_symlink()):
+                continue
+            if owned is None:
+                owned = _owned(out)
+                # an interrupted write leaves .NAME.tmp siblings of its own files
+                owned |= {Path(f).with_name(f".{Path(f).name}.tmp").as_posix() for f in owned}
+            rel = path.relative_to(out).as_posix()
+            if rel not in owned:           # stop at the first foreign file: the folder may be large
+                raise UsageError(f"{out}: folder is not empty: it holds files that ra2 synth did not write "
+                                 f"(e.g. {rel}); give a new or empty folder, or an earlier phantom cohort")
+            existing.add(rel)
+    for sub in ("train/masks", "test", "gold/masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    return existing - planned
+
+
+def _write_file(path: Path, write) -> None:
+    """Write through a temporary sibling and rename, so that a file is never left half-written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
+    """(Patient_ID, index) pairs: PHT0001, PHT0002, ..."""
+    return [(f"{prefix}{i + 1:04d}", i) for i in range(n)]
+
+
+def _patient(job: tuple) -> tuple:
+    """Draw and write one patient's four images and masks; returns its scores, second reading,
+    landmark rows and image records.  Runs in a worker process when there are several."""
+    out, name, code, pid, index, seed, size_scale, preset = job
+    mask_dir = out / ("train" if name == "train" else "gold") / "masks"
+    if preset == "easy":
+        scores = patient_scores(_rng(seed, code, index, 0))
+        second = reader2_scores(scores, _rng(seed, code, index, 3)) if name == "test" else None
+        anatomy = Anatomy.draw(_rng(seed, code, index, 1))
+    else:
+        latent, scores = realistic_scores.patient_latent_and_scores(_rng(seed, code, index, 0))
+        second = realistic_scores.reader2_scores(latent, _rng(seed, code, index, 3)) if name == "test" else None
+        build = xray.Build.draw(_rng(seed, code, index, 1))
+    rows, records = [], {}
+    for k, limb in enumerate(cat.LIMBS):
+        rng = _rng(seed, code, index, 2, k)
+        if preset == "easy":
+            shot = render_patient_limb(scores, limb, anatomy, rng, size_scale)
+        else:
+            shot = render_realistic_limb(scores, limb, build, rng, size_scale)
+        stem = f"{pid}-{limb}"
+        _write_file(out / name / f"{stem}.jpg",
+                    lambda p: Image.fromarray(shot.image).save(p, "JPEG", quality=shot.record["jpeg_quality"]))
+        _write_file(mask_dir / f"{stem}.png", lambda p: Image.fromarray(shot.mask).save(p, "PNG", compress_level=1))
+        rows += _landmark_rows(stem, "hand" if limb in cat.HANDS else "foot", shot.landmarks)
+        records[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
+    return pid, scores, second, rows, records
+
+
+def _workers(requested: int | None, patients: int) -> int:
+    if requested is not None:
+        return max(1, min(requested, patients))
+    if patients < 8:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4, patients // 4))
+
+
+def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
+                preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
+    """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
+
+    ``out`` must be new, empty or an earlier phantom cohort: files this run does not overwrite are
+    removed only if that earlier cohort's cohort.json lists them as its own; any other file there
+    makes it refuse (``UsageError``) before anything is written.  ``workers`` processes draw the
+    patients (default: up to 4 for cohorts of 8 patients or more); the bytes do not depend on it."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    if n_train < 1 or n_test < 1:
+        raise UsageError(f"need at least one training and one test patient (got {n_train} and {n_test})")
+    if n_train > 9999 or n_test > 9999:
+        raise UsageError(f"at most 9999 patients per split (got {n_train} and {n_test})")
+    if not 0.05 <= size_scale <= 4:
+        raise UsageError(f"--size-scale {size_scale} is outside 0.05-4")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: need at least 1")
+    out = Path(out)
+    planned = _planned(n_train, n_test)
+    stale = _prepare(out, planned)
+    # claim the files before writing them, so that an interrupted run can be rerun over its own leftovers
+    claim = {"format": "ra2-phantom-cohort", "version": FORMAT_VERSION, "status": "writing",
+             "files": sorted(planned | stale)}
+    _write_file(out / "cohort.json", lambda p: p.write_text(json.dumps(claim) + "\n"))
+    jobs = [(out, name, code, pid, index, seed, size_scale, preset)
+            for name, code, prefix, n in (("train", 0, TRAIN_PREFIX, n_train), ("test", 1, TEST_PREFIX, n_test))
+            for pid, index in _patients(n, prefix)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), unit="patient", desc="ra2 synth")
+    results = {}
+    n_workers = _workers(workers, len(jobs))
+    if n_workers == 1:
+        for job in jobs:
+            results[job[3]] = _patient(job)
+            if bar is not None:
+                bar.update()
+    else:
+        realistic_scores.thresholds()        # computed once here, inherited by the workers
+        xray.prepare_noise()
+        with ProcessPoolExecutor(n_workers) as pool:
+            for res in pool.map(_patient, jobs, chunksize=1):
+                results[res[0]] = res
+                if bar is not None:
+                    bar.update()
+    if bar is not None:
+        bar.close()
+
+    images, gold, second = {}, {"train": {}, "test": {}}, {}
+    landmark_rows = {"train": [], "test": []}
+    for job in jobs:
+        pid, scores, reread, rows, records = results[job[3]]
+        gold[job[1]][pid] = scores
+        if reread is not None:
+            second[pid] = reread
+        landmark_rows[job[1]] += rows
+        images.update(records)
+    _write_landmarks(landmark_rows["train"], out / "train" / "landmarks.csv")
+    _write_landmarks(landmark_rows["test"], out / "gold" / "landmarks.csv")
+    train, test = _frame(gold["train"]), _frame(gold["test"])
+    reader2 = _frame(second)
+    train_ids, test_ids = list(train.index), list(test.index)
+    write_scores(train, out / "train" / "training.csv", template_frame(train_ids), decimals=None)
+    write_atomic(template_frame(test_ids), out / "test" / "template.csv")
+    write_scores(test, out / "gold" / "test.csv", template_frame(test_ids), decimals=None)
+    write_scores(reader2, out / "gold" / "reader2.csv", template_frame(test_ids), decimals=None)
+
+    if preset == "easy":
+        model = {"severity": SEVERITY, "propensity": PROPENSITY, "narrowing_gap_factor": list(NARROWING_FACTOR)}
+    else:
+        model = {"latent": realistic_scores.LATENT, "marginals": {f"{k} {d}": list(v) for (k, d), v in
+                                                                  realistic_scores.MARGINALS.items()},
+                 "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR)}
+    info = {
+        "format": "ra2-phantom-cohort",
+        "version": FORMAT_VERSION,
+        "seed": seed,
+        "preset": preset,
+        "parameters": {"n_train": n_train, "n_test": n_test, "size_scale": size_scale,
+                       "landmark_scheme": "svh21"} | model,
+        "statistics": cohort_statistics(pd.concat([train, test]), None)
+        | {"reader2": cohort_statistics(test, reader2)["reader2"]},
+        "files": sorted(planned),
+        "images": images,
+    }
+    text = json.dumps(info, indent=1, sort_keys=False)
+    _write_file(out / "cohort.json", lambda p: p.write_text(text + "\n"))
+    for rel in sorted(stale):                       # the earlier cohort's own files this one did not replace
+        (out / rel).unlink(missing_ok=True)
+    return json.loads(text)
