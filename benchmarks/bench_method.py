@@ -104,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test", type=int, default=40)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the timed prediction")
+    ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",
+                    help="phantom preset of the cohort (default realistic; easy: the first, easier phantoms)")
     ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
                     help="the method's profile (quick: a smoke run of the benchmark itself)")
     args = ap.parse_args(argv)
@@ -120,11 +122,12 @@ def main(argv=None) -> int:
     out = Path(args.out)
     cohort = out / "cohort"
     if not (cohort / "gold" / "test.csv").is_file():
-        make_cohort(cohort, args.train, args.test, args.seed, preset="easy")
+        make_cohort(cohort, args.train, args.test, args.seed, preset=args.preset)
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"
     gold = with_totals(read_scores(gold_dir / "test.csv"))
-    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed}, "profile": args.profile,
+    result = {"cohort": {"train": args.train, "test": args.test, "seed": args.seed, "preset": args.preset},
+              "profile": args.profile,
               "host": {**host_info(), **reference_steps(args.profile)}}
     _dump(out, result)
 

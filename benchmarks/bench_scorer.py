@@ -70,6 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["hand", "foot"], choices=["hand", "foot"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
+    ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",
+                    help="phantom preset of a cohort made here (default realistic)")
     ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
                     help="the settings the --set options change (default small)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
     cohort = Path(args.cohort)
     if not (cohort / "train" / "training.csv").is_file():
-        make_cohort(cohort, 80, 40, 7, preset="easy")
+        make_cohort(cohort, 80, 40, 7, preset=args.preset)
     scheme = load_scheme("svh21")
     data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
     data = {k: v for k, v in data.items() if k in args.kinds}
