@@ -158,6 +158,7 @@ def main(argv=None) -> int:
                                        base=args.base, depth=args.depth, batch=args.batch, seed=0,
                                        jitter=args.jitter, progress=True, desc=f"{kind} refiner")
         took = time.time() - t
+        refiners[kind].save(out / f"refiner_{kind}.keras")
         timing[kind] = {"samples": len(samples), "sample_mb": samples.arrays()[0].nbytes / 2 ** 20,
                         "cut_seconds": cut, "train_seconds": took, "seconds_per_step": took / args.steps}
 

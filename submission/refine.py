@@ -95,9 +95,13 @@ def cut_crops(images: np.ndarray, which: np.ndarray, centres: np.ndarray, side: 
         pos = centres[:, None, None, :] + grid[None]
     else:
         pos = centres[:, None, None, :] + np.einsum("nij,hwj->nhwi", np.asarray(affines, np.float64), grid)
-    index = np.broadcast_to(np.asarray(which, dtype=np.float64)[:, None, None], (n, side, side))
-    coords = np.stack([index, pos[..., 1], pos[..., 0]])
-    out = ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0, prefilter=False)
+    if len(images) == 1:    # one image (prediction, contexts): plain 2-D sampling, the same values
+        coords = np.stack([pos[..., 1], pos[..., 0]])
+        out = ndimage.map_coordinates(images[0], coords, order=1, mode="constant", cval=0.0, prefilter=False)
+    else:
+        index = np.broadcast_to(np.asarray(which, dtype=np.float64)[:, None, None], (n, side, side))
+        coords = np.stack([index, pos[..., 1], pos[..., 0]])
+        out = ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0, prefilter=False)
     out[~ok] = 0.0
     return out.astype(np.float32)
 
