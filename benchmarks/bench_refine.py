@@ -2,12 +2,13 @@
 
 Writes (or reuses) a phantom cohort under ``--out``, trains the first-stage localizer of each limb
 kind on the training images (``localize.train_localizer``, the method's settings; kept in
-``--out`` and reused by a later run with the same cohort and ``--loc-steps``), then one refiner per
-kind on the same images (``refine.train_refiner``), and prints per joint group (finger, wrist,
-toe) the share of test landmarks within 0.02 and 0.01 (normalised distance, ``evaluator.landmarks``)
-and the median distance, for the first stage and the refined points (one pass, two passes, and
-with the 180°-turned crops), with the refiner's training seconds per step and the seconds of one
-``refine_points`` call per image.  Results go to ``--out/refine.json``.
+``--out``, named after the cohort and ``--loc-steps``, and reused by a later run), then one refiner
+per kind on the same images (``refine.train_refiner``, saved as ``--out/refiner_{kind}.keras``),
+and prints per joint group (finger, wrist, toe) the share of test landmarks within 0.02 and 0.01
+(normalised distance, ``evaluator.landmarks``) and the median distance, for the first stage and the
+refined points (one pass, two passes, and with the 180°-turned crops); also the refiner's training
+seconds per step (wall clock, and CPU seconds of all threads, which move less with a shared host's
+load) and the seconds of one ``refine_points`` call per image.  Results go to ``--out/refine.json``.
 
     nice -n 10 .venv/bin/python benchmarks/bench_refine.py --out /tmp/ra2_refine --size-scale 2
 """
@@ -43,15 +44,18 @@ def read_split(folder: Path, landmarks_csv: Path, scheme) -> list[dict]:
     return out
 
 
-def localizers(train: list[dict], out: Path, settings, steps: int) -> dict:
+def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path) -> dict:
     """The first-stage localizer of each kind, trained here or read back from ``out``."""
+    import hashlib
+
     import keras
 
     from submission.localize import canonical, train_localizer
 
+    tag = hashlib.sha256(str(cohort.resolve()).encode()).hexdigest()[:8]
     models = {}
     for kind in ("hand", "foot"):
-        path = out / f"localizer_{kind}_{steps}.keras"
+        path = out / f"localizer_{kind}_{steps}_{tag}.keras"
         if path.is_file():
             models[kind] = keras.saving.load_model(path, compile=False)
             continue
@@ -143,7 +147,7 @@ def main(argv=None) -> int:
                                                 "long_side_min": long_sides[0], "long_side_max": long_sides[-1]},
               "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cohort")},
               "backend": keras.backend.backend(), "read_seconds": time.time() - t}
-    loc = localizers(train, out, settings, args.loc_steps)
+    loc = localizers(train, out, settings, args.loc_steps, cohort)
 
     refiners, timing = {}, {}
     for kind in ("hand", "foot"):
@@ -153,14 +157,15 @@ def main(argv=None) -> int:
             if r["kind"] == kind:
                 samples.add(r["img"], r["limb"], r["xy"])
         cut = time.time() - t
-        t = time.time()
+        t, cpu = time.time(), time.process_time()
         refiners[kind] = train_refiner(samples, len(scheme.landmarks[kind]), crop=args.crop, steps=args.steps,
                                        base=args.base, depth=args.depth, batch=args.batch, seed=0,
                                        jitter=args.jitter, progress=True, desc=f"{kind} refiner")
-        took = time.time() - t
+        took, cpu = time.time() - t, time.process_time() - cpu
         refiners[kind].save(out / f"refiner_{kind}.keras")
         timing[kind] = {"samples": len(samples), "sample_mb": samples.arrays()[0].nbytes / 2 ** 20,
-                        "cut_seconds": cut, "train_seconds": took, "seconds_per_step": took / args.steps}
+                        "cut_seconds": cut, "train_seconds": took, "seconds_per_step": took / args.steps,
+                        "cpu_seconds_per_step": cpu / args.steps}
 
     variants = {"first stage": {}, "refined": {}, "refined, 2 passes": {}, "refined, turned": {}}
     seconds = []
@@ -192,7 +197,8 @@ def print_report(r: dict) -> None:
           f"base {s['base']}, depth {s['depth']}, {s['steps']} steps of {s['batch']}; localizer {s['loc_steps']} steps")
     for kind, t in r["timing"].items():
         print(f"  {kind}: {t['samples']} contexts ({t['sample_mb']:.0f} MB), cut in {t['cut_seconds']:.1f} s, "
-              f"trained in {t['train_seconds']:.0f} s ({t['seconds_per_step']:.3f} s/step), refine_points "
+              f"trained in {t['train_seconds']:.0f} s ({t['seconds_per_step']:.3f} s/step, CPU "
+              f"{t.get('cpu_seconds_per_step', float('nan')):.3f} s/step), refine_points "
               f"{1000 * t['refine_seconds_per_image_median']:.1f} ms/image")
     print(f"{'':<20} {'group':<7} {'n':>5} {'<=0.02':>8} {'<=0.01':>8} {'median':>8} {'p95':>8}")
     for name, groups in r["localisation"].items():
