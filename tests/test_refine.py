@@ -27,7 +27,7 @@ class BlobFinder:
 
     def predict_on_batch(self, x):
         self.calls += 1
-        return np.log(np.maximum(x["crop"][..., :1], 1e-9))
+        return np.repeat(np.log(np.maximum(x["crop"][..., :1], 1e-9)), x["landmark"].shape[1], axis=-1)
 
 
 def test_cut_crops_samples_where_it_says():
@@ -58,14 +58,27 @@ def test_refine_points_finds_a_known_point(limb):
     img = blob_image(700, 520, truth[:3])
     start = truth + np.array([[14.0, -9.0], [-20.0, 11.0], [6.0, 18.0], [np.nan, np.nan]])
     model = BlobFinder(48, 4)
-    out = refine_points(model, img, limb, start, crop=48, pitch=0.0025)
+    out = refine_points(model, img, limb, start, crop=48, pitch=0.0025, prior=None)
     assert out.shape == (4, 2)
     assert np.isnan(out[3]).all()          # an unknown point stays unknown
     np.testing.assert_allclose(out[:3], truth[:3], atol=0.25)
     assert model.calls == 1                # all landmarks in one call
-    twice = refine_points(model, img, limb, start, crop=48, pitch=0.0025, passes=2, turned=True)
+    twice = refine_points(model, img, limb, start, crop=48, pitch=0.0025, passes=2, turned=True, prior=None)
     np.testing.assert_allclose(twice[:3], truth[:3], atol=0.25)
     assert model.calls == 3                # one call per pass, turned crops in the same batch
+
+
+def test_the_prior_keeps_the_nearer_of_two_equal_peaks():
+    # two equal blobs 24 stored px apart (12 crop px), the estimate 5 px from the first one
+    truth = np.array([[200.0, 300.0], [224.0, 300.0]])
+    img = blob_image(800, 600, truth, sd=4.0)
+    start = np.array([[205.0, 300.0]])
+    model = BlobFinder(48, 1)
+    near = refine_points(model, img, "LH", start, crop=48, pitch=0.0025, prior=0.02)
+    np.testing.assert_allclose(near[0], truth[0], atol=1.0)
+    start = np.array([[219.0, 300.0]])
+    near = refine_points(model, img, "LH", start, crop=48, pitch=0.0025, prior=0.02)
+    np.testing.assert_allclose(near[0], truth[1], atol=1.0)
 
 
 def test_refine_points_rejects_a_wrong_crop_or_point_count():
@@ -84,8 +97,12 @@ def test_samples_hold_the_true_point(limb):
     samples.add(img, limb, truth)
     samples.add(img, limb, np.full((3, 2), np.nan))     # nothing labelled: nothing added
     contexts, points, landmarks = samples.arrays()
-    assert contexts.shape == (2, 40, 40) and contexts.dtype == np.float16
+    assert contexts.shape == (2, 40, 40) and contexts.dtype == np.float16 and points.shape == (2, 3, 2)
     assert list(landmarks) == [0, 2] and len(samples) == 2
+    assert np.isnan(points[:, 1]).all()
+    # each context holds every landmark's position; the centre one is near the middle
+    np.testing.assert_allclose(points[0, 2] - points[0, 0], points[1, 2] - points[1, 0], atol=1e-4)
+    points = points[[0, 1], [0, 2]]
     for c, p in zip(contexts.astype(np.float64), points):
         w = np.clip(c - 0.5 * c.max(), 0, None)
         yy, xx = np.mgrid[0:40, 0:40]
