@@ -1,0 +1,329 @@
+"""Second-stage landmark refinement: a small network on a fine crop around each first-stage estimate.
+
+The whole-image localizer works on a 128-px canonical frame, so one of its
+pixels is ~0.008 of the image's long side; the refiner looks again at the
+stored image at a fine pitch.
+
+Geometry (one function for training and prediction, ``cut_crops``):
+
+* the *refine frame* of a stored image (``refine_frame``) is the image mirrored
+  to the left side like the localizer's (``localize.RIGHT``), resized
+  (anti-aliased) so that one frame pixel is ``pitch`` × the stored long side,
+  and its intensities mapped by its 2nd/98th percentiles
+  (``localize.intensity_range``); ``localize.Frame`` maps points both ways;
+* a crop of ``crop`` × ``crop`` pixels is the refine frame sampled bilinearly
+  on a grid centred at a point (optionally turned and scaled about it), so a
+  64-px crop at pitch 0.0025 covers 0.16 of the long side.
+
+``pitch`` is shared by ``RefinerSamples``, ``train_refiner`` (it takes it from
+the samples) and ``refine_points``: the bundle has to record it beside ``crop``.
+
+Training (``RefinerSamples`` then ``train_refiner``): each image is read once
+into a float16 *context* crop per labelled landmark, ``context`` pixels wide
+and aligned with the frame's pixel grid around the landmark's true position, so
+the trainer never holds a full image.  A training crop is drawn from a context
+crop with ``cut_crops`` (one bilinear resampling, as at prediction): centred at
+the true point plus a jitter that covers the first stage's error (Gaussian,
+sd ``jitter`` of the long side, one crop in five uniform up to ``max_jitter``),
+turned by a random small angle and, half of the time, by 180° (stored images
+may be upside down), scaled by ±12 %, with contrast, gamma, offset and noise
+changes.  The network (``build_refiner``) gives one logit map per landmark,
+read as a spatial softmax as the localizer's (``models.heatmap_loss``); the
+targets are Gaussians at every labelled landmark in view, not only the one the
+crop is centred on (a 200-step refiner trained on the centre landmark alone
+confused neighbouring wrist bones).
+
+Prediction (``refine_points``): all landmarks of an image are cut around the
+current estimates and scored in one ``predict_on_batch`` call per pass (with
+``turned``, the crops turned by 180° join the same batch and the two
+probability maps are averaged), each map is weighed by a Gaussian prior
+around its estimate (``prior``, sd 0.02 of the long side: a refiner trained
+for 200 steps put 8 % of the finger points on a neighbouring joint, none with
+the prior), and the sub-pixel peak (``localize.find_peaks``) is mapped back to
+stored-image pixels.  ``passes=2`` cuts again around the
+refined points.  A NaN estimate stays NaN.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+from scipy import ndimage
+
+from .localize import RIGHT, Frame, find_peaks, heatmaps, intensity_range, resize, spatial_softmax, with_coords
+from .models import _block, epoch_plan, heatmap_loss, train_steps
+
+PITCH = 0.0025        # a crop pixel as a share of the stored image's long side
+CROP = 64             # network input side, pixels
+CONTEXT = 128         # side of the stored training context crops, pixels
+PRIOR = 0.02          # sd of the prior around each estimate at prediction, share of the long side
+
+
+def refine_frame(img: np.ndarray, limb: str, pitch: float = PITCH) -> tuple[np.ndarray, Frame]:
+    """A stored (H, W) image mirrored to the left side, resized to one pixel per ``pitch`` × long side,
+    intensities mapped so that its 2nd/98th percentiles are 0/1 (float32), and its ``Frame``."""
+    if not 0 < pitch < 0.5:
+        raise ValueError(f"refiner pitch {pitch} is outside (0, 0.5)")
+    h, w = img.shape
+    s = 1.0 / (pitch * max(h, w))
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    mirrored = limb in RIGHT
+    if mirrored:
+        img = img[:, ::-1]
+    small = resize(img, nw, nh)
+    lo, hi = intensity_range(small)
+    small = (small - lo) / (hi - lo)
+    return small.astype(np.float32), Frame(w, h, max(nw, nh), nw / w, nh / h, 0, 0, mirrored)
+
+
+def crop_grid(side: int) -> np.ndarray:
+    """(side, side, 2) offsets (x, y) of a crop's pixels from its centre."""
+    g = np.arange(side, dtype=np.float64) - (side - 1) / 2
+    gx, gy = np.meshgrid(g, g)
+    return np.stack([gx, gy], axis=-1)
+
+
+def cut_crops(images: np.ndarray, which: np.ndarray, centres: np.ndarray, side: int,
+              affines: np.ndarray | None = None) -> np.ndarray:
+    """(N, side, side) float32 crops: crop i samples ``images[which[i]]`` (bilinear, 0 outside) at
+    ``centres[i] + affines[i] @ offset`` for each pixel's offset (x, y) from the crop's centre
+    (``crop_grid``); no affine = the identity.  A crop whose centre is not finite is all 0.
+
+    The only function that cuts crops, for the training contexts, the training crops and prediction.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    n = len(centres)
+    ok = np.isfinite(centres).all(axis=1)
+    centres = np.where(ok[:, None], centres, 0.0)
+    grid = crop_grid(side)
+    if affines is None:
+        pos = centres[:, None, None, :] + grid[None]
+    else:
+        pos = centres[:, None, None, :] + np.einsum("nij,hwj->nhwi", np.asarray(affines, np.float64), grid)
+    if len(images) == 1:    # one image (prediction, contexts): plain 2-D sampling, the same values
+        coords = np.stack([pos[..., 1], pos[..., 0]])
+        out = ndimage.map_coordinates(images[0], coords, order=1, mode="constant", cval=0.0, prefilter=False)
+    else:
+        index = np.broadcast_to(np.asarray(which, dtype=np.float64)[:, None, None], (n, side, side))
+        coords = np.stack([index, pos[..., 1], pos[..., 0]])
+        out = ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0, prefilter=False)
+    out[~ok] = 0.0
+    return out.astype(np.float32)
+
+
+class RefinerSamples:
+    """Training context crops of one limb kind, accumulated image by image (``add``).
+
+    Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
+    (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
+    where unlabelled) of all the image's landmarks in it, and the index of the landmark it
+    is centred on.
+    """
+
+    def __init__(self, *, context: int = CONTEXT, pitch: float = PITCH):
+        if context < 8:
+            raise ValueError(f"refiner context {context} px is too small")
+        self.context, self.pitch = int(context), float(pitch)
+        self.crops: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        self.landmarks: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return int(sum(len(c) for c in self.crops))
+
+    def add(self, img: np.ndarray, limb: str, xy: np.ndarray) -> None:
+        """Cut the contexts of one stored image (H, W) around its stored points (L, 2), NaN = unlabelled."""
+        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, self.pitch)
+        pts = frame.to_canonical(np.asarray(xy, dtype=float))
+        keep = np.flatnonzero(np.isfinite(pts).all(axis=1))
+        if not len(keep):
+            return
+        half = (self.context - 1) / 2
+        # centres on the frame's pixel grid: the context pixels are frame pixels, no resampling
+        centres = np.round(pts[keep] - half) + half
+        crops = cut_crops(frame_img[None], np.zeros(len(keep), int), centres, self.context)
+        self.crops.append(crops.astype(np.float16))
+        # every landmark of the image in every context: the neighbours in view are trained too
+        self.points.append((pts[None, :, :] - centres[:, None, :] + half).astype(np.float32))
+        self.landmarks.append(keep.astype(np.int32))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, C, C) float16 contexts, (N, L, 2) true points in them, (N,) index of the centre landmark."""
+        if not self.crops:
+            c = self.context
+            return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
+        return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
+
+
+def random_affines(rng: np.random.Generator, n: int, *, degrees: float, scale: float,
+                   turn: bool) -> np.ndarray:
+    """(n, 2, 2) maps of crop offsets to context offsets: rotation ±``degrees``, scale ×/÷ ``scale``,
+    plus a 180° turn half of the time with ``turn``."""
+    a = np.deg2rad(rng.uniform(-degrees, degrees, n))
+    if turn:
+        a = a + np.pi * (rng.random(n) < 0.5)
+    s = np.exp(rng.uniform(-np.log(scale), np.log(scale), n))
+    c, si = np.cos(a) * s, np.sin(a) * s
+    return np.stack([np.stack([c, -si], -1), np.stack([si, c], -1)], axis=1)
+
+
+def random_jitter(rng: np.random.Generator, n: int, *, sd: float, most: float) -> np.ndarray:
+    """(n, 2) offsets (pixels): Gaussian with ``sd`` for four in five, uniform in a disc of radius
+    ``most`` for the others; all within ``most`` of zero."""
+    out = rng.normal(0.0, sd, (n, 2))
+    wide = rng.random(n) < 0.2
+    r, a = most * np.sqrt(rng.random(n)), rng.uniform(0, 2 * np.pi, n)
+    out[wide] = np.stack([r * np.cos(a), r * np.sin(a)], -1)[wide]
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return out * np.minimum(1.0, most / np.maximum(norm, 1e-9))
+
+
+class RefinerData(keras.utils.PyDataset):
+    """Augmented training batches of crops cut from the context crops (see the module's docstring)."""
+
+    def __init__(self, contexts, points, landmarks, *, n_landmarks: int, crop: int, pitch: float, sigma: float,
+                 batch: int, per_epoch: int, seed: int, jitter: float, max_jitter: float, degrees: float = 15.0,
+                 scale: float = 1.12, turn: bool = True):
+        super().__init__()
+        self.contexts, self.points, self.landmarks = contexts, points, landmarks
+        self.n_landmarks, self.crop, self.sigma, self.batch = n_landmarks, crop, sigma, batch
+        self.sd = jitter / pitch
+        # the true point stays 4 px inside the crop
+        self.most = min(max_jitter / pitch, crop / 2 - 4)
+        self.degrees, self.scale, self.turn = degrees, scale, turn
+        self.per_epoch = per_epoch
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return int(np.ceil(self.per_epoch / self.batch))
+
+    def __getitem__(self, i):
+        n, rng = self.batch, self.rng
+        idx = rng.integers(0, len(self.contexts), n)
+        aff = random_affines(rng, n, degrees=self.degrees, scale=self.scale, turn=self.turn)
+        shift = random_jitter(rng, n, sd=self.sd, most=self.most)
+        truth = self.points[idx].astype(np.float64)                       # (n, L, 2)
+        centre = truth[np.arange(n), self.landmarks[idx]] + shift
+        crops = cut_crops(self.contexts[idx], np.arange(n), centre, self.crop, aff)
+        # where the landmarks land in the crop: offset = A^-1 (point - centre); those outside do not count
+        inv = np.linalg.inv(aff)
+        in_crop = np.einsum("nij,nlj->nli", inv, truth - centre[:, None, :]) + (self.crop - 1) / 2
+        outside = ~np.all((in_crop >= 0) & (in_crop <= self.crop - 1), axis=-1)
+        in_crop[outside] = np.nan
+        gamma = rng.uniform(0.75, 1.33, (n, 1, 1))
+        gain = rng.uniform(0.85, 1.2, (n, 1, 1))
+        offset = rng.uniform(-0.05, 0.05, (n, 1, 1))
+        noise = rng.normal(0, 1, crops.shape) * rng.uniform(0, 0.02, (n, 1, 1))
+        crops = np.clip(crops, 0, 1.5) ** gamma * gain + offset + noise
+        x = {"crop": with_coords(crops.astype(np.float32)),
+             "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.landmarks[idx]]}
+        y = np.stack([heatmaps(p, self.crop, self.sigma) for p in in_crop])
+        return x, y
+
+
+def build_refiner(crop: int, n_landmarks: int, *, base: int = 8, depth: int = 3) -> keras.Model:
+    """Small U-Net: ``crop`` (crop, crop, 3: grey + x/y coordinates) and ``landmark`` (one-hot of the
+    landmark the crop is centred on) -> (crop, crop, n_landmarks) logit maps, one per landmark.
+
+    A crop holds neighbouring joints: training asks for every labelled landmark in
+    view (more signal per crop than the centre one alone, so that neighbours are
+    told apart early), prediction reads the centre landmark's map.  The centre
+    landmark's identity is also added, as a learnt bias, to the bottleneck's features.
+    """
+    if crop % 2 ** depth:
+        raise ValueError(f"refiner crop {crop} must be a multiple of {2 ** depth}")
+    img = keras.Input((crop, crop, 3), name="crop")
+    which = keras.Input((n_landmarks,), name="landmark")
+    x, skips = img, []
+    for level in range(depth):
+        x = _block(x, base * 2 ** level, f"ref_enc{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"ref_pool{level}")(x)
+    x = _block(x, base * 2 ** depth, "ref_mid", dilation=2)
+    emb = layers.Dense(base * 2 ** depth, name="ref_identity")(which)
+    x = layers.Add(name="ref_condition")([x, layers.Reshape((1, 1, base * 2 ** depth), name="ref_identity_map")(emb)])
+    for level in reversed(range(depth)):
+        x = layers.UpSampling2D(2, name=f"ref_up{level}")(x)
+        x = layers.Concatenate(name=f"ref_cat{level}")([x, skips[level]])
+        x = _block(x, base * 2 ** level, f"ref_dec{level}")
+    x = layers.Conv2D(max(16, 2 * base), 3, padding="same", activation="relu", name="ref_head")(x)
+    out = layers.Conv2D(n_landmarks, 1, name="heatmaps")(x)
+    return keras.Model({"crop": img, "landmark": which}, out, name="refiner")
+
+
+def train_refiner(samples: RefinerSamples, n_landmarks: int, *, crop: int = CROP, steps: int, base: int = 8,
+                  seed: int = 0, progress: bool = True, desc: str = "refiner", depth: int = 3, epochs: int = 4,
+                  batch: int = 32, lr: float = 2e-3, sigma: float = 1.5, jitter: float = 0.015,
+                  max_jitter: float = 0.05, turn: bool = True) -> keras.Model:
+    """Fit a refiner on the samples of one limb kind in about ``steps`` optimiser steps of ``batch``
+    crops (the learning rate falls from ``lr`` to zero along a cosine); returns the model.
+
+    ``jitter`` / ``max_jitter``: the crops' offsets from the true points (share of the long side,
+    see ``random_jitter``); they should cover the first stage's error.  ``turn``: random 180° turns.
+    The pitch is the samples' (``refine_points`` must be given the same).
+    """
+    contexts, points, landmarks = samples.arrays()
+    if not len(contexts):
+        raise ValueError(f"no labelled landmarks to train the {desc}")
+    if samples.context < crop:
+        raise ValueError(f"refiner context {samples.context} px is smaller than the crop {crop} px")
+    if points.shape[1] != n_landmarks:
+        raise ValueError(f"samples have {points.shape[1]} landmarks per image but the refiner has {n_landmarks}")
+    keras.utils.set_random_seed(seed)
+    model = build_refiner(crop, n_landmarks, base=base, depth=depth)
+    epochs, per_epoch = epoch_plan(steps, epochs, batch)
+    data = RefinerData(contexts, points, landmarks, n_landmarks=n_landmarks, crop=crop, pitch=samples.pitch,
+                       sigma=sigma, batch=batch, per_epoch=per_epoch, seed=seed, jitter=jitter,
+                       max_jitter=max_jitter, turn=turn)
+    train_steps(model, data, epochs, lr=lr, loss=heatmap_loss, desc=desc, progress=progress)
+    return model
+
+
+def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: int = CROP, passes: int = 1,
+                  pitch: float = PITCH, turned: bool = False, prior: float | None = PRIOR) -> np.ndarray:
+    """Refined stored-image points (L, 2) of a stored image (H, W) from estimates (L, 2) (NaN stays NaN).
+
+    One ``predict_on_batch`` call per pass with all L crops (2L with ``turned``: each crop also
+    turned by 180°, the two probability maps averaged); ``passes`` > 1 cuts again around the
+    refined points.  Points are clipped to the image.
+
+    ``prior``: the sd (share of the long side) of a Gaussian prior around each estimate that
+    multiplies the network's map: a far peak needs more evidence than a near one, so that a
+    refiner that confuses a landmark with a neighbour in view keeps the nearer one (None: none).
+    """
+    shape = model.inputs[0].shape if not isinstance(model.input, dict) else model.input["crop"].shape
+    n_landmarks = (model.input["landmark"].shape if isinstance(model.input, dict) else model.inputs[1].shape)[-1]
+    if shape[1] != crop:
+        raise ValueError(f"the refiner takes {shape[1]}-px crops, not {crop}")
+    xy = np.asarray(xy, dtype=float)
+    if xy.shape != (n_landmarks, 2):
+        raise ValueError(f"the refiner takes {n_landmarks} points, got an array of shape {xy.shape}")
+    h, w = img.shape
+    frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, pitch)
+    pts = frame.to_canonical(xy)
+    ok = np.isfinite(pts).all(axis=1)
+    onehot = np.eye(n_landmarks, dtype=np.float32)
+    zero = np.zeros(n_landmarks, int)
+    for _ in range(max(1, passes)):
+        crops = cut_crops(frame_img[None], zero, np.where(ok[:, None], pts, np.nan), crop)
+        x = {"crop": crops, "landmark": onehot}
+        if turned:
+            x = {"crop": np.concatenate([crops, crops[:, ::-1, ::-1]]), "landmark": np.concatenate([onehot, onehot])}
+        logits = np.asarray(model.predict_on_batch({"crop": with_coords(x["crop"]), "landmark": x["landmark"]}),
+                            dtype=np.float64)
+        # each crop's own landmark's map
+        logits = logits[np.arange(len(logits)), :, :, np.tile(np.arange(n_landmarks), len(logits) // n_landmarks)]
+        logits = logits[..., None]
+        if prior:
+            logits = logits - (np.sum(crop_grid(crop) ** 2, axis=-1) / (2 * (prior / pitch) ** 2))[None, :, :, None]
+        prob = spatial_softmax(logits)
+        if turned:
+            prob = 0.5 * (prob[:n_landmarks] + prob[n_landmarks:, ::-1, ::-1])
+        peaks = np.stack([find_peaks(p)[0][0] for p in prob])
+        pts = np.where(ok[:, None], pts + peaks - (crop - 1) / 2, np.nan)
+    out = frame.to_stored(pts)
+    out[:, 0] = np.clip(out[:, 0], 0, w - 1)
+    out[:, 1] = np.clip(out[:, 1], 0, h - 1)
+    out[~ok] = np.nan
+    return out
