@@ -65,7 +65,7 @@ class Settings:
     loc_epochs: int = 10
     both_ways: bool = False
     ref_steps: int = 0
-    ref_crop: int = 48
+    ref_crop: int = 64
     ref_pitch: float = 0.0025
     ref_base: int = 8
     ref_passes: int = 1
@@ -112,16 +112,16 @@ class Settings:
 PROFILES = {
     # tiny networks and a few steps: tests and smoke runs
     "quick": Settings(profile="quick", loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12,
-                      loc_epochs=2, ref_steps=0, ref_crop=24, ref_base=4, patch=32, scorer_base=4,
+                      loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, patch=32, scorer_base=4,
                       scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1, oof_folds=2,
                       stack_trees=20),
     # the networks sized for 2 CPU cores (CI, the demo): the localizer refined on fine crops
-    "small": Settings(profile="small", ref_steps=0),
+    "small": Settings(profile="small", ref_steps=600),
     # the real task (~1,500-px radiographs): every network trained longer.  On real hands the
     # localizer at 1,000 steps instead of 300 placed 99.0 % / 94.8 % of finger / wrist points
     # within 0.02 instead of 91.3 % / 76.7 %, and every network at 3,000 steps moved SC2-hand /
     # SC3-hand from 0.667 / 0.571 to 0.627 / 0.536 (shared/real-radiographs.md)
-    "full": Settings(profile="full", loc_steps=1000, ref_steps=0, hand_scorer_steps=3000,
+    "full": Settings(profile="full", loc_steps=1000, ref_steps=2000, hand_scorer_steps=3000,
                      foot_scorer_steps=2000, scorer_epochs=10),
 }
 DEFAULT_PROFILE = "full"
