@@ -12,10 +12,10 @@ import base64
 import html
 import io
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from challenge.outputs import write_text
 
 from .official import LABELS
 from .report import fmt
@@ -95,18 +95,7 @@ def page(title: str, parts: list[str]) -> str:
 
 def write_page(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary sibling and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text)
 
 
 # ------------------------------------------------------------------ sections

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
 from challenge.errors import UsageError
+from challenge.outputs import write_text
 
 CORRECTIONS = "corrections"
 
@@ -103,16 +102,6 @@ def apply_edits(site: str | Path, edits: dict):
     return scores, columns, landmarks
 
 
-def _write_text_atomic(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_corrections(site: str | Path, edits: dict, folder: str | Path | None = None) -> dict:
@@ -130,8 +119,8 @@ def save_corrections(site: str | Path, edits: dict, folder: str | Path | None = 
         files.append(write_landmarks(landmarks, out / "landmarks.csv"))
     edits = check_edits(edits)
     saved = time.strftime("%H:%M:%S")
-    _write_text_atomic(json.dumps({"saved": time.strftime("%Y-%m-%d %H:%M:%S"), "edits": edits}, indent=1) + "\n",
-                       out / "edits.json")
+    write_text(out / "edits.json",
+               json.dumps({"saved": time.strftime("%Y-%m-%d %H:%M:%S"), "edits": edits}, indent=1) + "\n")
     files.append(out / "edits.json")
     return {"folder": str(out), "files": [str(f) for f in files], "saved": saved,
             "scores": sum(len(v) for v in edits["scores"].values()),
