@@ -205,6 +205,7 @@ class _Staging:
         if self.folder is not None:
             import tempfile
 
+            self.made = not self.folder.exists()       # a folder this run made goes again if it fails
             self.folder.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=".overlays.", dir=self.folder))
 
@@ -223,6 +224,11 @@ class _Staging:
 
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+            if self.made:
+                try:
+                    self.folder.rmdir()                 # only if empty: a committed run's pictures stay
+                except OSError:
+                    pass
 
     def __del__(self):
         self.discard()
