@@ -84,6 +84,17 @@ def _check_common(args) -> None:
         raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
 
 
+def _outside_bundle(folder: str, option: str, bundle: str) -> None:
+    """An output folder may not lie in the bundle folder: a retrained bundle replaces the whole folder."""
+    from pathlib import Path
+
+    from challenge.errors import UsageError
+
+    if Path(bundle).expanduser().resolve() in Path(folder).expanduser().resolve().parents:
+        raise UsageError(f"{option} {folder}: is inside the bundle folder {bundle} (a retrained bundle replaces "
+                         "the whole folder); give a folder outside it")
+
+
 def _scheme(name: str):
     from challenge.errors import UsageError
     from challenge.schemes import load_scheme
@@ -126,6 +137,7 @@ def cmd_predict(args) -> int:
             check_output_file(path, option, inputs)
     if args.overlays is not None:
         check_output_folder(args.overlays, "--overlays", [args.template, args.bundle, args.images])
+        _outside_bundle(args.overlays, "--overlays", args.bundle)
 
     from .predict import predict_folder
 
@@ -168,6 +180,7 @@ def cmd_explain(args) -> int:
     from challenge.outputs import check_output_folder
 
     check_output_folder(args.out, "--out", [args.bundle])
+    _outside_bundle(args.out, "--out", args.bundle)
 
     from .explain import explain_bundle
 

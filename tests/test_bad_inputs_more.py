@@ -237,3 +237,16 @@ def test_an_overlays_folder_made_by_a_failed_predict_is_removed(tmp_path):
     staging = _Staging(kept)
     staging.discard()
     assert sorted(p.name for p in kept.iterdir()) == ["earlier.png"]
+
+
+@pytest.mark.parametrize("command", ["explain", "predict"])
+def test_an_output_folder_inside_the_bundle_is_refused(capsys, cohort, fake_bundle, tmp_path, command):
+    test = cohort / "test"
+    inside = fake_bundle / "shap"
+    argv = (["explain", "--bundle", fake_bundle, "--out", inside] if command == "explain" else
+            ["predict", "--bundle", fake_bundle, "--images", test, "--template", test / "template.csv",
+             "--out", tmp_path / "p.csv", "--overlays", inside])
+    before = hashes(fake_bundle, test)
+    code, _, err = ra2(capsys, *argv)
+    assert code == 2 and f"{inside}: is inside the bundle folder {fake_bundle}" in err
+    assert hashes(fake_bundle, test) == before and not inside.exists() and not (tmp_path / "p.csv").exists()
