@@ -250,3 +250,14 @@ def test_an_output_folder_inside_the_bundle_is_refused(capsys, cohort, fake_bund
     code, _, err = ra2(capsys, *argv)
     assert code == 2 and f"{inside}: is inside the bundle folder {fake_bundle}" in err
     assert hashes(fake_bundle, test) == before and not inside.exists() and not (tmp_path / "p.csv").exists()
+
+
+# ------------------------------------------------------------------ ra2 demo's options
+def test_demo_refuses_a_negative_seed_and_a_folder_of_other_files(capsys, cohort, tmp_path):
+    code, _, err = ra2(capsys, "demo", "--no-method", "--out", tmp_path / "d", "--seed", -1)
+    assert code == 2 and "--seed -1: must be between 0 and" in err and not (tmp_path / "d").exists()
+    before = hashes(cohort)
+    code, _, err = ra2(capsys, "demo", "--no-method", "--out", cohort)
+    assert code == 2 and f"--out {cohort}: holds files that are not an earlier demo's (cohort.json, gold" in err
+    assert hashes(cohort) == before and sorted(p.name for p in cohort.iterdir()) == ["cohort.json", "gold", "test",
+                                                                                     "train"]
