@@ -166,6 +166,8 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             failed.append({"image": path.name, "reason": str(exc)})
             continue
         except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
+            if _interrupted(exc):
+                raise KeyboardInterrupt(str(exc)) from exc
             failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
             log.debug("%s: analysis failed", path.name, exc_info=True)
             continue
@@ -193,6 +195,18 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             "ignored": ignored, "seconds": round(seconds, 3),
             "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
             "out": str(out_path)}
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an error is a Ctrl-C or SIGTERM that a library wrapped in its own kind (TensorFlow turns
+    Python exceptions raised inside its calls into its own errors): the run must stop, not skip an image."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class _Staging:

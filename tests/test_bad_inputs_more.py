@@ -261,3 +261,17 @@ def test_demo_refuses_a_negative_seed_and_a_folder_of_other_files(capsys, cohort
     assert code == 2 and f"--out {cohort}: holds files that are not an earlier demo's (cohort.json, gold" in err
     assert hashes(cohort) == before and sorted(p.name for p in cohort.iterdir()) == ["cohort.json", "gold", "test",
                                                                                      "train"]
+
+
+def test_an_interrupt_wrapped_by_a_library_stops_predict():
+    from submission.predict import _interrupted
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise RuntimeError("graph execution error") from inner
+    except RuntimeError as exc:
+        assert _interrupted(exc)
+    assert _interrupted(ValueError("UnknownError: KeyboardInterrupt: <no message>"))
+    assert not _interrupted(ValueError("cannot reshape array"))
