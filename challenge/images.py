@@ -31,6 +31,7 @@ import re
 import shutil
 import struct
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,14 @@ def max_pixels() -> int:
         raise UsageError(f"{MAX_PIXELS_ENV}={text!r}: must be a whole number of pixels, at least 1 "
                          f"(the default is {MAX_PIXELS}); unset it for the default")
     return value
+
+
+@contextmanager
+def _quiet_bomb_warning():
+    """Pillow's own warning between its limit and twice that: our check refuses those images in one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def _align_pil_limit() -> int:
@@ -202,7 +211,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
             arr, info = _read_dicom(path)
             return np.ascontiguousarray(arr, dtype=np.float32), info
-        with Image.open(path) as im:
+        with _quiet_bomb_warning(), Image.open(path) as im:
             width, height = im.size
             _check_size(path, width, height)
             im.load()
@@ -235,7 +244,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
         if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
             ds = _dicom_header(path)
             return int(ds.Columns), int(ds.Rows)
-        with Image.open(path) as im:
+        with _quiet_bomb_warning(), Image.open(path) as im:
             w, h = im.size
             if w * h > max_pixels():
                 raise ImageReadError(_too_large(path, f"{w}x{h} = {w * h}"))
