@@ -57,8 +57,11 @@ def _listed(items, n: int = SHOWN) -> str:
 
 def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 2) -> TrainingCheck:
     """Every problem of a training folder for training with ``scheme``; reads image headers only."""
-    train_dir = Path(train_dir)
     check = TrainingCheck()
+    if str(train_dir).strip() == "":              # Path("") would quietly mean the current folder
+        check.errors.append("an empty path was given for the training folder; give its path (--data DIR)")
+        return check
+    train_dir = Path(train_dir)
     if not train_dir.is_dir():
         check.errors.append(f"{train_dir}: not a folder")
         return check

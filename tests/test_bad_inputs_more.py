@@ -275,3 +275,11 @@ def test_an_interrupt_wrapped_by_a_library_stops_predict():
         assert _interrupted(exc)
     assert _interrupted(ValueError("UnknownError: KeyboardInterrupt: <no message>"))
     assert not _interrupted(ValueError("cannot reshape array"))
+
+
+@pytest.mark.parametrize("command", ["train", "cv"])
+def test_an_empty_data_path_is_not_the_current_folder(capsys, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = ra2(capsys, command, "--data", "", "--out", tmp_path / "out", "--quick")
+    assert code == 2 and "an empty path was given for the training folder" in err
+    assert not (tmp_path / "out").exists()
