@@ -131,13 +131,15 @@ def cmd_predict(args) -> int:
     from challenge.outputs import check_distinct, check_output_file, check_output_folder, input_files, write_json
 
     inputs = [args.template, args.bundle, *input_files(args.images)]
+    for option, folder in (("--overlays", args.overlays), ("--masks-out", getattr(args, "masks_out", None))):
+        if folder is not None:
+            _outside_bundle(folder, option, args.bundle)
     check_distinct(out=args.out, landmarks_out=args.landmarks_out, summary=args.summary)
     for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary)):
         if path is not None:
             check_output_file(path, option, inputs)
     if args.overlays is not None:
         check_output_folder(args.overlays, "--overlays", [args.template, args.bundle, args.images])
-        _outside_bundle(args.overlays, "--overlays", args.bundle)
 
     from .predict import predict_folder
 
