@@ -26,10 +26,12 @@ of intensity (exposure, window, bit depth) normalises away.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import struct
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +42,10 @@ from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
-#: refuse images with more pixels than this (a decompression-bomb guard); the largest real RA2 images have ~11 Mpx
+#: refuse images with more pixels than this (a decompression-bomb guard); the largest real RA2 images have ~11 Mpx.
+#: Users raise it with the environment variable ``RA2_MAX_PIXELS`` (every command that reads images obeys it)
 MAX_PIXELS = 60_000_000
+MAX_PIXELS_ENV = "RA2_MAX_PIXELS"
 #: refuse images narrower or lower than this: nothing this small can show a joint
 MIN_SIDE = 16
 #: the organisers' external-cohort re-scaling: these percentiles of each image ...
@@ -96,11 +100,36 @@ def is_dicom(path: str | Path) -> bool:
     return head[_DICOM_MAGIC_OFFSET:] == _DICOM_MAGIC
 
 
-def _align_pil_limit() -> None:
+def max_pixels() -> int:
+    """The pixel limit: ``RA2_MAX_PIXELS`` from the environment if set, else ``MAX_PIXELS``."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(float(text.replace("_", "")))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"{MAX_PIXELS_ENV}={text!r}: must be a whole number of pixels, at least 1 "
+                         f"(the default is {MAX_PIXELS}); unset it for the default")
+    return value
+
+
+@contextmanager
+def _quiet_bomb_warning():
+    """Pillow's own warning between its limit and twice that: our check refuses those images in one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def _align_pil_limit() -> int:
     """Make Pillow's own bomb limit ours, so images opened elsewhere in the project obey it too
-    (Pillow warns above its limit and refuses above twice that)."""
-    if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > MAX_PIXELS:
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    (Pillow warns above its limit and refuses above twice that); returns the limit."""
+    limit = max_pixels()
+    if Image.MAX_IMAGE_PIXELS != limit:
+        Image.MAX_IMAGE_PIXELS = limit
+    return limit
 
 
 def _describe_non_image(path: Path) -> str:
@@ -148,12 +177,13 @@ def _apply_exif_orientation(im: Image.Image, path: Path) -> Image.Image:
 
 
 def _too_large(path: Path, pixels: str) -> str:
-    return (f"{path}: {pixels} pixels is above the limit of {MAX_PIXELS} (a guard against decompression bombs; "
-            "raise challenge.images.MAX_PIXELS if the image is genuine)")
+    return (f"{path}: {pixels} pixels is above the limit of {max_pixels()} (a guard against decompression bombs; "
+            f"if the image is genuine, raise the limit with the environment variable {MAX_PIXELS_ENV}, "
+            f"for example {MAX_PIXELS_ENV}=200000000)")
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels():
         raise ImageReadError(_too_large(path, f"{width}x{height} = {width * height}"))
     if min(width, height) < MIN_SIDE:
         raise ImageReadError(f"{path}: {width}x{height} pixels is too small for a radiograph "
@@ -181,7 +211,7 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
             arr, info = _read_dicom(path)
             return np.ascontiguousarray(arr, dtype=np.float32), info
-        with Image.open(path) as im:
+        with _quiet_bomb_warning(), Image.open(path) as im:
             width, height = im.size
             _check_size(path, width, height)
             im.load()
@@ -214,15 +244,19 @@ def image_size(path: str | Path) -> tuple[int, int]:
         if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
             ds = _dicom_header(path)
             return int(ds.Columns), int(ds.Rows)
-        with Image.open(path) as im:
+        with _quiet_bomb_warning(), Image.open(path) as im:
             w, h = im.size
+            if w * h > max_pixels():
+                raise ImageReadError(_too_large(path, f"{w}x{h} = {w * h}"))
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # EXIF orientations that swap the axes
                 w, h = h, w
             return w, h
     except ImageReadError:
         raise
-    except (OSError, SyntaxError, ValueError, AttributeError, UnidentifiedImageError,
-            Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise ImageReadError(_too_large(path, found.group(1) if found else "its header claims more")) from exc
+    except (OSError, SyntaxError, ValueError, AttributeError, UnidentifiedImageError) as exc:
         raise ImageReadError(f"{path}: cannot read the image header ({exc})") from exc
 
 

@@ -58,10 +58,15 @@ def read_landmarks(path: str | Path) -> pd.DataFrame:
         raise LandmarkError(f"{path}: no such file") from exc
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise LandmarkError(f"{path}: not a landmark CSV file ({exc})") from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
+    # header names in any letter case (Image,Landmark,X,Y)
+    frame.columns = [str(c).strip().lower() if str(c).strip().lower() in LANDMARK_COLUMNS else str(c).strip()
+                     for c in frame.columns]
     missing = [c for c in LANDMARK_COLUMNS if c not in frame.columns]
     if missing:
-        raise LandmarkError(f"{path}: missing column(s) {missing} (expected header {','.join(LANDMARK_COLUMNS)})")
+        hint = next((f"; the header is separated by {sep!r}, write commas" for sep in (";", "\t")
+                     if len(frame.columns) == 1 and sep in frame.columns[0]), "")
+        raise LandmarkError(f"{path}: missing column(s) {missing} (expected header {','.join(LANDMARK_COLUMNS)})"
+                            f"{hint}")
     problems = []
     for col in ("image", "landmark"):
         frame[col] = frame[col].fillna("").astype(str).str.strip()
@@ -71,7 +76,7 @@ def read_landmarks(path: str | Path) -> pd.DataFrame:
     for col in ("x", "y"):
         values = pd.to_numeric(frame[col], errors="coerce")
         for i in np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float))):
-            problems.append(f"line {i + 2}, column {col}: not a number: {frame[col].iloc[i]!r}")
+            problems.append(f"line {i + 2}, column {col}: {_not_a_number(frame[col].iloc[i])}")
         frame[col] = values.astype(float)
     dup = frame.duplicated(["image", "landmark"], keep="first").to_numpy()
     for i in np.flatnonzero(dup):
@@ -82,6 +87,15 @@ def read_landmarks(path: str | Path) -> pd.DataFrame:
         raise LandmarkError(f"{path}: " + f"\n{path}: ".join(problems[:10]) + more)
     frame.attrs["path"] = str(path)
     return frame
+
+
+def _not_a_number(cell) -> str:
+    """What is wrong with a coordinate cell, in the user's words (pandas has parsed some of them already)."""
+    if isinstance(cell, str):
+        return f"not a number: {cell!r}"
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+        return "empty cell or NaN; give the pixel coordinate"
+    return f"not a finite number: {float(cell):g}"
 
 
 def write_landmarks(frame: pd.DataFrame, path: str | Path, *, decimals: int = 2) -> Path:

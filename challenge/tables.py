@@ -74,7 +74,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     while header and header[-1] == "":
         header.pop()                       # a spreadsheet's trailing commas
     if ID not in header:
-        raise TableError(f"{path}: no {ID} column in the header (is this a challenge CSV file?)")
+        sep = next((c for c in (";", "\t") if len(header) == 1 and c in header[0]), None)
+        hint = f"the columns are separated by {sep!r}; save it with commas" if sep else "is this a challenge CSV file?"
+        raise TableError(f"{path}: no {ID} column in the header ({hint})")
     dupes = sorted({h for h in header if header.count(h) > 1})
     names, seen = [], {}
     for h in header:                       # make names unique so pandas can read; duplicates are reported

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .dataset import Folder, scan_folder
 from .errors import TableError, UsageError
-from .images import ImageReadError, image_size
+from .images import MAX_PIXELS_ENV, ImageReadError, image_size
 from .landmarks import SHOWN, LandmarkError, normalise_landmarks, read_landmarks
 from .tables import as_scores, check_scores, read_table
 
@@ -57,8 +57,11 @@ def _listed(items, n: int = SHOWN) -> str:
 
 def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 2) -> TrainingCheck:
     """Every problem of a training folder for training with ``scheme``; reads image headers only."""
-    train_dir = Path(train_dir)
     check = TrainingCheck()
+    if str(train_dir).strip() == "":              # Path("") would quietly mean the current folder
+        check.errors.append("an empty path was given for the training folder; give its path (--data DIR)")
+        return check
+    train_dir = Path(train_dir)
     if not train_dir.is_dir():
         check.errors.append(f"{train_dir}: not a folder")
         return check
@@ -106,15 +109,19 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
         check.errors.append(str(exc))
         return check
     stems = {folder.stem(p, limb): path for p, limbs in folder.images.items() for limb, path in limbs.items()}
-    sizes, unreadable = {}, []
+    sizes, unreadable, too_large = {}, [], []
     for stem, path in stems.items():
         try:
             sizes[stem] = image_size(path)
-        except ImageReadError:
+        except ImageReadError as exc:
             unreadable.append(path.name)
+            if MAX_PIXELS_ENV in str(exc):
+                too_large.append(str(exc))
     if unreadable:
         check.warnings.append(f"{train_dir}: {len(unreadable)} image file(s) cannot be opened as images and will "
                               f"not be used: {_listed(sorted(unreadable))}")
+    if too_large:
+        check.warnings.append(f"{len(too_large)} of them above the pixel limit, e.g. {min(too_large)}")
     report = normalise_landmarks(landmarks, scheme, stems=list(stems), sizes=sizes, file=str(lm_path))
     check.errors.extend(report.errors)
     check.warnings.extend(report.warnings)

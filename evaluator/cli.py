@@ -184,16 +184,15 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
         plot_bootstrap(ranking, out_dir / "leaderboard.png", upper)
         from .html_report import write_leaderboard_html
         write_leaderboard_html(result, out_dir)            # one self-contained page: table and plot
-        result["files"] = [str(out_dir / f) for f in ("leaderboard.md", "leaderboard.csv", "leaderboard.json",
-                                                       "leaderboard.png", "report.html")]
+        result["files"] = [str(out_dir / f) for f in LEADERBOARD_FILES]
     return result
 
 
-LEADERBOARD_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png")
+LEADERBOARD_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png", "report.html")
 
 
 def check_leaderboard_folder(out_dir, inputs) -> None:
-    """``--out DIR`` of the leaderboard: a writable folder, none of whose four files is an input."""
+    """``--out DIR`` of the leaderboard: a writable folder, none of whose five files is an input."""
     from challenge.outputs import check_output_file, check_output_folder
 
     inputs = [p for p in inputs if p is not None]

@@ -56,7 +56,11 @@ def _terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:          # Ctrl-C while the modules load: nothing has been written yet
+        print("ra2: interrupted before any work", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 141
     except KeyboardInterrupt as exc:
-        print(f"ra2 {args.command}: interrupted ({exc or 'SIGINT'}): no partial output was kept", file=sys.stderr)
+        print(f"ra2 {args.command}: interrupted ({str(exc) or 'SIGINT'}): no partial output was kept", file=sys.stderr)
         return 143 if str(exc) == "SIGTERM" else 130
     return int(rc or 0)
 

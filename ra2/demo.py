@@ -205,13 +205,25 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
     write_text(path, "\n".join(lines))
 
 
+#: what the demo writes in its folder; a folder holding anything else is refused
+DEMO_ENTRIES = ("cohort", "predictions", "report", "bundle", "review")
+
+
 def cmd_demo(args) -> int:
     from challenge.errors import UsageError
     from challenge.outputs import check_output_folder
 
     if args.train < 2 or args.test < 1:
         raise UsageError(f"--train {args.train} --test {args.test}: need at least 2 training and 1 test patient")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
     check_output_folder(args.out, "--out")
+    out = Path(args.out)
+    others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES) if out.is_dir() else []
+    if others:
+        raise UsageError(f"--out {args.out}: holds files that are not an earlier demo's ({', '.join(others[:3])}"
+                         f"{' ...' if len(others) > 3 else ''}); the demo replaces its cohort and outputs there: "
+                         "give a new or empty folder")
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
                      settings=args.profile or "demo", size_scale=args.size_scale)
     print(board["markdown"])

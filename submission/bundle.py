@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -105,7 +106,22 @@ class Settings:
         kept = {k: v for k, v in d.items() if k in names}
         if "patient_weighted" in kept:
             kept["patient_weighted"] = tuple(kept["patient_weighted"])
+        for f in fields(cls):              # an edited manifest: a value of the wrong kind, named
+            if f.name in kept and not _same_kind(kept[f.name], f.default):
+                kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
+                        tuple: "a list of names"}[type(f.default)]
+                raise ValueError(f"setting {f.name!r} is {kept[f.name]!r}, expected {kind} like {f.default!r}")
         return cls(**kept)
+
+
+def _same_kind(value, default) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return type(value) is type(default)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if isinstance(default, tuple):
+        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    return isinstance(value, type(default))
 
 
 #: the named settings; ``ra2 train --profile NAME``
@@ -251,6 +267,9 @@ class Bundle:
 
     def verify(self) -> None:
         """Every file present and matching its checksum, else ``UsageError`` naming it."""
+        if not self.checksums:
+            raise UsageError(f"{self.folder / MANIFEST}: records no checksums of the bundle's files (edited, or "
+                             "written by an older version): retrain the bundle")
         for name in self.files():
             p = self.path(name)
             if not p.is_file():
@@ -314,11 +333,14 @@ def staged_folder(out: str | Path, marker: str = MANIFEST, what: str = "a model 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        umask = os.umask(0o22)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp's 0700 would hide the result from other users
     except OSError as exc:
         raise UsageError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
+    old = None
     try:
         yield tmp
-        old = None
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             out.replace(old / out.name)
@@ -326,6 +348,9 @@ def staged_folder(out: str | Path, marker: str = MANIFEST, what: str = "a model 
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if old is not None and (old / out.name).exists() and not out.exists():
+            (old / out.name).replace(out)   # the swap failed half-way: the earlier result back in place
+            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         for p in made:                      # the parents this call created, innermost first
             try:

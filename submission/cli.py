@@ -87,6 +87,17 @@ def _check_common(args) -> None:
         raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
 
 
+def _outside_bundle(folder: str, option: str, bundle: str) -> None:
+    """An output folder may not lie in the bundle folder: a retrained bundle replaces the whole folder."""
+    from pathlib import Path
+
+    from challenge.errors import UsageError
+
+    if Path(bundle).expanduser().resolve() in Path(folder).expanduser().resolve().parents:
+        raise UsageError(f"{option} {folder}: is inside the bundle folder {bundle} (a retrained bundle replaces "
+                         "the whole folder); give a folder outside it")
+
+
 def _scheme(name: str):
     from challenge.errors import UsageError
     from challenge.schemes import load_scheme
@@ -123,6 +134,9 @@ def cmd_predict(args) -> int:
     from challenge.outputs import check_distinct, check_output_file, check_output_folder, input_files, write_json
 
     inputs = [args.template, args.bundle, *input_files(args.images)]
+    for option, folder in (("--overlays", args.overlays), ("--masks-out", getattr(args, "masks_out", None))):
+        if folder is not None:
+            _outside_bundle(folder, option, args.bundle)
     check_distinct(out=args.out, landmarks_out=args.landmarks_out, summary=args.summary)
     for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary)):
         if path is not None:
@@ -173,6 +187,7 @@ def cmd_explain(args) -> int:
     from challenge.outputs import check_output_folder
 
     check_output_folder(args.out, "--out", [args.bundle])
+    _outside_bundle(args.out, "--out", args.bundle)
 
     from .explain import explain_bundle
 

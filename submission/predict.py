@@ -166,6 +166,8 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             failed.append({"image": path.name, "reason": str(exc)})
             continue
         except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
+            if _interrupted(exc):
+                raise KeyboardInterrupt(str(exc)) from exc
             failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
             log.debug("%s: analysis failed", path.name, exc_info=True)
             continue
@@ -203,6 +205,18 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             "out": str(out_path)}
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether an error is a Ctrl-C or SIGTERM that a library wrapped in its own kind (TensorFlow turns
+    Python exceptions raised inside its calls into its own errors): the run must stop, not skip an image."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class _Staging:
     """Overlay pictures are drawn into a temporary folder and moved into place at the end, so that an
     interrupted run leaves no half set of them."""
@@ -213,6 +227,7 @@ class _Staging:
         if self.folder is not None:
             import tempfile
 
+            self.made = not self.folder.exists()       # a folder this run made goes again if it fails
             self.folder.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=".overlays.", dir=self.folder))
 
@@ -231,6 +246,11 @@ class _Staging:
 
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+            if self.made:
+                try:
+                    self.folder.rmdir()                 # only if empty: a committed run's pictures stay
+                except OSError:
+                    pass
 
     def __del__(self):
         self.discard()
