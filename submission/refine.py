@@ -42,6 +42,14 @@ benchmark a refiner trained for 200 steps put 8 % of the finger points on a
 neighbouring joint, none with the prior), and the sub-pixel peak
 (``localize.find_peaks``) is mapped back to stored-image pixels.  ``passes=2``
 cuts again around the refined points.  A NaN estimate stays NaN.
+
+Measured (``benchmarks/bench_refine.py``, realistic phantoms of the ``phantoms``
+branch, 40 training / 20 test patients, long side median 1,426 px, first stage
+the method's 300-step localizer): landmarks within 0.02, finger / wrist / toe,
+88.5 / 91.4 / 73.8 % -> 95.5 / 96.4 / 95.8 % (crop 64, pitch 0.0025, 400
+steps), median distance 0.0076 -> 0.0012; every point the refiner leaves beyond
+0.015 was more than 0.03 off after the first stage.  Crop 48 at pitch 0.003,
+400 steps: 95.3 / 96.1 / 95.0 %, median 0.0015; 200 steps: 90.8 / 89.6 / 92.5 %.
 """
 from __future__ import annotations
 
