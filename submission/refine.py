@@ -37,11 +37,19 @@ Prediction (``refine_points``): all landmarks of an image are cut around the
 current estimates and scored in one ``predict_on_batch`` call per pass (with
 ``turned``, the crops turned by 180° join the same batch and the two
 probability maps are averaged), each map is weighed by a Gaussian prior
-around its estimate (``prior``, sd 0.02 of the long side: a refiner trained
-for 200 steps put 8 % of the finger points on a neighbouring joint, none with
-the prior), and the sub-pixel peak (``localize.find_peaks``) is mapped back to
-stored-image pixels.  ``passes=2`` cuts again around the
-refined points.  A NaN estimate stays NaN.
+around its estimate (``prior``, sd 0.02 of the long side: on the easy phantom
+benchmark a refiner trained for 200 steps put 8 % of the finger points on a
+neighbouring joint, none with the prior), and the sub-pixel peak
+(``localize.find_peaks``) is mapped back to stored-image pixels.  ``passes=2``
+cuts again around the refined points.  A NaN estimate stays NaN.
+
+Measured (``benchmarks/bench_refine.py``, realistic phantoms of the ``phantoms``
+branch, 40 training / 20 test patients, long side median 1,426 px, first stage
+the method's 300-step localizer): landmarks within 0.02, finger / wrist / toe,
+88.5 / 91.4 / 73.8 % -> 95.5 / 96.4 / 95.8 % (crop 64, pitch 0.0025, 400
+steps), median distance 0.0076 -> 0.0012; every point the refiner leaves beyond
+0.015 was more than 0.03 off after the first stage.  Crop 48 at pitch 0.003,
+400 steps: 95.3 / 96.1 / 95.0 %, median 0.0015; 200 steps: 90.8 / 89.6 / 92.5 %.
 """
 from __future__ import annotations
 
@@ -292,10 +300,9 @@ def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: in
     multiplies the network's map: a far peak needs more evidence than a near one, so that a
     refiner that confuses a landmark with a neighbour in view keeps the nearer one (None: none).
     """
-    shape = model.inputs[0].shape if not isinstance(model.input, dict) else model.input["crop"].shape
-    n_landmarks = (model.input["landmark"].shape if isinstance(model.input, dict) else model.inputs[1].shape)[-1]
-    if shape[1] != crop:
-        raise ValueError(f"the refiner takes {shape[1]}-px crops, not {crop}")
+    side, n_landmarks = model.input["crop"].shape[1], model.input["landmark"].shape[-1]
+    if side != crop:
+        raise ValueError(f"the refiner takes {side}-px crops, not {crop}")
     xy = np.asarray(xy, dtype=float)
     if xy.shape != (n_landmarks, 2):
         raise ValueError(f"the refiner takes {n_landmarks} points, got an array of shape {xy.shape}")
