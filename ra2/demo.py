@@ -39,12 +39,12 @@ def register(sub) -> None:
 
 
 def demo_settings():
-    """The small profile's networks with shorter training: 2 out-of-fold scorers of 300 steps, 200 trees."""
+    """The small profile with shorter scorer training: 2 out-of-fold scorers of 300 steps, 200 trees."""
     from dataclasses import replace
 
     from submission.bundle import PROFILES
 
-    return replace(PROFILES["small"], profile="demo", ref_steps=300, hand_scorer_steps=300, foot_scorer_steps=300,
+    return replace(PROFILES["small"], profile="demo", hand_scorer_steps=300, foot_scorer_steps=300,
                    scorer_epochs=3, oof_folds=2, stack_trees=200)
 
 

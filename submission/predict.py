@@ -74,7 +74,7 @@ class Method:
             from .refine import refine_points
 
             xy = refine_points(self.refiners[kind], img, limb, xy, crop=s.ref_crop, pitch=s.ref_pitch,
-                               passes=s.ref_passes)
+                               passes=s.ref_passes, turned=s.ref_turned)
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
