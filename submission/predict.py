@@ -265,12 +265,17 @@ def _report(method: Method, patients, results, missing, failed, ignored) -> None
         log.warning("%d image(s) of a limb kind without networks in this bundle (%s) not analysed, e.g. %s",
                     len(ignored), ", ".join(sorted(method.bundle.untrained)) or "-", ", ".join(ignored[:3]))
     for limb in LIMBS:
-        absent = [m.rsplit("-", 1)[0] for m in missing if m.endswith(f"-{limb}")]
+        absent = [m for m in missing if m.endswith(f"-{limb}")]
         if not absent:
             continue
-        other = sum(p in seen for p in absent)
-        source = "the stacker (the patient's other limbs)" if method.stacker is not None else "the training prior"
-        log.info("%s image missing for %d of %d patients (e.g. %s): their %s columns come from %s%s", limb,
-                 len(absent), len(patients), ", ".join(absent[:3]), limb, source if other else "the training prior",
-                 f"; {len(absent) - other} of them have no usable image at all: the training prior"
-                 if other and other < len(absent) else "")
+        have_other = sum(m.rsplit("-", 1)[0] in seen for m in absent)
+        stacker = "the stacker (the patient's other limbs)" if method.stacker is not None else "the training prior"
+        if have_other == len(absent):
+            source = stacker
+        elif have_other == 0:
+            source = "the training prior (no usable image of those patients)"
+        else:
+            source = f"{stacker} where the patient has another usable image, else the training prior"
+        shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+        log.warning("no image file for %s of %d of %d patients (%s): their %s columns come from %s", limb,
+                    len(absent), len(patients), shown, limb, source)

@@ -88,7 +88,7 @@ def test_a_hands_only_cohort_trains_and_predicts_every_column(tmp_path, caplog):
     frame = read_table(tmp_path / "pred.csv")
     assert errors(check_scores(frame, read_template(test / "template.csv"))) == []
     assert frame[[c for c in frame.columns if c.startswith(("LF_", "RF_"))]].notna().all().all()
-    assert "LF image missing for 2 of 2 patients" in caplog.text
+    assert "no image file for LF of 2 of 2 patients" in caplog.text
 
 
 @pytest.mark.slow
