@@ -260,6 +260,19 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise ImageReadError(f"{path}: cannot read the image header ({exc})") from exc
 
 
+def mm_per_pixel(path: str | Path) -> float | None:
+    """Millimetres per pixel from a DICOM file's header (Pixel Spacing, else Imager Pixel Spacing;
+    the mean of rows and columns), or None: JPEG/PNG, no spacing, or an unreadable file."""
+    path = Path(path)
+    if not (path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path)):
+        return None
+    try:
+        spacing, _ = _pixel_spacing(_dicom_header(path))
+    except ImageReadError:
+        return None
+    return None if spacing is None else float(sum(spacing) / 2)
+
+
 # ------------------------------------------------------------------ DICOM
 def _dicom_header(path: Path, *, pixels: bool = False):
     """The pydicom dataset of a DICOM file (without its pixel data unless ``pixels``)."""

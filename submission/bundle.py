@@ -184,6 +184,7 @@ class Bundle:
     n_scorers: dict[str, int]                # kind -> scorers averaged at prediction time
     prior: dict[str, float]                  # column -> training prior (score units)
     untrained: dict[str, str] = field(default_factory=dict)   # kind -> why it has no networks
+    patch_mm: dict[str, float] = field(default_factory=dict)  # kind -> patch side in mm (score.patch_mm)
     blend_weights: dict[str, float] | None = None
     seed: int = 0
     backend: str = ""

@@ -19,14 +19,14 @@ from tqdm import tqdm
 from challenge.catalogue import HANDS, ID
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
-from challenge.images import ImageReadError, read_grey
+from challenge.images import ImageReadError, image_size, mm_per_pixel, read_grey
 from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
 from .bundle import KINDS, Settings
 from .localize import canonical
-from .score import extract_patches, kind_columns, to_unit
+from .score import extract_patches, kind_columns, patch_mm, patch_side, to_unit
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class KindData:
     patients: list = field(default_factory=list)     # patient of each patch image
     limbs: list = field(default_factory=list)
     refiner: object = None                           # refine.RefinerSamples when the settings refine
+    patch_mm: float | None = None                    # patch side in mm (see score.patch_mm)
 
     def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
         """Patch samples (see ``ScorerData``) of the given patients (default all with labels)."""
@@ -127,6 +128,10 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
             d.refiner = RefinerSamples(context=2 * settings.ref_crop, pitch=settings.ref_pitch)
     files = [labels_path, lm_path]
     jobs = [(p, limb, path) for p in chosen for limb, path in sorted(folder.images[p].items())]
+    spacing = {path: mm_per_pixel(path) for _, _, path in jobs}          # DICOM headers only
+    for kind, d in data.items():
+        d.patch_mm = patch_mm(patch_side(*image_size(path), settings.patch_scale(kind)) * mm
+                              for _, limb, path in jobs if kind_of(limb) == kind and (mm := spacing[path]))
     for patient, limb, path in tqdm(jobs, desc="reading training images", disable=not progress, unit="img"):
         stem = folder.stem(patient, limb)
         points = table.get(stem)
@@ -152,8 +157,9 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         if d.refiner is not None:
             d.refiner.add(img, limb, xy)
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
+        side = d.patch_mm / spacing[path] if d.patch_mm and spacing[path] else None
         patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
-                                            mask=mask if mask is not None else np.zeros_like(img))
+                                            mask=mask if mask is not None else np.zeros_like(img), side=side)
         d.patches.append(patches.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))
         d.has_mask.append(mask is not None)

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .score import patch_side
-
 
 def _patch_grid(x: float, y: float, side: float, n: int, mirrored: bool):
     """Stored-image coordinates (X, Y) of an n x n patch's pixels around (x, y)."""
@@ -36,7 +34,7 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(img, cmap="gray", vmin=0, vmax=1)
     kind = "hand" if result.limb in ("LH", "RH") else "foot"
-    side = patch_side(w, h, method.settings.patch_scale(kind))
+    side = result.patch_side
     for li, (name, (x, y)) in enumerate(result.landmarks.items()):
         if result.masks is not None:
             gx, gy = _patch_grid(x, y, side, result.masks.shape[1], result.limb in RIGHT)
@@ -65,9 +63,7 @@ def joint_space_mask(result, method) -> np.ndarray:
     out = np.zeros((result.height, result.width), np.uint8)
     if result.masks is None:
         return out
-    kind = "hand" if result.limb in ("LH", "RH") else "foot"
-    side = patch_side(result.width, result.height, method.settings.patch_scale(kind))
-    n = max(1, int(round(side)))
+    n = max(1, int(round(result.patch_side)))
     for li, (x, y) in enumerate(result.landmarks.values()):
         patch = (result.masks[li] > 0.5).astype(np.uint8) * 255
         if not patch.any():

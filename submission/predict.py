@@ -20,7 +20,7 @@ from tqdm import tqdm
 from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
-from challenge.images import ImageReadError, read_grey
+from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
 from .bundle import Bundle
@@ -40,6 +40,7 @@ class ImageResult:
     landmarks: dict            # name -> (x, y)
     scores: dict               # full column name -> predicted score (patch, before stacking)
     masks: np.ndarray | None   # (L, patch, patch) joint-space probabilities, mirrored like the patches
+    patch_side: float = 0.0    # side of a joint patch in stored pixels
 
 
 class Method:
@@ -60,10 +61,12 @@ class Method:
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
 
-    def analyse(self, img: np.ndarray, limb: str, stem: str = "") -> ImageResult:
-        """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has)."""
+    def analyse(self, img: np.ndarray, limb: str, stem: str = "", mm_per_pixel: float | None = None) -> ImageResult:
+        """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has);
+        with the image's ``mm_per_pixel`` and a bundle that knows its patches' size in mm, the
+        patches have that physical size."""
         from .localize import canonical, predict_canonical
-        from .score import column_top, extract_patches, kind_columns, predict_patches
+        from .score import column_top, extract_patches, kind_columns, patch_side, predict_patches
 
         kind = kind_of(limb)
         s = self.settings
@@ -78,7 +81,10 @@ class Method:
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind))
+        mm = self.bundle.patch_mm.get(kind)
+        side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
+                                                                         s.patch_scale(kind))
+        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names))
         cols = kind_columns(kind)
@@ -88,7 +94,7 @@ class Method:
             for c in self.scheme.columns_of(kind, lm):
                 scores[f"{limb}_{c}"] = float(values[li, cols.index(c)])
         return ImageResult(stem, limb, img.shape[1], img.shape[0],
-                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks)
+                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
         """log2-space patch predictions (NaN where missing) -> final scores (89 columns)."""
@@ -160,8 +166,8 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             ignored.append(path.name)
             continue
         try:
-            img = read_grey(path)
-            res = method.analyse(img, limb, folder.stem(patient, limb))
+            img, info = read_image(path)
+            res = method.analyse(img, limb, folder.stem(patient, limb), info.mm_per_pixel)
         except ImageReadError as exc:
             failed.append({"image": path.name, "reason": str(exc)})
             continue

@@ -60,9 +60,23 @@ def patch_side(width: int, height: int, patch_scale: float) -> float:
     return np.sqrt(width * height) / 4096 * 384 * patch_scale
 
 
+def patch_mm(sides_mm) -> float | None:
+    """The patch side in millimetres of a limb kind: the median over the training images whose
+    pixel spacing is known of their ``patch_side`` × mm per pixel (None when none is known).
+
+    A bundle records it; an image with a known pixel spacing is then cut with patches of this
+    physical size (``extract_patches(side=patch_mm / mm_per_pixel)``), in training and at
+    prediction, whatever its pixel count or field of view; other images keep ``patch_side``."""
+    sides_mm = [s for s in sides_mm if s]
+    return float(np.median(sides_mm)) if sides_mm else None
+
+
 def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: int, patch_scale: float,
-                    mask: np.ndarray | None = None, context: float = CONTEXT):
+                    mask: np.ndarray | None = None, context: float = CONTEXT, side: float | None = None):
     """Patches (L, C, C) with C = round(patch × context) around stored-image points (L, 2).
+
+    ``side``: a patch's side in stored pixels when it is known otherwise (from the pixel
+    spacing, see ``patch_mm``); by default ``patch_side`` of the image's size.
 
     The patches are what cropping the image resized to the patch pitch would give,
     but only the windows around the points are resized (a 1,500-px radiograph is
@@ -73,7 +87,7 @@ def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: in
     """
     h, w = img.shape
     c = int(round(patch * context))
-    f = patch / patch_side(w, h, patch_scale)
+    f = patch / (side or patch_side(w, h, patch_scale))
     nw, nh = max(1, round(w * f)), max(1, round(h * f))
     fx, fy = nw / w, nh / h
     step = max(1, int(np.sqrt(h * w / 250_000)))

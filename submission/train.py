@@ -205,6 +205,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
     data = {k: data[k] for k in kinds}
     source = Bundle.load(localizers_from, verify=False) if localizers_from is not None else None
     bundle = Bundle(settings=settings, scheme=sch, kinds=kinds, untrained=untrained, n_scorers={}, prior={},
+                    patch_mm={k: data[k].patch_mm for k in kinds if data[k].patch_mm},
                     seed=seed, backend=keras.backend.backend(), keras_version=keras.__version__)
     with staged_folder(out_dir) as tmp:
         if source is not None:

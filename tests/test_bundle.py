@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from challenge.errors import UsageError
@@ -124,3 +125,51 @@ def test_an_interrupted_retrain_leaves_the_old_bundle_predicting_the_same_bytes(
     capsys.readouterr()
     assert main([*predict, "--out", str(tmp_path / "x.csv")]) == 2
     assert scorer.name in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
+def test_a_patch_side_given_in_pixels_sets_the_field_of_view():
+    from submission.score import extract_patches, patch_side
+
+    img = np.tile(np.arange(400, dtype=np.float32), (300, 1))            # a ramp along x
+    point = np.array([[200.0, 150.0]])
+    default, _ = extract_patches(img, "LH", point, patch=16, patch_scale=1.0, context=1.0)
+    side = patch_side(400, 300, 1.0)
+    wide, _ = extract_patches(img, "LH", point, patch=16, patch_scale=1.0, context=1.0, side=2 * side)
+    span = lambda p: p[0, 8, -1] - p[0, 8, 0]                             # noqa: E731
+    assert span(wide) == pytest.approx(2 * span(default), rel=0.1)
+
+
+@pytest.mark.slow
+def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
+    from PIL import Image
+    from test_dicom import write_dicom
+
+    from challenge.images import mm_per_pixel, read_image
+    from phantoms.cohort import make_cohort
+    from submission.bundle import PROFILES, Bundle
+    from submission.predict import Method, predict_folder
+    from submission.score import patch_side
+    from submission.train import train_bundle
+
+    make_cohort(tmp_path / "c", 4, 1, seed=6, size_scale=0.3, preset="easy")
+    for split in ("train", "test"):
+        for path in sorted((tmp_path / "c" / split).glob("*.jpg")):
+            pixels = np.asarray(Image.open(path).convert("L"), dtype=np.uint16) * 16
+            write_dicom(path.with_suffix(".dcm"), pixels, PixelSpacing=[0.1, 0.1])
+            path.unlink()
+    train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
+    hand = sorted(train.glob("*-LH.dcm"))[0]
+    assert mm_per_pixel(hand) == pytest.approx(0.1) and mm_per_pixel(tmp_path / "none.jpg") is None
+    settings = replace(PROFILES["quick"], stack=False, ref_steps=0)
+    bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
+    sides = [patch_side(*read_image(p)[0].shape[::-1], settings.patch_scale("hand")) * 0.1
+             for p in sorted(train.glob("*-?H.dcm"))]
+    assert bundle.patch_mm["hand"] == pytest.approx(np.median(sides)) and set(bundle.patch_mm) == {"hand", "foot"}
+
+    method = Method(bundle.folder)
+    img, info = read_image(sorted(test.glob("*-LH.dcm"))[0])
+    assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_side == pytest.approx(bundle.patch_mm["hand"] / 0.2)
+    assert method.analyse(img, "LH").patch_side == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
+    summary = predict_folder(bundle.folder, test, test / "template.csv", tmp_path / "pred.csv", progress=False,
+                             method=method)
+    assert summary["images"] == 4 and not summary["failed"]
