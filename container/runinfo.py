@@ -50,10 +50,12 @@ def gpu_names() -> list[str]:
 
 
 def summary(summary_path: str, seconds: float) -> list[str]:
-    """Summary lines: patients, images used, every failed image by name, time, device."""
+    """Summary lines: patients, images used, every image not used (unreadable, missing, or of a limb
+    kind without networks) by name, time, device."""
     with open(summary_path) as fh:
         info = json.load(fh)
-    failed = info.get("failed", [])
+    failed = (info.get("failed", []) + [{"image": m, "reason": "no image file"} for m in info.get("missing", [])]
+              + [{"image": m, "reason": "a limb kind the bundle has no networks for"} for m in info.get("ignored", [])])
     device = info.get("device", "unknown")
     names = gpu_names()
     if "GPU" in device and names:

@@ -43,6 +43,13 @@ class ImageResult:
     patch_side: float = 0.0    # side of a joint patch in stored pixels
 
 
+class _FirstTrace(logging.Filter):
+    """Drops TensorFlow's retracing notice (see ``Method.analyse``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients."""
 
@@ -60,11 +67,29 @@ class Method:
         self.scorers = {k: ensemble([b.load_model(f) for f in b.scorer_files(k)]) for k in self.kinds}
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
+        self._traced: set[str] = set()
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "", mm_per_pixel: float | None = None) -> ImageResult:
         """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has);
         with the image's ``mm_per_pixel`` and a bundle that knows its patches' size in mm, the
-        patches have that physical size."""
+        patches have that physical size.
+
+        The first image of a kind traces its three networks (localizer, refiner, scorer
+        ensemble): on TensorFlow six first traces in a row look like "frequent retracing" to its
+        warning, which is dropped for that image only; a retrace on any later image is still
+        reported."""
+        kind = kind_of(limb)
+        if kind in self._traced:
+            return self._analyse(img, limb, stem, mm_per_pixel)
+        first = _FirstTrace()
+        logging.getLogger("tensorflow").addFilter(first)
+        try:
+            return self._analyse(img, limb, stem, mm_per_pixel)
+        finally:
+            logging.getLogger("tensorflow").removeFilter(first)
+            self._traced.add(kind)
+
+    def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:
         from .localize import canonical, predict_canonical
         from .score import column_top, extract_patches, kind_columns, patch_side, predict_patches
 
