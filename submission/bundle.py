@@ -207,9 +207,14 @@ class Bundle:
     def refiner_file(kind: str) -> str:
         return f"refiner_{kind}.keras"
 
+    @staticmethod
+    def scorer_file(kind: str, k: int) -> str:
+        """The k-th scorer (from 1) of a limb kind."""
+        return f"scorer_{kind}_{k}.keras"
+
     def scorer_files(self, kind: str) -> list[str]:
         """The scorers of a limb kind (their predictions are averaged)."""
-        return [f"scorer_{kind}_{k}.keras" for k in range(1, self.n_scorers.get(kind, 0) + 1)]
+        return [self.scorer_file(kind, k) for k in range(1, self.n_scorers.get(kind, 0) + 1)]
 
     def files(self) -> list[str]:
         """Every file of the bundle besides ``bundle.json``."""

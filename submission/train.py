@@ -223,7 +223,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
             for k, models in enumerate(fold_models, start=1):
                 for kind, model in models.items():
-                    model.save(tmp / f"scorer_{kind}_{k}.keras")
+                    model.save(tmp / Bundle.scorer_file(kind, k))
             bundle.n_scorers = {kind: len(fold_models) for kind in kinds}
             labelled = oof.dropna(how="all").index
             log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
@@ -236,7 +236,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             bundle.metrics["oof_patch"] = _official(oof, scores)
         else:
             for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
-                model.save(tmp / f"scorer_{kind}_1.keras")
+                model.save(tmp / Bundle.scorer_file(kind, 1))
             bundle.n_scorers = {kind: 1 for kind in kinds}
         prior_log = log_scores(scores).mean(axis=0)
         bundle.prior = {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS}
