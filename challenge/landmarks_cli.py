@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import UsageError
+from .schemes import load_scheme
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,12 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_check)
 
 
-def _scheme(name):
-    from .schemes import load_scheme
-
-    try:
-        return load_scheme(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def cmd_import(args) -> int:
     from .images import ImageReadError, image_size
     from .landmarks import import_labelme, normalise_landmarks, write_landmarks
     from .outputs import check_output_file, input_files
 
-    scheme = _scheme(args.scheme)
+    scheme = load_scheme(args.scheme)
     sources = [Path(s) for s in args.sources]
     inputs = [f for s in sources for f in (sorted(s.glob("*.json")) if s.is_dir() else [s])]
     check_output_file(args.out, "--out", inputs + (input_files(args.images) if args.images else []))
@@ -84,7 +75,7 @@ def cmd_import(args) -> int:
 def cmd_check(args) -> int:
     from .training import check_training_folder
 
-    check = check_training_folder(args.data, _scheme(args.scheme))
+    check = check_training_folder(args.data, load_scheme(args.scheme))
     for w in check.warnings:
         print(f"warning: {w}")
     for e in check.errors:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalogue import JOINTS
+from .errors import UsageError
 
 KINDS = ("hand", "foot")
 
@@ -133,18 +134,22 @@ SCHEMES = {"svh21": _svh, "coarse13": _coarse13}
 DEFAULT_SCHEME = "svh21"
 
 
+class SchemeError(UsageError, ValueError):
+    """An unknown scheme name or an unusable scheme file (a ``UsageError``: the command says it in one line)."""
+
+
 def load_scheme(name_or_file: str | Path = DEFAULT_SCHEME) -> Scheme:
-    """A built-in scheme by name, or a scheme JSON file."""
+    """A built-in scheme by name, or a scheme JSON file; ``SchemeError`` names what is wrong."""
     key = str(name_or_file)
     if key in SCHEMES:
         return SCHEMES[key]()
     path = Path(key)
     if not path.is_file():
-        raise ValueError(f"unknown landmark scheme {key!r}: give one of {sorted(SCHEMES)} or a JSON file")
+        raise SchemeError(f"unknown landmark scheme {key!r}: give one of {sorted(SCHEMES)} or a JSON file")
     try:
         return Scheme.from_dict(json.loads(path.read_text()))
     except (KeyError, TypeError, AttributeError, ValueError, OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a landmark scheme file ({exc})") from exc
+        raise SchemeError(f"{path}: not a landmark scheme file ({exc})") from exc
 
 
 #: name beginnings of wrist points (SvH wrist sites, carpal bones, forearm bones)

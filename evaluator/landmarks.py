@@ -191,10 +191,7 @@ def cmd_score_landmarks(args) -> int:
     if args.json:
         check_output_file(args.json, "--json", [args.pred, args.gold, *(input_files(args.images) if args.images
                                                                          else [])])
-    try:
-        scheme = load_scheme(args.scheme)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    scheme = load_scheme(args.scheme)
     result = score_landmark_files(args.pred, args.gold, args.images, threshold=args.threshold, scheme=scheme)
     print(format_result(result))
     if args.json:

@@ -86,10 +86,7 @@ def _scheme(bundle=None, scheme=None) -> Scheme:
             raise UsageError(f"{bundle}: not a model bundle (no bundle.json)") from exc
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{manifest}: no usable landmark scheme in the bundle manifest ({exc})") from exc
-    try:
-        return load_scheme(scheme) if scheme is not None else load_scheme()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    return load_scheme(scheme) if scheme is not None else load_scheme()
 
 
 def _grey_jpeg(img: np.ndarray, out: Path, max_side: int) -> tuple[int, int]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from challenge.schemes import load_scheme
+
 from .bundle import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
@@ -98,23 +100,13 @@ def _outside_bundle(folder: str, option: str, bundle: str) -> None:
                          "the whole folder); give a folder outside it")
 
 
-def _scheme(name: str):
-    from challenge.errors import UsageError
-    from challenge.schemes import load_scheme
-
-    try:
-        return load_scheme(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-
-
 def cmd_train(args) -> int:
     from challenge.outputs import check_output_folder
     from challenge.training import require_training_folder
 
     from .bundle import check_target
 
-    scheme = _scheme(args.scheme)
+    scheme = load_scheme(args.scheme)
     _check_common(args)
     _profile(args)
     check_output_folder(args.out, "--out", [args.data], replaced=True)
@@ -163,7 +155,7 @@ def cmd_cv(args) -> int:
     from challenge.outputs import check_output_folder
     from challenge.training import require_training_folder
 
-    scheme = _scheme(args.scheme)
+    scheme = load_scheme(args.scheme)
     _check_common(args)
     check_output_folder(args.out, "--out", [args.data])
     usable = len(require_training_folder(args.data, scheme).usable)
