@@ -35,7 +35,14 @@ from .render import FOOT_EROSION_SITES, HAND_EROSION_SITES, Bone, Limb, _above, 
 #: longest side of the internal drawing (px); the stored image is this enlarged
 INTERNAL_LONG_SIDE = 900
 #: joint-space width left by each narrowing score, as a share of the healthy gap (4: fused)
-NARROWING_FACTOR = (1.0, 0.82, 0.58, 0.32, -1.0)
+NARROWING_FACTOR = (1.0, 0.86, 0.66, 0.38, -1.0)
+#: spread (sd of the log) of each joint's own healthy gap around the patient's: joint spaces differ
+#: from joint to joint as much as a narrowing score of 1 narrows them
+GAP_SPREAD = 0.15
+#: sd (mm) of each carpal joint's and bone's place around the template, per image: no two wrists alike
+CARPAL_JITTER = 1.3
+#: sd (deg) of the wrist's radial / ulnar deviation: the hand turns against the forearm
+WRIST_DEVIATION = 8.0
 #: attenuation per mm (arbitrary units): cortical bone, trabecular bone, soft tissue
 MU_CORTEX, MU_TRABECULAR, MU_SOFT = 0.34, 0.06, 0.02
 
@@ -140,18 +147,24 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     h = PosedLimb("hand")
 
     def gap(name, kind):
-        return _gap(g[kind], narrow.get(name, 0))
+        return _gap(g[kind] * _spread(rng), narrow.get(name, 0))
 
-    radcar = _joint(h, "radcar", (9, 0), 0, gap("radcar", "radcar"), 4.8, "radius", "scaphoid", True)
-    radlun = _joint(h, "radlun", (-4, 0), 0, radcar.gap, 4.8, "radius", "lunate", True)
-    capnlun = _joint(h, "capnlun", (-3, 15), 0, gap("capnlun", "carpal"), 4.5, "lunate", "capitate", True)
-    mna = _joint(h, "mna", (15, 19), 30, gap("mna", "carpal"), 4.2, "scaphoid", "trapezium", True)
-    triham = _joint(h, "triham", (-16, 17), -5, g["carpal"], 4.0, "triquetrum", "hamate")
-    cmc = {1: _joint(h, "cmc1", (23, 31), 35, g["cmc"], 4.4, "trapezium", "mc1", True),
-           2: _joint(h, "cmc2", (10, 36), 13, g["cmc"], 3.8, "trapezoid", "mc2"),
-           3: _joint(h, "cmc3", (-1, 37.5), 0, gap("cmc3", "cmc"), 4.0, "capitate", "mc3", True),
-           4: _joint(h, "cmc4", (-12.5, 35.5), -9, gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
-           5: _joint(h, "cmc5", (-21, 33), -19, gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
+    def at(x, y):                                     # a carpal place, moved from the template
+        return np.array([x, y], float) + rng.normal(0, CARPAL_JITTER, 2)
+
+    def tilt(angle):
+        return angle + float(rng.normal(0, 6))
+
+    radcar = _joint(h, "radcar", at(9, 0), tilt(0), gap("radcar", "radcar"), 4.8, "radius", "scaphoid", True)
+    radlun = _joint(h, "radlun", at(-4, 0), tilt(0), radcar.gap, 4.8, "radius", "lunate", True)
+    capnlun = _joint(h, "capnlun", at(-3, 15), tilt(0), gap("capnlun", "carpal"), 4.5, "lunate", "capitate", True)
+    mna = _joint(h, "mna", at(15, 19), tilt(30), gap("mna", "carpal"), 4.2, "scaphoid", "trapezium", True)
+    triham = _joint(h, "triham", at(-16, 17), tilt(-5), g["carpal"], 4.0, "triquetrum", "hamate")
+    cmc = {1: _joint(h, "cmc1", at(23, 31), tilt(35), g["cmc"], 4.4, "trapezium", "mc1", True),
+           2: _joint(h, "cmc2", at(10, 36), tilt(13), g["cmc"], 3.8, "trapezoid", "mc2"),
+           3: _joint(h, "cmc3", at(-1, 37.5), tilt(0), gap("cmc3", "cmc"), 4.0, "capitate", "mc3", True),
+           4: _joint(h, "cmc4", at(-12.5, 35.5), tilt(-9), gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
+           5: _joint(h, "cmc5", at(-21, 33), tilt(-19), gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
     for j in h.joints.values():                       # fused wrist joints: no gap
         j.gap = max(j.gap, 0.0)
     rg = max(radcar.gap, 0.0)
@@ -163,12 +176,19 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     h.add_bone("lunate", _above(radlun), _below(capnlun), (7.4, 7.4, 6.6), cap=0.5)
     h.add_bone("capitate", _above(capnlun), _below(cmc[3]), (6.2, 6.6, 6.8), cap=0.5)
     h.add_bone("trapezium", _above(mna) + [-1, 0], _below(cmc[1]), (6.6, 7.0, 6.4), cap=0.55)
-    h.add_bone("trapezoid", (9.5, 22.5), _below(cmc[2]), (5.8, 6.0, 5.6), cap=0.55)
-    h.add_bone("triquetrum", (-15.5, 4.5), _below(triham), (6.2, 6.0, 5.6), cap=0.55)
+    h.add_bone("trapezoid", at(9.5, 22.5), _below(cmc[2]), (5.8, 6.0, 5.6), cap=0.55)
+    h.add_bone("triquetrum", at(-15.5, 4.5), _below(triham), (6.2, 6.0, 5.6), cap=0.55)
     h.add_bone("hamate", _above(triham), _below(cmc[4]), (5.8, 6.0, 5.6), cap=0.55)
     h.add_bone("hamate:b", _above(triham), _below(cmc[5]), (4.8, 4.6, 4.6), cap=0.6)
-    h.add_bone("hamate:hook", (-16, 22), (-18, 26), (2.4, 2.2, 2.0), cap=0.8)
-    h.add_bone("pisiform", (-19.5, 9.0), (-19.5, 13.0), (3.6, 3.6, 3.6), cap=0.8)
+    hook = at(-16, 22)
+    h.add_bone("hamate:hook", hook, hook + (-2, 4), (2.4, 2.2, 2.0), cap=0.8)
+    pisiform = at(-19.5, 9.0)
+    h.add_bone("pisiform", pisiform, pisiform + (0, 4), (3.6, 3.6, 3.6), cap=0.8)
+    for name in ("scaphoid", "lunate", "capitate", "trapezium", "trapezoid", "triquetrum", "hamate", "hamate:b",
+                 "pisiform"):                         # carpal bones of their own size
+        bone = h.bones[name]
+        k = float(rng.uniform(0.88, 1.12))
+        bone.r0, bone.rm, bone.r1 = bone.r0 * k, bone.rm * k, bone.r1 * k
     # the distal radius cradles the scaphoid and the lunate: it reaches up round them and discs centred
     # in their proximal poles carve its concave surface, keeping the radiocarpal gap
     h.bones["radius"].e1 = np.array([3.0, 3.5])
@@ -228,7 +248,7 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
                      0.3, f_mcp + f_pip + f_dip, 0.0)],
                    [(f"mcp{i}", gap(f"mcp{i}", "mcp"), 4.0 * w, True, narrow.get(f"mcp{i}", 0)),
                     (f"pip{i}", gap(f"pip{i}", "pip"), 3.4 * w, True, narrow.get(f"pip{i}", 0)),
-                    (f"dip{i}", g["dip"], 2.8 * w, False, 0)], rng)
+                    (f"dip{i}", g["dip"] * _spread(rng), 2.8 * w, False, 0)], rng)
     b = h.bones
     h.tips = [b[f"dp{i}"].e1 for i in range(1, 6)]
     s = build.soft
@@ -252,7 +272,31 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     lm["lunate"] = (b["lunate"].e0 + b["lunate"].e1) / 2
     lm["radius"] = np.array([14.0, -4.0])
     lm["ulna"] = np.array([-19.0, -6.5])
+    _deviate_wrist(h, float(np.clip(rng.normal(0, WRIST_DEVIATION), -20, 20)))
     return h
+
+
+def _spread(rng: np.random.Generator) -> float:
+    return float(np.exp(rng.normal(0, GAP_SPREAD)))
+
+
+def _deviate_wrist(h: PosedLimb, degrees: float, pivot=(2.0, 2.0)) -> None:
+    """Radial (+) or ulnar (-) deviation: turn the forearm (radius, ulna, their styloids and landmarks,
+    the forearm's soft tissue) about the radiocarpal joint, so the hand meets it at an angle."""
+    a = np.deg2rad(degrees)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    c = np.asarray(pivot, float)
+
+    def turn(p):
+        return c + rot @ (np.asarray(p, float) - c)
+
+    for name in ("radius", "radius:styloid", "ulna", "ulna:styloid"):
+        bone = h.bones[name]
+        bone.e0, bone.e1 = turn(bone.e0), turn(bone.e1)
+    for name in ("radius", "ulna"):
+        h.landmarks[name] = turn(h.landmarks[name])
+    p0, p1, r = h.tissue[0]
+    h.tissue[0] = (turn(p0), turn(p1), r)
 
 
 def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build, rng: np.random.Generator
@@ -293,8 +337,9 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
                         ("pp1", pp_len[1] * L[k + 1], ang, (8.0, 5.0, 6.8), 0.55, float(rng.uniform(0, 25)), 0.0),
                         ("dp1", dp_len[1] * L[k + 2], ang + 6, (6.8, 4.4, 5.0), 0.35, float(rng.uniform(5, 35)),
                          0.0)],
-                       [(name, _gap(g["mtp"], narrow.get(name, 0)), 6.0, True, narrow.get(name, 0)),
-                        ("ip", _gap(g["ip"], narrow.get("mtp_ip", 0)), 5.2, True, narrow.get("mtp_ip", 0))], rng)
+                       [(name, _gap(g["mtp"] * _spread(rng), narrow.get(name, 0)), 6.0, True, narrow.get(name, 0)),
+                        ("ip", _gap(g["ip"] * _spread(rng), narrow.get("mtp_ip", 0)), 5.2, True,
+                         narrow.get("mtp_ip", 0))], rng)
         else:
             _add_chain(f, tmt[i],
                        [(f"mt{i}", mt_len[i] * L[k], base, (5.2, 3.3, 5.0) if i < 5 else (6.0, 3.4, 4.9), 0.6,
@@ -302,7 +347,7 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
                         (f"pp{i}", pp_len[i] * L[k + 1], ang, (4.6, 2.8, 3.9), 0.55, claw, 0.0),
                         (f"mp{i}", mp_len[i] * L[k + 2], ang, (3.8, 2.9, 3.5), 0.5, min(claw + 15, 50), 0.0),
                         (f"dp{i}", dp_len[i] * L[k + 3], ang, (3.6, 2.5, 3.0), 0.35, min(claw + 10, 50), 0.0)],
-                       [(name, _gap(g["mtp"], narrow.get(name, 0)), 4.0, True, narrow.get(name, 0)),
+                       [(name, _gap(g["mtp"] * _spread(rng), narrow.get(name, 0)), 4.0, True, narrow.get(name, 0)),
                         (f"pip{i}", g["pip"], 3.0, False, 0), (f"dip{i}", g["dip"], 2.8, False, 0)], rng)
     b = f.bones
     mt1 = b["mt1"]
@@ -357,13 +402,13 @@ def add_erosions(limb: PosedLimb, sites, rng: np.random.Generator):
             bone_name, where = places[k % len(places)]
             bone = limb.bones[bone_name]
             centre = _surface_point(bone, where, rng)
-            size = 0.45 + 1.6 * frac ** 1.3
-            depth = 0.35 + 0.5 * min(1.0, frac * 1.6)
+            size = 0.35 + 1.6 * frac ** 1.4
+            depth = 0.22 + 0.55 * min(1.0, frac * 1.4)
             for _ in range(3):                                    # irregular outline
                 jitter = rng.normal(0, 0.35 * size, 2)
                 limb.lesions.append(Lesion(centre + jitter, size * rng.uniform(0.6, 1.0), depth))
             inner = centre + (((bone.e0 + bone.e1) / 2) - centre) * 0.25
-            limb.lesions.append(Lesion(inner, 1.2 + 2.5 * frac, 0.06 + 0.1 * frac))
+            limb.lesions.append(Lesion(inner, 1.2 + 2.5 * frac, 0.04 + 0.08 * frac))
         if score == top:                                          # collapse of the joint surfaces
             for bone_name, where in places[:2]:
                 bone = limb.bones[bone_name]
