@@ -53,7 +53,8 @@ class Settings:
     ``score.patch_side``).  ``patient_weighted``: the damage types whose scorer loss weighs
     each patient by its official leaderboard weight.  ``ref_*``: the landmark refiner
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
-    points; ``ref_steps = 0`` means no refiner.  The measured effect of each choice is in the
+    points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
+    turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).  The measured effect of each choice is in the
     README and the benchmarks' output.
     """
 
@@ -79,6 +80,7 @@ class Settings:
     hand_scorer_steps: int = 1500
     foot_scorer_steps: int = 1000
     scorer_epochs: int = 6
+    scorer_aug: bool = False
     patient_weighted: tuple[str, ...] = ("erosion",)
     oof_folds: int = 4
     stack_trees: int = 500

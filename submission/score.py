@@ -135,7 +135,8 @@ def center(patches: np.ndarray, patch: int) -> np.ndarray:
 
 
 class ScorerData(keras.utils.PyDataset):
-    """Oversampled, augmented batches: random shift (crop), 180° turn, contrast ×0.9–1.15.
+    """Oversampled, augmented batches: random shift (crop), 180° turn, contrast ×0.9–1.15, and with
+    ``aug`` a turn of up to ±15°, a scale of 0.9–1.1, gamma, blur and noise.
 
     ``samples`` holds arrays: patches (N, C, C), masks (N, C, C), has_mask (N,),
     landmark (N,) index, targets (N, K) in [0, 1], carried (N, K) 0/1.
@@ -153,9 +154,11 @@ class ScorerData(keras.utils.PyDataset):
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
-                 boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None):
+                 boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None,
+                 aug: bool = False):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
+        self.aug = aug
         damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
@@ -184,12 +187,15 @@ class ScorerData(keras.utils.PyDataset):
         c, p = self.s["patches"].shape[1], self.patch
         xs, ms = [], []
         for j in idx:
+            img, m = self.s["patches"][j].astype(np.float32), self.s["masks"][j].astype(np.float32)
+            if self.aug:
+                img, m = warp_patch(img, m, self.rng)
             ox, oy = self.rng.integers(0, c - p + 1, 2)
-            img = self.s["patches"][j, oy:oy + p, ox:ox + p].astype(np.float32)
-            m = self.s["masks"][j, oy:oy + p, ox:ox + p].astype(np.float32)
+            img, m = img[oy:oy + p, ox:ox + p], m[oy:oy + p, ox:ox + p]
             if self.rng.random() < 0.5:
                 img, m = img[::-1, ::-1], m[::-1, ::-1]
-            xs.append(np.clip(img, 0, 1.5) * self.rng.uniform(0.9, 1.15))
+            img = np.clip(img, 0, 1.5) * self.rng.uniform(0.9, 1.15)
+            xs.append(expose_patch(img, self.rng) if self.aug else img)
             ms.append(m)
         x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
@@ -198,6 +204,31 @@ class ScorerData(keras.utils.PyDataset):
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
         return x, y, self.weight[idx]
+
+
+def warp_patch(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A context patch and its mask turned about the centre by up to ±15° and scaled by 0.9–1.1 (the
+    joint's own tilt and size vary from image to image); edges are mirrored."""
+    from scipy.ndimage import affine_transform
+
+    a, k = np.deg2rad(rng.uniform(-15, 15)), rng.uniform(0.9, 1.1)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / k
+    centre = (np.array(img.shape, float) - 1) / 2
+    offset = centre - rot @ centre
+    img = affine_transform(img, rot, offset=offset, order=1, mode="mirror")
+    mask = affine_transform(mask, rot, offset=offset, order=1, mode="mirror")
+    return img, mask
+
+
+def expose_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Another exposure of the same patch: a gamma of 0.7–1.4, now and then a slight blur, and
+    detector noise of up to 3 % of the range."""
+    from scipy.ndimage import gaussian_filter
+
+    img = np.power(np.maximum(img, 0), rng.uniform(0.7, 1.4)).astype(np.float32)
+    if rng.random() < 0.3:
+        img = gaussian_filter(img, rng.uniform(0.3, 1.0))
+    return img + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
 
 
 def scorer_loss(seg: bool) -> tuple[dict, dict]:
@@ -210,19 +241,20 @@ def scorer_loss(seg: bool) -> tuple[dict, dict]:
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
                  depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None):
+                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None, aug: bool = False):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
     to zero along a cosine; ``weighted`` flags the output columns weighed by patient weight
     (see ``ScorerData``); ``groups`` the runs of columns with a head of their own (see
-    ``build_scorer``; ``damage_groups`` gives one per damage type); returns the model."""
+    ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds turns, scales and
+    other exposures (``warp_patch``, ``expose_patch``); returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups)
     losses, weights = scorer_loss(seg)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch, weighted=weighted)
+                      per_epoch=per_epoch, weighted=weighted, aug=aug)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
     train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model

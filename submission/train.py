@@ -76,7 +76,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
                                     base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
                                     progress=progress, desc=f"{kind} scorer",
                                     weighted=damage_flags(kind, settings.patient_weighted),
-                                    groups=damage_groups(kind))
+                                    groups=damage_groups(kind), aug=settings.scorer_aug)
     return models
 
 
