@@ -29,7 +29,7 @@ def read_split(folder: Path, landmarks_csv: Path, scheme) -> list[dict]:
     from challenge.dataset import scan_folder
     from challenge.images import read_grey
     from challenge.landmarks import landmark_table, read_landmarks
-    from submission.data import kind_of
+    from challenge.catalogue import kind_of
 
     table = landmark_table(read_landmarks(landmarks_csv))
     f = scan_folder(folder)
@@ -50,7 +50,8 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
 
     import keras
 
-    from submission.localize import canonical, train_localizer
+    from submission.geometry import canonical
+    from submission.localize import train_localizer
 
     tag = hashlib.sha256(str(cohort.resolve()).encode()).hexdigest()[:8]
     models = {}
@@ -73,7 +74,8 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
 
 
 def first_stage(model, r: dict, settings) -> np.ndarray:
-    from submission.localize import canonical, predict_canonical
+    from submission.geometry import canonical
+    from submission.localize import predict_canonical
 
     cimg, frame = canonical(r["img"], r["limb"], settings.loc_size)
     points, _ = predict_canonical(model, cimg[None], both_ways=settings.both_ways)

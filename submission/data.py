@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from challenge.catalogue import HANDS, ID
+from challenge.catalogue import KINDS, kind_of
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
 from challenge.images import ImageReadError, image_size, mm_per_pixel, read_grey
@@ -24,15 +24,11 @@ from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
-from .bundle import KINDS, Settings
-from .localize import canonical
-from .score import extract_patches, kind_columns, patch_mm, patch_side, to_unit
+from .bundle import Settings
+from .geometry import canonical, extract_patches, patch_mm, patch_side
+from .units import kind_columns, to_unit
 
 log = logging.getLogger(__name__)
-
-
-def kind_of(limb: str) -> str:
-    return "hand" if limb in HANDS else "foot"
 
 
 @dataclass
@@ -47,16 +43,12 @@ class KindData:
     patients: list = field(default_factory=list)     # patient of each patch image
     limbs: list = field(default_factory=list)
     refiner: object = None                           # refine.RefinerSamples when the settings refine
-    patch_mm: float | None = None                    # patch side in mm (see score.patch_mm)
+    patch_mm: float | None = None                    # patch side in mm (see geometry.patch_mm)
 
     def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
         """Patch samples (see ``ScorerData``) of the given patients (default all with labels)."""
-        names = scheme.landmarks[kind]
         cols = kind_columns(kind)
-        carried = np.zeros((len(names), len(cols)), np.float32)
-        for li, lm in enumerate(names):
-            for c in scheme.columns_of(kind, lm):
-                carried[li, cols.index(c)] = 1
+        carried = scheme.carry_matrix(kind)
         keep = [i for i, p in enumerate(self.patients) if p in scores.index and (patients is None or p in patients)]
         out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb",
                                "patient_weight")}
@@ -177,10 +169,3 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         log.warning("%d patient(s) with images have no row in training.csv (used for localisation only): %s",
                     len(unlabelled), unlabelled[:5])
     return data, scores.loc[[p for p in scores.index if p in set(chosen)]], files
-
-
-def joint_matrix(patients, cols=None) -> pd.DataFrame:
-    """An all-NaN (patients × 86 joint columns) frame, to be filled with log2-space predictions."""
-    from challenge.catalogue import JOINT_COLUMNS
-
-    return pd.DataFrame(np.nan, index=pd.Index(list(patients), name=ID), columns=list(cols or JOINT_COLUMNS))

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from challenge.catalogue import JOINT_COLUMNS
-from submission.localize import canonical, find_peaks, heatmaps, turn
-from submission.score import extract_patches, kind_columns, to_unit
+from submission.geometry import canonical, extract_patches, find_peaks, heatmaps, turn
+from submission.units import kind_columns, to_unit
 
 
 def test_peak_is_subpixel():
@@ -41,7 +41,7 @@ def test_turning_the_frame_twice_is_identity():
 
 
 def test_augmentation_moves_points_with_the_image():
-    from submission.localize import random_affine, warp
+    from submission.geometry import random_affine, warp
 
     img = np.zeros((64, 64), np.float32)
     img[20:23, 40:43] = 1.0                                # a bright square centred on (41, 21)
@@ -55,7 +55,7 @@ def test_augmentation_moves_points_with_the_image():
 def test_spatial_softmax_loss_prefers_the_right_pixel_and_skips_unknown_landmarks():
     import keras
 
-    from submission.localize import spatial_softmax
+    from submission.geometry import spatial_softmax
     from submission.models import heatmap_loss
 
     target = heatmaps(np.array([[5.0, 9.0], [np.nan, np.nan]]), 16, sigma=1.5)[None]
@@ -193,7 +193,8 @@ def test_models_build_train_and_save(tmp_path):
 def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     import keras
 
-    from submission.score import build_scorer, damage_groups, kind_columns, predict_patches
+    from submission.score import build_scorer, predict_patches
+    from submission.units import damage_groups, kind_columns
 
     for kind in ("hand", "foot"):
         groups = damage_groups(kind)
