@@ -36,7 +36,7 @@ from challenge.outputs import write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 4
+VERSION = 5             # 5: the stacker is a scikit-learn estimator (fitted state models_, fill_, weights_)
 MANIFEST = "bundle.json"
 
 

@@ -23,8 +23,8 @@ def contribution_matrix(stacker, features: np.ndarray) -> pd.DataFrame:
     """Mean |SHAP| (target column × feature column), both in ``JOINT_COLUMNS`` order."""
     import shap
 
-    x = stacker._filled(np.asarray(features, float))
-    rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models]
+    x = stacker.fill_missing(features)
+    rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models_]
     return pd.DataFrame(np.array(rows), index=list(JOINT_COLUMNS), columns=list(JOINT_COLUMNS))
 
 

@@ -215,7 +215,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
             joblib.dump(stacker_fit, tmp / Bundle.STACKER)
             oof.loc[labelled].to_csv(tmp / Bundle.FEATURES)
-            bundle.blend_weights = stacker_fit.weights
+            bundle.blend_weights = stacker_fit.weights_
             bundle.metrics["oof_patch"] = _official(oof, scores)
         else:
             for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
