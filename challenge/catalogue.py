@@ -40,28 +40,28 @@ _HAND_NARROWING = (
 _FOOT_NARROWING = ["mtp_J__ip"] + [f"mtp_J__{i}" for i in range(1, 6)]
 
 _MIRROR_LIMB = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
+_KIND_OF = {limb: kind for kind, limbs in KIND_LIMBS.items() for limb in limbs}
+
+
+def _known(limb: str) -> str:
+    if limb not in _KIND_OF:
+        raise ValueError(f"unknown limb {limb!r}: expected one of {', '.join(LIMBS)}")
+    return limb
 
 
 def kind_of(limb: str) -> str:
     """'hand' or 'foot' for a limb code (LH, RH, LF, RF)."""
-    if limb in HANDS:
-        return "hand"
-    if limb in FEET:
-        return "foot"
-    raise ValueError(f"unknown limb {limb!r}: expected one of {', '.join(LIMBS)}")
+    return _KIND_OF[_known(limb)]
 
 
 def mirror(limb: str) -> str:
     """The same limb on the other side of the body (LH <-> RH, LF <-> RF)."""
-    try:
-        return _MIRROR_LIMB[limb]
-    except KeyError:
-        raise ValueError(f"unknown limb {limb!r}: expected one of {', '.join(LIMBS)}") from None
+    return _MIRROR_LIMB[_known(limb)]
 
 
 def is_right(limb: str) -> bool:
     """Whether a limb is on the right side (the method mirrors those to the left)."""
-    return mirror(limb)[0] == "L"
+    return _known(limb)[0] == "R"
 
 
 @dataclass(frozen=True)
