@@ -132,7 +132,8 @@ def main(argv=None) -> int:
     from challenge.phantom import make_cohort
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
-    from submission.refine import RefinerSamples, refine_points, train_refiner
+    from submission.data import RefinerSamples
+    from submission.refine import refine_points, train_refiner
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

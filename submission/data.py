@@ -3,8 +3,10 @@
 Every usable image is read once and turned into (a) its canonical localizer
 input with the canonical landmark positions and (b) context patches around its
 *true* landmarks (with joint-space mask patches where ``masks/{stem}.png``
-exists).  Unreadable images, images without landmarks and patients without
-labels are logged and left out of the parts they cannot serve.
+exists) and, when the settings refine, (c) the refiner's context crops
+(``RefinerSamples``).  Unreadable images, images without landmarks and patients
+without labels are logged and left out of the parts they cannot serve.  Nothing
+here needs Keras: the networks are trained on these arrays (``train``).
 """
 from __future__ import annotations
 
@@ -25,10 +27,56 @@ from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
 from .bundle import Settings
-from .geometry import canonical, extract_patches, patch_mm, patch_side
+from .geometry import canonical, cut_crops, extract_patches, patch_mm, patch_side, refine_frame
 from .units import kind_columns, to_unit
 
 log = logging.getLogger(__name__)
+
+
+class RefinerSamples:
+    """The landmark refiner's training context crops of one limb kind, accumulated image by image
+    (``add``); ``refine.train_refiner`` draws its training crops from them.
+
+    Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
+    (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
+    where unlabelled) of all the image's landmarks in it, and the index of the landmark it
+    is centred on.
+    """
+
+    def __init__(self, *, context: int, pitch: float):
+        if context < 8:
+            raise ValueError(f"refiner context {context} px is too small")
+        self.context, self.pitch = int(context), float(pitch)
+        self.crops: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        self.landmarks: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return int(sum(len(c) for c in self.crops))
+
+    def add(self, img: np.ndarray, limb: str, xy: np.ndarray) -> None:
+        """Cut the contexts of one stored image (H, W) around its stored points (L, 2), NaN = unlabelled."""
+        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, self.pitch)
+        pts = frame.to_canonical(np.asarray(xy, dtype=float))
+        keep = np.flatnonzero(np.isfinite(pts).all(axis=1))
+        if not len(keep):
+            return
+        half = (self.context - 1) / 2
+        # centres on the frame's pixel grid: the context pixels are frame pixels, no resampling
+        centres = np.round(pts[keep] - half) + half
+        crops = cut_crops(frame_img[None], np.zeros(len(keep), int), centres, self.context)
+        self.crops.append(crops.astype(np.float16))
+        # every landmark of the image in every context: the neighbours in view are trained too
+        self.points.append((pts[None, :, :] - centres[:, None, :] + half).astype(np.float32))
+        self.landmarks.append(keep.astype(np.int32))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, C, C) float16 contexts, (N, L, 2) true points in them, (N,) index of the centre landmark."""
+        if not self.crops:
+            c = self.context
+            return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
+        return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
+
 
 
 @dataclass
@@ -42,7 +90,7 @@ class KindData:
     has_mask: list = field(default_factory=list)     # bool per image
     patients: list = field(default_factory=list)     # patient of each patch image
     limbs: list = field(default_factory=list)
-    refiner: object = None                           # refine.RefinerSamples when the settings refine
+    refiner: RefinerSamples | None = None            # when the settings refine
     patch_mm: float | None = None                    # patch side in mm (see geometry.patch_mm)
 
     def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
@@ -114,8 +162,6 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
     chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
     data = {kind: KindData() for kind in KINDS}
     if settings.refines:
-        from .refine import RefinerSamples
-
         for d in data.values():
             d.refiner = RefinerSamples(context=2 * settings.ref_crop, pitch=settings.ref_pitch)
     files = [labels_path, lm_path]

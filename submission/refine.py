@@ -14,10 +14,10 @@ Geometry (``geometry``; one function for training and prediction, ``cut_crops``)
   on a grid centred at a point (optionally turned and scaled about it), so a
   64-px crop at pitch 0.0025 covers 0.16 of the long side.
 
-``pitch`` is shared by ``RefinerSamples``, ``train_refiner`` (it takes it from
+``pitch`` is shared by ``data.RefinerSamples``, ``train_refiner`` (it takes it from
 the samples) and ``refine_points``: the bundle has to record it beside ``crop``.
 
-Training (``RefinerSamples`` then ``train_refiner``): each image is read once
+Training (``data.RefinerSamples`` then ``train_refiner``): each image is read once
 into a float16 *context* crop per labelled landmark, ``context`` pixels wide
 and aligned with the frame's pixel grid around the landmark's true position, so
 the trainer never holds a full image.  A training crop is drawn from a context
@@ -56,57 +56,13 @@ import keras
 import numpy as np
 from keras import layers
 
+from .data import RefinerSamples
 from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, refine_frame, spatial_softmax, with_coords
 from .models import _block, epoch_plan, heatmap_loss, train_steps
 
 PITCH = 0.0025        # a crop pixel as a share of the stored image's long side
 CROP = 64             # network input side, pixels
-CONTEXT = 128         # side of the stored training context crops, pixels
 PRIOR = 0.02          # sd of the prior around each estimate at prediction, share of the long side
-
-
-class RefinerSamples:
-    """Training context crops of one limb kind, accumulated image by image (``add``).
-
-    Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
-    (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
-    where unlabelled) of all the image's landmarks in it, and the index of the landmark it
-    is centred on.
-    """
-
-    def __init__(self, *, context: int = CONTEXT, pitch: float = PITCH):
-        if context < 8:
-            raise ValueError(f"refiner context {context} px is too small")
-        self.context, self.pitch = int(context), float(pitch)
-        self.crops: list[np.ndarray] = []
-        self.points: list[np.ndarray] = []
-        self.landmarks: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return int(sum(len(c) for c in self.crops))
-
-    def add(self, img: np.ndarray, limb: str, xy: np.ndarray) -> None:
-        """Cut the contexts of one stored image (H, W) around its stored points (L, 2), NaN = unlabelled."""
-        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, self.pitch)
-        pts = frame.to_canonical(np.asarray(xy, dtype=float))
-        keep = np.flatnonzero(np.isfinite(pts).all(axis=1))
-        if not len(keep):
-            return
-        half = (self.context - 1) / 2
-        # centres on the frame's pixel grid: the context pixels are frame pixels, no resampling
-        centres = np.round(pts[keep] - half) + half
-        crops = cut_crops(frame_img[None], np.zeros(len(keep), int), centres, self.context)
-        self.crops.append(crops.astype(np.float16))
-        # every landmark of the image in every context: the neighbours in view are trained too
-        self.points.append((pts[None, :, :] - centres[:, None, :] + half).astype(np.float32))
-        self.landmarks.append(keep.astype(np.int32))
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N, C, C) float16 contexts, (N, L, 2) true points in them, (N,) index of the centre landmark."""
-        if not self.crops:
-            c = self.context
-            return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
-        return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
 
 
 def random_affines(rng: np.random.Generator, n: int, *, degrees: float, scale: float,

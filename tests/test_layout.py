@@ -35,5 +35,7 @@ def test_method_numpy_side_does_not_import_keras():
                        "geometry.canonical(img, 'RH', 32)\n"
                        "geometry.refine_frame(img, 'LF', 0.01)\n"
                        "geometry.extract_patches(img, 'RF', np.array([[30.0, 40.0]]), patch=16, patch_scale=1.0)\n"
-                       "units.to_unit(np.zeros(len(units.kind_columns('hand'))), 'hand')\n")
+                       "units.to_unit(np.zeros(len(units.kind_columns('hand'))), 'hand')\n"
+                       "from submission.data import RefinerSamples\n"
+                       "RefinerSamples(context=16, pitch=0.02).add(img, 'RH', np.array([[30.0, 40.0]]))\n")
     assert res.returncode == 0, res.stdout + res.stderr
