@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from challenge.catalogue import KINDS, kind_of
+
 
 def read_split(folder: Path, landmarks_csv: Path, scheme) -> list[dict]:
     """Every image of a split folder with its stored landmarks (L, 2) in scheme order."""
     from challenge.dataset import scan_folder
     from challenge.images import read_grey
     from challenge.landmarks import landmark_table, read_landmarks
-    from challenge.catalogue import kind_of
 
     table = landmark_table(read_landmarks(landmarks_csv))
     f = scan_folder(folder)
@@ -55,7 +56,7 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
 
     tag = hashlib.sha256(str(cohort.resolve()).encode()).hexdigest()[:8]
     models = {}
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         path = out / f"localizer_{kind}_{steps}_{tag}.keras"
         if path.is_file():
             models[kind] = keras.saving.load_model(path, compile=False)
@@ -153,7 +154,7 @@ def main(argv=None) -> int:
     loc = localizers(train, out, settings, args.loc_steps, cohort)
 
     refiners, timing = {}, {}
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         t = time.time()
         samples = RefinerSamples(context=args.context, pitch=args.pitch)
         for r in train:

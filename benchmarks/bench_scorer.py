@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
-from challenge.catalogue import KIND_LIMBS
+from challenge.catalogue import KIND_LIMBS, KINDS
 
 TAGS = {"narrowing": "_J__", "erosion": "_E__"}
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cohort", default="/tmp/ra2_bench/cohort",
                     help="cohort folder (made with 80/40 patients, seed 7, if it has no train/training.csv)")
-    ap.add_argument("--kinds", nargs="+", default=["hand", "foot"], choices=["hand", "foot"])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
     ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from challenge.catalogue import JOINT_COLUMNS
+from challenge.catalogue import JOINT_COLUMNS, KINDS
 from submission.geometry import canonical, extract_patches, find_peaks, heatmaps, turn
 from submission.units import kind_columns, to_unit
 
@@ -196,7 +196,7 @@ def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     from submission.score import build_scorer, predict_patches
     from submission.units import damage_groups, kind_columns
 
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         groups = damage_groups(kind)
         cols = kind_columns(kind)
         assert len(groups) == 2 and sum(groups) == len(cols)
