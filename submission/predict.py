@@ -24,7 +24,8 @@ from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
 from .bundle import Bundle
-from .units import carried, joint_matrix, to_scores
+from .geometry import canonical, extract_patches, patch_side
+from .units import carried, column_top, joint_matrix, to_scores
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,8 @@ class Method:
             self._traced.add(kind)
 
     def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:
-        from .geometry import canonical, extract_patches, patch_side
         from .localize import predict_canonical
         from .score import predict_patches
-        from .units import column_top
 
         kind = kind_of(limb)
         s = self.settings
