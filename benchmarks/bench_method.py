@@ -66,7 +66,9 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     from submission.bundle import PROFILES
     from submission.localize import LocalizerData
     from submission.models import build_localizer, build_scorer, heatmap_loss
-    from submission.score import CONTEXT, ScorerData, damage_groups, kind_columns, scorer_loss
+    from submission.geometry import CONTEXT
+    from submission.score import ScorerData, scorer_loss
+    from submission.units import damage_groups, kind_columns
 
     st, rng = PROFILES[profile], np.random.default_rng(0)
     n_lm, n_out, size = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand")), st.loc_size

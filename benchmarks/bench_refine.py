@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from challenge.catalogue import KINDS, kind_of
+
 
 def read_split(folder: Path, landmarks_csv: Path, scheme) -> list[dict]:
     """Every image of a split folder with its stored landmarks (L, 2) in scheme order."""
     from challenge.dataset import scan_folder
     from challenge.images import read_grey
     from challenge.landmarks import landmark_table, read_landmarks
-    from submission.data import kind_of
 
     table = landmark_table(read_landmarks(landmarks_csv))
     f = scan_folder(folder)
@@ -50,11 +51,12 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
 
     import keras
 
-    from submission.localize import canonical, train_localizer
+    from submission.geometry import canonical
+    from submission.localize import train_localizer
 
     tag = hashlib.sha256(str(cohort.resolve()).encode()).hexdigest()[:8]
     models = {}
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         path = out / f"localizer_{kind}_{steps}_{tag}.keras"
         if path.is_file():
             models[kind] = keras.saving.load_model(path, compile=False)
@@ -73,7 +75,8 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
 
 
 def first_stage(model, r: dict, settings) -> np.ndarray:
-    from submission.localize import canonical, predict_canonical
+    from submission.geometry import canonical
+    from submission.localize import predict_canonical
 
     cimg, frame = canonical(r["img"], r["limb"], settings.loc_size)
     points, _ = predict_canonical(model, cimg[None], both_ways=settings.both_ways)
@@ -130,7 +133,8 @@ def main(argv=None) -> int:
     from challenge.phantom import make_cohort
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
-    from submission.refine import RefinerSamples, refine_points, train_refiner
+    from submission.data import RefinerSamples
+    from submission.refine import refine_points, train_refiner
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ def main(argv=None) -> int:
     loc = localizers(train, out, settings, args.loc_steps, cohort)
 
     refiners, timing = {}, {}
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         t = time.time()
         samples = RefinerSamples(context=args.context, pitch=args.pitch)
         for r in train:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 
-PREFIXES = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
+from challenge.catalogue import KIND_LIMBS, KINDS
+
 TAGS = {"narrowing": "_J__", "erosion": "_E__"}
 
 
@@ -46,12 +47,12 @@ def fold_figures(pred, truth, scores, kinds) -> dict:
     """Plain RMSE per kind and damage type, and the official hand/foot SC2/SC3, on one fold."""
     from challenge.tables import with_totals
     from evaluator.official import score_frames
-    from submission.train import to_scores
+    from submission.units import to_scores
 
     out = {}
     for kind in kinds:
         for damage, tag in TAGS.items():
-            cols = [c for c in pred.columns if c[:2] in PREFIXES[kind] and tag in c and pred[c].notna().all()]
+            cols = [c for c in pred.columns if c[:2] in KIND_LIMBS[kind] and tag in c and pred[c].notna().all()]
             if cols:
                 err = (pred[cols] - truth[cols]).to_numpy()
                 out[f"rmse_{kind}_{damage}"] = float(np.sqrt(np.mean(err ** 2)))
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cohort", default="/tmp/ra2_bench/cohort",
                     help="cohort folder (made with 80/40 patients, seed 7, if it has no train/training.csv)")
-    ap.add_argument("--kinds", nargs="+", default=["hand", "foot"], choices=["hand", "foot"])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
     ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
 
     from submission.bundle import PROFILES, Settings
     from submission.data import load_training
-    from submission.train import fit_scorers, log_scores, patch_predictions
+    from submission.train import fit_scorers, patch_predictions
+    from submission.units import log_scores
 
     settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
     cohort = Path(args.cohort)

@@ -58,9 +58,10 @@ def main(argv=None) -> int:
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
     from submission.models import build_scorer
     from submission.refine import RefinerData, build_refiner
-    from submission.score import ScorerData, damage_flags, damage_groups, scorer_loss
+    from submission.score import ScorerData, scorer_loss
+    from submission.units import damage_flags, damage_groups
     from submission.stack import Stacker
-    from submission.train import log_scores
+    from submission.units import log_scores
 
     st = PROFILES[args.profile]
     scheme = load_scheme("svh21")

@@ -18,6 +18,10 @@ OVERALL = (TOTAL, TOTAL_EROSION, TOTAL_NARROWING)
 LIMBS = ("LH", "RH", "LF", "RF")
 HANDS = ("LH", "RH")
 FEET = ("LF", "RF")
+#: The limb kinds: every hand has the same joints, and every foot.
+KINDS = ("hand", "foot")
+#: The limbs of each kind, left first.
+KIND_LIMBS = {"hand": HANDS, "foot": FEET}
 EROSION = "erosion"
 NARROWING = "narrowing"
 DAMAGE_TYPES = (NARROWING, EROSION)
@@ -36,6 +40,28 @@ _HAND_NARROWING = (
 _FOOT_NARROWING = ["mtp_J__ip"] + [f"mtp_J__{i}" for i in range(1, 6)]
 
 _MIRROR_LIMB = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
+_KIND_OF = {limb: kind for kind, limbs in KIND_LIMBS.items() for limb in limbs}
+
+
+def _known(limb: str) -> str:
+    if limb not in _KIND_OF:
+        raise ValueError(f"unknown limb {limb!r}: expected one of {', '.join(LIMBS)}")
+    return limb
+
+
+def kind_of(limb: str) -> str:
+    """'hand' or 'foot' for a limb code (LH, RH, LF, RF)."""
+    return _KIND_OF[_known(limb)]
+
+
+def mirror(limb: str) -> str:
+    """The same limb on the other side of the body (LH <-> RH, LF <-> RF)."""
+    return _MIRROR_LIMB[_known(limb)]
+
+
+def is_right(limb: str) -> bool:
+    """Whether a limb is on the right side (the method mirrors those to the left)."""
+    return _known(limb)[0] == "R"
 
 
 @dataclass(frozen=True)
@@ -52,12 +78,12 @@ class Joint:
     @property
     def kind(self) -> str:
         """'hand' or 'foot'."""
-        return "hand" if self.limb in HANDS else "foot"
+        return kind_of(self.limb)
 
     @property
     def mirror(self) -> str:
         """The same joint on the other side of the body."""
-        return _MIRROR_LIMB[self.limb] + self.column[2:]
+        return mirror(self.limb) + self.column[2:]
 
     @property
     def name(self) -> str:
@@ -73,7 +99,7 @@ def _make(limbs, names, damage) -> list[Joint]:
             if damage == NARROWING:
                 top = 4
             else:
-                top = 5 if limb in HANDS else 10
+                top = 5 if kind_of(limb) == "hand" else 10
             out.append(Joint(f"{limb}_{name}", limb, group, damage, site, top))
     return out
 
@@ -94,6 +120,12 @@ NARROWING_COLUMNS = tuple(j.column for j in JOINTS if j.damage == NARROWING)
 
 #: Maximum possible Overall_Tol (44*5 + 12*5 + 42*4).
 MAX_TOTAL = sum(j.max_score for j in JOINTS)
+
+
+def joint_names(kind: str) -> tuple[str, ...]:
+    """The joint column names of a limb kind without their limb prefix (both sides share them), in
+    catalogue order: e.g. 'mcp_E__ip', 'pip_E__2', ... for 'hand'."""
+    return tuple(dict.fromkeys(j.name for j in JOINTS if j.kind == kind))
 
 
 def select(damage: str | None = None, kind: str | None = None, limb: str | None = None) -> tuple[str, ...]:

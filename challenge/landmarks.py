@@ -27,6 +27,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 import pandas as pd
 
+from .catalogue import KINDS, kind_of
 from .errors import UsageError
 from .tables import write_atomic
 
@@ -217,7 +218,7 @@ def kind_of_stem(stem: str) -> str | None:
     m = _STEM.match(stem)
     if not m:
         return None
-    return "hand" if m.group("limb").upper() in ("LH", "RH") else "foot"
+    return kind_of(m.group("limb").upper())
 
 
 def _listed(items, n: int = SHOWN) -> str:
@@ -277,7 +278,7 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
     keep = np.ones(len(out), bool)
     if scheme is not None:
         names = out["landmark"].astype(str).str.strip().to_numpy(dtype=object)
-        for kind in ("hand", "foot"):
+        for kind in KINDS:
             rows = (kinds == kind).to_numpy()
             if not rows.any():
                 continue

@@ -16,10 +16,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalogue import JOINTS
-from .errors import UsageError
+import numpy as np
 
-KINDS = ("hand", "foot")
+from .catalogue import KINDS, joint_names, kind_of
+from .errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Scheme:
             names = self.landmarks.get(kind, ())
             if len(set(names)) != len(names):
                 raise ValueError(f"scheme {self.name!r}: duplicate landmark names for {kind}")
-            needed = {j.name for j in JOINTS if j.kind == kind}
+            needed = set(joint_names(kind))
             mapping = self.carries.get(kind, {})
             missing = sorted(needed - set(mapping))
             if missing:
@@ -56,12 +56,16 @@ class Scheme:
 
     def columns_of(self, kind: str, landmark: str) -> tuple[str, ...]:
         """Column names (no limb prefix) carried by a landmark, in catalogue order."""
-        mapping = self.carries[kind]
-        seen = []
-        for j in JOINTS:
-            if j.kind == kind and j.name not in seen and mapping[j.name] == landmark:
-                seen.append(j.name)
-        return tuple(seen)
+        return tuple(c for c in joint_names(kind) if self.carries[kind][c] == landmark)
+
+    def carry_matrix(self, kind: str) -> np.ndarray:
+        """(landmarks × columns) 0/1 float32: which landmark (``landmarks[kind]`` order) carries which
+        column (``catalogue.joint_names(kind)`` order, the scorer's outputs)."""
+        names, cols = self.landmarks[kind], joint_names(kind)
+        out = np.zeros((len(names), len(cols)), np.float32)
+        for k, col in enumerate(cols):
+            out[names.index(self.carries[kind][col]), k] = 1
+        return out
 
     def group_of(self, kind: str, landmark: str) -> str:
         """The joint group of a landmark (finger, wrist, toe or the scheme's own name)."""
@@ -69,8 +73,7 @@ class Scheme:
 
     def landmark_of(self, column: str) -> str:
         """The landmark that carries a full column name such as 'LH_pip_J__2'."""
-        kind = "hand" if column[:2] in ("LH", "RH") else "foot"
-        return self.carries[kind][column[3:]]
+        return self.carries[kind_of(column[:2])][column[3:]]
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, "landmarks": {k: list(v) for k, v in self.landmarks.items()},

@@ -96,8 +96,8 @@ def patient_scores(rng: np.random.Generator) -> dict[str, int]:
     kind_f = {"hand": np.exp(p["sigma_hand"] * rng.standard_normal()),
               "foot": np.exp(p["sigma_foot"] * rng.standard_normal())}
     type_f = {(k, d): np.exp(p[f"sigma_type_{k}"] * rng.standard_normal())
-              for k in ("hand", "foot") for d in cat.DAMAGE_TYPES}
-    side_f = {limb: np.exp(p[f"sigma_side_{'hand' if limb in cat.HANDS else 'foot'}"] * rng.standard_normal())
+              for k in cat.KINDS for d in cat.DAMAGE_TYPES}
+    side_f = {limb: np.exp(p[f"sigma_side_{cat.kind_of(limb)}"] * rng.standard_normal())
               for limb in cat.LIMBS}
     joint_f: dict[tuple[str, str, str], float] = {}
     scores = {}
@@ -148,7 +148,7 @@ def _frame(rows: dict[str, dict[str, int]]) -> pd.DataFrame:
 
 def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator):
     """The drawable limb (mm) for one patient's scores: gaps from narrowing, notches from erosion."""
-    kind = "hand" if limb in cat.HANDS else "foot"
+    kind = cat.kind_of(limb)
     scheme = load_scheme("svh21")
     narrowing = {scheme.carries[kind][j.name]: scores[j.column]
                  for j in cat.JOINTS if j.limb == limb and j.damage == cat.NARROWING}
@@ -168,16 +168,16 @@ def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.r
 def render_patient_limb(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator,
                         size_scale: float = 1.0):
     """One stored radiograph (``phantoms.render.Rendered``) of one limb of a patient."""
-    kind = "hand" if limb in cat.HANDS else "foot"
+    kind = cat.kind_of(limb)
     acq = Acquisition.draw(rng, kind, size_scale)          # first, so that it does not depend on the scores
     shape = limb_geometry(scores, limb, anatomy, rng)
-    return render_limb(shape, acq, rng, mirror=limb in ("RH", "RF"))
+    return render_limb(shape, acq, rng, mirror=cat.is_right(limb))
 
 
 def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, rng: np.random.Generator,
                           size_scale: float = 1.0) -> xray.Shot:
     """One stored radiograph of one limb, realistic preset (``phantoms.xray``)."""
-    kind = "hand" if limb in cat.HANDS else "foot"
+    kind = cat.kind_of(limb)
     exposure = xray.Exposure.draw(rng, kind, size_scale)       # first: it does not depend on the scores
     scheme = load_scheme("svh21")
     own = [j for j in cat.JOINTS if j.limb == limb]
@@ -197,7 +197,7 @@ def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, 
     # weak patient-level signs next to the spread of normal density and build (see xray)
     osteopenia = float(np.clip(0.12 * damage + 0.04 * rng.standard_normal(), 0, 0.3))
     swelling = float(1.5 * damage)
-    return xray.render(shape, exposure, rng, mirror=limb in ("RH", "RF"), osteopenia=osteopenia, swelling=swelling)
+    return xray.render(shape, exposure, rng, mirror=cat.is_right(limb), osteopenia=osteopenia, swelling=swelling)
 
 
 def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
@@ -371,7 +371,7 @@ def _patient(job: tuple) -> tuple:
         _write_file(out / name / f"{stem}.jpg",
                     lambda p: Image.fromarray(shot.image).save(p, "JPEG", quality=shot.record["jpeg_quality"]))
         _write_file(mask_dir / f"{stem}.png", lambda p: Image.fromarray(shot.mask).save(p, "PNG", compress_level=1))
-        rows += _landmark_rows(stem, "hand" if limb in cat.HANDS else "foot", shot.landmarks)
+        rows += _landmark_rows(stem, cat.kind_of(limb), shot.landmarks)
         records[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
     return pid, scores, second, rows, records
 

@@ -50,8 +50,7 @@ LATENT = {
 READER2 = {"sigma_noise": 0.75, "sigma_offset": 0.15}
 
 _J = cat.JOINTS
-_KINDS = ("hand", "foot")
-_KIND = np.array([_KINDS.index(j.kind) for j in _J])
+_KIND = np.array([cat.KINDS.index(j.kind) for j in _J])
 _TYPE = np.array([cat.DAMAGE_TYPES.index(j.damage) for j in _J])
 _LIMB = np.array([cat.LIMBS.index(j.limb) for j in _J])
 _KEYS = sorted({(j.kind, j.group, j.site) for j in _J})
@@ -86,7 +85,7 @@ def thresholds() -> tuple[np.ndarray, ...]:
     cuts = []
     for pool in range(4):
         values = latents[:, _POOL == pool].ravel()
-        probs = MARGINALS[(_KINDS[pool // 2], cat.DAMAGE_TYPES[pool % 2])]
+        probs = MARGINALS[(cat.KINDS[pool // 2], cat.DAMAGE_TYPES[pool % 2])]
         cum = np.cumsum(probs)[:-1] / sum(probs)
         cuts.append(np.quantile(values, cum))
     return tuple(cuts)

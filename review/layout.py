@@ -7,7 +7,7 @@ limb sit side by side.  Every joint column of the catalogue appears exactly once
 """
 from __future__ import annotations
 
-from challenge.catalogue import BY_COLUMN, FEET, HANDS, JOINTS
+from challenge.catalogue import BY_COLUMN, FEET, HANDS, JOINTS, KINDS
 
 #: row label, erosion column name and narrowing column name (without limb prefix), by section
 _HAND = (
@@ -41,7 +41,7 @@ def form_layout() -> dict:
 def check_layout(layout: dict) -> None:
     """Every joint column exactly once (the form cannot silently lose a joint)."""
     seen = []
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         for limb in layout[kind]["limbs"]:
             for section in layout[kind]["sections"]:
                 for row in section["rows"]:

@@ -36,9 +36,8 @@ from challenge.outputs import write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 4
+VERSION = 5             # 5: the stacker is a scikit-learn estimator (fitted state models_, fill_, weights_)
 MANIFEST = "bundle.json"
-KINDS = ("hand", "foot")
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Settings:
     ``*_epochs`` only split them for the progress display and the learning-rate schedule.
     ``oof_folds``: the out-of-fold scorers per kind (each sees (K-1)/K of the patients; all
     are averaged at prediction time).  ``*_patch_scale`` multiply a joint patch's side (see
-    ``score.patch_side``).  ``patient_weighted``: the damage types whose scorer loss weighs
+    ``geometry.patch_side``).  ``patient_weighted``: the damage types whose scorer loss weighs
     each patient by its official leaderboard weight.  ``ref_*``: the landmark refiner
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
@@ -186,7 +185,7 @@ class Bundle:
     n_scorers: dict[str, int]                # kind -> scorers averaged at prediction time
     prior: dict[str, float]                  # column -> training prior (score units)
     untrained: dict[str, str] = field(default_factory=dict)   # kind -> why it has no networks
-    patch_mm: dict[str, float] = field(default_factory=dict)  # kind -> patch side in mm (score.patch_mm)
+    patch_mm: dict[str, float] = field(default_factory=dict)  # kind -> patch side in mm (geometry.patch_mm)
     blend_weights: dict[str, float] | None = None
     seed: int = 0
     backend: str = ""

@@ -3,8 +3,10 @@
 Every usable image is read once and turned into (a) its canonical localizer
 input with the canonical landmark positions and (b) context patches around its
 *true* landmarks (with joint-space mask patches where ``masks/{stem}.png``
-exists).  Unreadable images, images without landmarks and patients without
-labels are logged and left out of the parts they cannot serve.
+exists) and, when the settings refine, (c) the refiner's context crops
+(``RefinerSamples``).  Unreadable images, images without landmarks and patients
+without labels are logged and left out of the parts they cannot serve.  Nothing
+here needs Keras: the networks are trained on these arrays (``train``).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from challenge.catalogue import HANDS, ID
+from challenge.catalogue import KINDS, kind_of
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
 from challenge.images import ImageReadError, image_size, mm_per_pixel, read_grey
@@ -24,15 +26,57 @@ from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
-from .bundle import KINDS, Settings
-from .localize import canonical
-from .score import extract_patches, kind_columns, patch_mm, patch_side, to_unit
+from .bundle import Settings
+from .geometry import canonical, cut_crops, extract_patches, patch_mm, patch_side, refine_frame
+from .units import kind_columns, to_unit
 
 log = logging.getLogger(__name__)
 
 
-def kind_of(limb: str) -> str:
-    return "hand" if limb in HANDS else "foot"
+class RefinerSamples:
+    """The landmark refiner's training context crops of one limb kind, accumulated image by image
+    (``add``); ``refine.train_refiner`` draws its training crops from them.
+
+    Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
+    (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
+    where unlabelled) of all the image's landmarks in it, and the index of the landmark it
+    is centred on.
+    """
+
+    def __init__(self, *, context: int, pitch: float):
+        if context < 8:
+            raise ValueError(f"refiner context {context} px is too small")
+        self.context, self.pitch = int(context), float(pitch)
+        self.crops: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        self.landmarks: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return int(sum(len(c) for c in self.crops))
+
+    def add(self, img: np.ndarray, limb: str, xy: np.ndarray) -> None:
+        """Cut the contexts of one stored image (H, W) around its stored points (L, 2), NaN = unlabelled."""
+        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, self.pitch)
+        pts = frame.to_canonical(np.asarray(xy, dtype=float))
+        keep = np.flatnonzero(np.isfinite(pts).all(axis=1))
+        if not len(keep):
+            return
+        half = (self.context - 1) / 2
+        # centres on the frame's pixel grid: the context pixels are frame pixels, no resampling
+        centres = np.round(pts[keep] - half) + half
+        crops = cut_crops(frame_img[None], np.zeros(len(keep), int), centres, self.context)
+        self.crops.append(crops.astype(np.float16))
+        # every landmark of the image in every context: the neighbours in view are trained too
+        self.points.append((pts[None, :, :] - centres[:, None, :] + half).astype(np.float32))
+        self.landmarks.append(keep.astype(np.int32))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(N, C, C) float16 contexts, (N, L, 2) true points in them, (N,) index of the centre landmark."""
+        if not self.crops:
+            c = self.context
+            return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
+        return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
+
 
 
 @dataclass
@@ -46,17 +90,13 @@ class KindData:
     has_mask: list = field(default_factory=list)     # bool per image
     patients: list = field(default_factory=list)     # patient of each patch image
     limbs: list = field(default_factory=list)
-    refiner: object = None                           # refine.RefinerSamples when the settings refine
-    patch_mm: float | None = None                    # patch side in mm (see score.patch_mm)
+    refiner: RefinerSamples | None = None            # when the settings refine
+    patch_mm: float | None = None                    # patch side in mm (see geometry.patch_mm)
 
     def samples(self, scheme: Scheme, kind: str, scores: pd.DataFrame, patients=None) -> dict:
         """Patch samples (see ``ScorerData``) of the given patients (default all with labels)."""
-        names = scheme.landmarks[kind]
         cols = kind_columns(kind)
-        carried = np.zeros((len(names), len(cols)), np.float32)
-        for li, lm in enumerate(names):
-            for c in scheme.columns_of(kind, lm):
-                carried[li, cols.index(c)] = 1
+        carried = scheme.carry_matrix(kind)
         keep = [i for i, p in enumerate(self.patients) if p in scores.index and (patients is None or p in patients)]
         out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb",
                                "patient_weight")}
@@ -122,8 +162,6 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
     chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
     data = {kind: KindData() for kind in KINDS}
     if settings.refines:
-        from .refine import RefinerSamples
-
         for d in data.values():
             d.refiner = RefinerSamples(context=2 * settings.ref_crop, pitch=settings.ref_pitch)
     files = [labels_path, lm_path]
@@ -177,10 +215,3 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         log.warning("%d patient(s) with images have no row in training.csv (used for localisation only): %s",
                     len(unlabelled), unlabelled[:5])
     return data, scores.loc[[p for p in scores.index if p in set(chosen)]], files
-
-
-def joint_matrix(patients, cols=None) -> pd.DataFrame:
-    """An all-NaN (patients × 86 joint columns) frame, to be filled with log2-space predictions."""
-    from challenge.catalogue import JOINT_COLUMNS
-
-    return pd.DataFrame(np.nan, index=pd.Index(list(patients), name=ID), columns=list(cols or JOINT_COLUMNS))

@@ -14,28 +14,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
+from challenge.catalogue import JOINT_COLUMNS, KIND_LIMBS, KINDS, joint_names, mirror
 
 from .bundle import Bundle
-SIDES = {"hand": ("LH", "RH"), "foot": ("LF", "RF")}
-MIRROR = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
 
 
 def contribution_matrix(stacker, features: np.ndarray) -> pd.DataFrame:
     """Mean |SHAP| (target column × feature column), both in ``JOINT_COLUMNS`` order."""
     import shap
 
-    x = stacker._filled(np.asarray(features, float))
-    rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models]
+    x = stacker.fill_missing(features)
+    rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models_]
     return pd.DataFrame(np.array(rows), index=list(JOINT_COLUMNS), columns=list(JOINT_COLUMNS))
 
 
 def fold_sides(matrix: pd.DataFrame, kind: str, other: bool) -> pd.DataFrame:
     """(joint names × joint names) of one limb kind, averaged over both sides."""
-    names = list(dict.fromkeys(BY_COLUMN[c].name for c in JOINT_COLUMNS if BY_COLUMN[c].kind == kind))
+    names = list(joint_names(kind))
     parts = []
-    for limb in SIDES[kind]:
-        src = MIRROR[limb] if other else limb
+    for limb in KIND_LIMBS[kind]:
+        src = mirror(limb) if other else limb
         parts.append(matrix.loc[[f"{limb}_{n}" for n in names], [f"{src}_{n}" for n in names]].to_numpy())
     return pd.DataFrame(np.mean(parts, axis=0), index=names, columns=names)
 
@@ -75,7 +73,7 @@ def explain_bundle(bundle_dir, out_dir) -> list[Path]:
     matrix = contribution_matrix(stacker, features)
     written = [out_dir / "shap_all.csv"]
     matrix.to_csv(written[0])
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         for other in (False, True):
             label = "other_side" if other else "same_side"
             frame = fold_sides(matrix, kind, other)

@@ -56,7 +56,7 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
     """U-Net: (size, size, 3) image + x/y coordinate channels -> (size, size, n_landmarks) logit maps.
 
     The outputs are logits over pixels: a softmax over each channel's pixels
-    (``localize.spatial_softmax``) gives the landmark's position distribution.
+    (``geometry.spatial_softmax``) gives the landmark's position distribution.
     """
     if size % 2 ** depth:
         raise ValueError(f"localizer input size {size} must be a multiple of {2 ** depth}")

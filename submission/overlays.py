@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from challenge.catalogue import is_right, kind_of
+
 
 def _patch_grid(x: float, y: float, side: float, n: int, mirrored: bool):
     """Stored-image coordinates (X, Y) of an n x n patch's pixels around (x, y)."""
@@ -24,8 +26,6 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .localize import RIGHT
-
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     h, w = img.shape
@@ -33,11 +33,11 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-    kind = "hand" if result.limb in ("LH", "RH") else "foot"
+    kind = kind_of(result.limb)
     side = result.patch_side
     for li, (name, (x, y)) in enumerate(result.landmarks.items()):
         if result.masks is not None:
-            gx, gy = _patch_grid(x, y, side, result.masks.shape[1], result.limb in RIGHT)
+            gx, gy = _patch_grid(x, y, side, result.masks.shape[1], is_right(result.limb))
             if result.masks[li].max() > 0.5:
                 ax.contour(gx, gy, result.masks[li], levels=[0.5], colors="lime", linewidths=0.6)
         cols = method.scheme.columns_of(kind, name)
@@ -58,8 +58,6 @@ def joint_space_mask(result, method) -> np.ndarray:
     each landmark's mask patch (probability > 0.5) mapped back to where its patch was cut."""
     from PIL import Image
 
-    from .localize import RIGHT
-
     out = np.zeros((result.height, result.width), np.uint8)
     if result.masks is None:
         return out
@@ -68,7 +66,7 @@ def joint_space_mask(result, method) -> np.ndarray:
         patch = (result.masks[li] > 0.5).astype(np.uint8) * 255
         if not patch.any():
             continue
-        if result.limb in RIGHT:                     # mask patches are cut from the mirrored image
+        if is_right(result.limb):                     # mask patches are cut from the mirrored image
             patch = patch[:, ::-1]
         big = np.asarray(Image.fromarray(patch).resize((n, n), Image.NEAREST))
         x0, y0 = int(round(x - n / 2)), int(round(y - n / 2))

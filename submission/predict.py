@@ -17,14 +17,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS
+from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS, kind_of
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError
 from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
 from .bundle import Bundle
-from .data import joint_matrix, kind_of
+from .geometry import canonical, extract_patches, patch_side
+from .units import carried, column_top, joint_matrix, to_scores
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,8 @@ class Method:
             self._traced.add(kind)
 
     def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:
-        from .localize import canonical, predict_canonical
-        from .score import column_top, extract_patches, kind_columns, patch_side, predict_patches
+        from .localize import predict_canonical
+        from .score import predict_patches
 
         kind = kind_of(limb)
         s = self.settings
@@ -112,19 +113,13 @@ class Method:
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names))
-        cols = kind_columns(kind)
         values = unit * column_top(kind)              # log2(score + 1)
-        scores = {}
-        for li, lm in enumerate(names):
-            for c in self.scheme.columns_of(kind, lm):
-                scores[f"{limb}_{c}"] = float(values[li, cols.index(c)])
+        scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         return ImageResult(stem, limb, img.shape[1], img.shape[0],
                            {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
         """log2-space patch predictions (NaN where missing) -> final scores (89 columns)."""
-        from .train import to_scores
-
         use_stack = self.stacker is not None if stack is None else (stack and self.stacker is not None)
         x = log_patch[list(JOINT_COLUMNS)]
         if use_stack:

@@ -4,21 +4,20 @@ The whole-image localizer works on a 128-px canonical frame, so one of its
 pixels is ~0.008 of the image's long side; the refiner looks again at the
 stored image at a fine pitch.
 
-Geometry (one function for training and prediction, ``cut_crops``):
+Geometry (``geometry``; one function for training and prediction, ``cut_crops``):
 
-* the *refine frame* of a stored image (``refine_frame``) is the image mirrored
-  to the left side like the localizer's (``localize.RIGHT``), resized
+* the *refine frame* of a stored image (``geometry.refine_frame``) is the image mirrored
+  to the left side like the localizer's canonical frame, resized
   (anti-aliased) so that one frame pixel is ``pitch`` × the stored long side,
-  and its intensities mapped by its 2nd/98th percentiles
-  (``localize.intensity_range``); ``localize.Frame`` maps points both ways;
+  and its intensities mapped by its 2nd/98th percentiles; ``geometry.Frame`` maps points both ways;
 * a crop of ``crop`` × ``crop`` pixels is the refine frame sampled bilinearly
   on a grid centred at a point (optionally turned and scaled about it), so a
   64-px crop at pitch 0.0025 covers 0.16 of the long side.
 
-``pitch`` is shared by ``RefinerSamples``, ``train_refiner`` (it takes it from
+``pitch`` is shared by ``data.RefinerSamples``, ``train_refiner`` (it takes it from
 the samples) and ``refine_points``: the bundle has to record it beside ``crop``.
 
-Training (``RefinerSamples`` then ``train_refiner``): each image is read once
+Training (``data.RefinerSamples`` then ``train_refiner``): each image is read once
 into a float16 *context* crop per labelled landmark, ``context`` pixels wide
 and aligned with the frame's pixel grid around the landmark's true position, so
 the trainer never holds a full image.  A training crop is drawn from a context
@@ -40,7 +39,7 @@ probability maps are averaged), each map is weighed by a Gaussian prior
 around its estimate (``prior``, sd 0.02 of the long side: on the easy phantom
 benchmark a refiner trained for 200 steps put 8 % of the finger points on a
 neighbouring joint, none with the prior), and the sub-pixel peak
-(``localize.find_peaks``) is mapped back to stored-image pixels.  ``passes=2``
+(``geometry.find_peaks``) is mapped back to stored-image pixels.  ``passes=2``
 cuts again around the refined points.  A NaN estimate stays NaN.
 
 Measured (``benchmarks/bench_refine.py``, realistic phantoms of the ``phantoms``
@@ -56,112 +55,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import layers
-from scipy import ndimage
 
-from .localize import RIGHT, Frame, find_peaks, heatmaps, intensity_range, resize, spatial_softmax, with_coords
+from .data import RefinerSamples
+from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, refine_frame, spatial_softmax, with_coords
 from .models import _block, epoch_plan, heatmap_loss, train_steps
 
 PITCH = 0.0025        # a crop pixel as a share of the stored image's long side
 CROP = 64             # network input side, pixels
-CONTEXT = 128         # side of the stored training context crops, pixels
 PRIOR = 0.02          # sd of the prior around each estimate at prediction, share of the long side
-
-
-def refine_frame(img: np.ndarray, limb: str, pitch: float = PITCH) -> tuple[np.ndarray, Frame]:
-    """A stored (H, W) image mirrored to the left side, resized to one pixel per ``pitch`` × long side,
-    intensities mapped so that its 2nd/98th percentiles are 0/1 (float32), and its ``Frame``."""
-    if not 0 < pitch < 0.5:
-        raise ValueError(f"refiner pitch {pitch} is outside (0, 0.5)")
-    h, w = img.shape
-    s = 1.0 / (pitch * max(h, w))
-    nw, nh = max(1, round(w * s)), max(1, round(h * s))
-    mirrored = limb in RIGHT
-    if mirrored:
-        img = img[:, ::-1]
-    small = resize(img, nw, nh)
-    lo, hi = intensity_range(small)
-    small = (small - lo) / (hi - lo)
-    return small.astype(np.float32), Frame(w, h, max(nw, nh), nw / w, nh / h, 0, 0, mirrored)
-
-
-def crop_grid(side: int) -> np.ndarray:
-    """(side, side, 2) offsets (x, y) of a crop's pixels from its centre."""
-    g = np.arange(side, dtype=np.float64) - (side - 1) / 2
-    gx, gy = np.meshgrid(g, g)
-    return np.stack([gx, gy], axis=-1)
-
-
-def cut_crops(images: np.ndarray, which: np.ndarray, centres: np.ndarray, side: int,
-              affines: np.ndarray | None = None) -> np.ndarray:
-    """(N, side, side) float32 crops: crop i samples ``images[which[i]]`` (bilinear, 0 outside) at
-    ``centres[i] + affines[i] @ offset`` for each pixel's offset (x, y) from the crop's centre
-    (``crop_grid``); no affine = the identity.  A crop whose centre is not finite is all 0.
-
-    The only function that cuts crops, for the training contexts, the training crops and prediction.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
-    n = len(centres)
-    ok = np.isfinite(centres).all(axis=1)
-    centres = np.where(ok[:, None], centres, 0.0)
-    grid = crop_grid(side)
-    if affines is None:
-        pos = centres[:, None, None, :] + grid[None]
-    else:
-        pos = centres[:, None, None, :] + np.einsum("nij,hwj->nhwi", np.asarray(affines, np.float64), grid)
-    if len(images) == 1:    # one image (prediction, contexts): plain 2-D sampling, the same values
-        coords = np.stack([pos[..., 1], pos[..., 0]])
-        out = ndimage.map_coordinates(images[0], coords, order=1, mode="constant", cval=0.0, prefilter=False)
-    else:
-        index = np.broadcast_to(np.asarray(which, dtype=np.float64)[:, None, None], (n, side, side))
-        coords = np.stack([index, pos[..., 1], pos[..., 0]])
-        out = ndimage.map_coordinates(images, coords, order=1, mode="constant", cval=0.0, prefilter=False)
-    out[~ok] = 0.0
-    return out.astype(np.float32)
-
-
-class RefinerSamples:
-    """Training context crops of one limb kind, accumulated image by image (``add``).
-
-    Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
-    (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
-    where unlabelled) of all the image's landmarks in it, and the index of the landmark it
-    is centred on.
-    """
-
-    def __init__(self, *, context: int = CONTEXT, pitch: float = PITCH):
-        if context < 8:
-            raise ValueError(f"refiner context {context} px is too small")
-        self.context, self.pitch = int(context), float(pitch)
-        self.crops: list[np.ndarray] = []
-        self.points: list[np.ndarray] = []
-        self.landmarks: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return int(sum(len(c) for c in self.crops))
-
-    def add(self, img: np.ndarray, limb: str, xy: np.ndarray) -> None:
-        """Cut the contexts of one stored image (H, W) around its stored points (L, 2), NaN = unlabelled."""
-        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, self.pitch)
-        pts = frame.to_canonical(np.asarray(xy, dtype=float))
-        keep = np.flatnonzero(np.isfinite(pts).all(axis=1))
-        if not len(keep):
-            return
-        half = (self.context - 1) / 2
-        # centres on the frame's pixel grid: the context pixels are frame pixels, no resampling
-        centres = np.round(pts[keep] - half) + half
-        crops = cut_crops(frame_img[None], np.zeros(len(keep), int), centres, self.context)
-        self.crops.append(crops.astype(np.float16))
-        # every landmark of the image in every context: the neighbours in view are trained too
-        self.points.append((pts[None, :, :] - centres[:, None, :] + half).astype(np.float32))
-        self.landmarks.append(keep.astype(np.int32))
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(N, C, C) float16 contexts, (N, L, 2) true points in them, (N,) index of the centre landmark."""
-        if not self.crops:
-            c = self.context
-            return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
-        return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
 
 
 def random_affines(rng: np.random.Generator, n: int, *, degrees: float, scale: float,

@@ -1,137 +1,17 @@
-"""Joint scoring on patches: extraction, the training data stream and prediction.
+"""Joint scoring on patches: the scorer's training data stream, training and prediction.
 
-A patch is a square around a landmark whose side scales with the image
-(reference: √(H·W)/4096 × 384 px, times ``patch_scale``), resized to ``patch``
-pixels, mirrored to the left side like the localizer's frame, intensities
-mapped by the image's 2nd/98th percentiles.  Patches are cut with a context
-margin so that training can shift them (the localizer's error) by random
-crops.  Targets are in the metric's space: log2(score + 1) / log2(max + 1),
-in [0, 1] like the network's sigmoid outputs.
+The patches are cut by ``geometry.extract_patches`` (a square around each landmark, mirrored to
+the left side, with a context margin that training uses for random shifts); the targets are in
+unit space (``units``: log2(score + 1) / log2(max + 1), in [0, 1] like the network's sigmoid outputs).
 """
 from __future__ import annotations
-
-from itertools import groupby
 
 import keras
 import numpy as np
 from keras import layers
 
-from challenge.catalogue import JOINTS
-
-from .localize import RIGHT, intensity_range
+from .geometry import center
 from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_steps
-
-CONTEXT = 1.25
-
-
-def kind_columns(kind: str) -> tuple[str, ...]:
-    """Column names (no limb prefix) of a limb kind, in catalogue order: the scorer's outputs."""
-    return tuple(dict.fromkeys(j.name for j in JOINTS if j.kind == kind))
-
-
-def column_damages(kind: str) -> tuple[str, ...]:
-    """The damage type of each output column of a kind (``kind_columns`` order)."""
-    of = {j.name: j.damage for j in JOINTS if j.kind == kind}
-    return tuple(of[c] for c in kind_columns(kind))
-
-
-def damage_flags(kind: str, damages) -> np.ndarray:
-    """Which output columns of a kind (``kind_columns`` order) are of one of the ``damages`` types."""
-    return np.array([d in tuple(damages) for d in column_damages(kind)])
-
-
-def damage_groups(kind: str) -> tuple[int, ...]:
-    """Lengths of the runs of one damage type in a kind's output columns (the scorer's heads)."""
-    return tuple(len(list(run)) for _, run in groupby(column_damages(kind)))
-
-
-def column_top(kind: str) -> np.ndarray:
-    """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
-    tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
-    return np.log2(np.array([tops[c] for c in kind_columns(kind)], dtype=float) + 1)
-
-
-def to_unit(scores: np.ndarray, kind: str) -> np.ndarray:
-    return np.log2(np.asarray(scores, dtype=float) + 1) / column_top(kind)
-
-
-def patch_side(width: int, height: int, patch_scale: float) -> float:
-    """Side of a joint patch in stored-image pixels."""
-    return np.sqrt(width * height) / 4096 * 384 * patch_scale
-
-
-def patch_mm(sides_mm) -> float | None:
-    """The patch side in millimetres of a limb kind: the median over the training images whose
-    pixel spacing is known of their ``patch_side`` × mm per pixel (None when none is known).
-
-    A bundle records it; an image with a known pixel spacing is then cut with patches of this
-    physical size (``extract_patches(side=patch_mm / mm_per_pixel)``), in training and at
-    prediction, whatever its pixel count or field of view; other images keep ``patch_side``."""
-    sides_mm = [s for s in sides_mm if s]
-    return float(np.median(sides_mm)) if sides_mm else None
-
-
-def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: int, patch_scale: float,
-                    mask: np.ndarray | None = None, context: float = CONTEXT, side: float | None = None):
-    """Patches (L, C, C) with C = round(patch × context) around stored-image points (L, 2).
-
-    ``side``: a patch's side in stored pixels when it is known otherwise (from the pixel
-    spacing, see ``patch_mm``); by default ``patch_side`` of the image's size.
-
-    The patches are what cropping the image resized to the patch pitch would give,
-    but only the windows around the points are resized (a 1,500-px radiograph is
-    not resized whole for 21 small patches).  Right-side images are mirrored;
-    intensities are mapped by the image's 2nd/98th percentiles (of a subsampled
-    copy); outside the image is 0; a NaN point gives a blank patch.  With a mask
-    (same shape as the image) also returns the mask patches (L, C, C), else None.
-    """
-    h, w = img.shape
-    c = int(round(patch * context))
-    f = patch / (side or patch_side(w, h, patch_scale))
-    nw, nh = max(1, round(w * f)), max(1, round(h * f))
-    fx, fy = nw / w, nh / h
-    step = max(1, int(np.sqrt(h * w / 250_000)))
-    lo, hi = intensity_range(img[::step, ::step])
-    pts = np.asarray(points, dtype=float).copy()
-    mirrored = limb in RIGHT
-    if mirrored:
-        img = img[:, ::-1]
-        mask = mask[:, ::-1] if mask is not None else None
-        pts[:, 0] = w - 1 - pts[:, 0]
-    out = np.zeros((len(pts), c, c), np.float32)
-    out_mask = np.zeros((len(pts), c, c), np.float32) if mask is not None else None
-    for k, (x, y) in enumerate(pts):
-        if not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        cx, cy = int(round((x + 0.5) * fx - 0.5)), int(round((y + 0.5) * fy - 0.5))
-        x0, y0 = cx - c // 2, cy - c // 2
-        sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(nw, x0 + c), min(nh, y0 + c)
-        if sx1 <= sx0 or sy1 <= sy0:
-            continue
-        box = (sx0 / fx, sy0 / fy, sx1 / fx, sy1 / fy)        # the window in stored pixels
-        out[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = (_window(img, box, sx1 - sx0, sy1 - sy0) - lo) / (hi - lo)
-        if out_mask is not None:
-            out_mask[k, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = _window(mask, box, sx1 - sx0, sy1 - sy0)
-    return out, out_mask
-
-
-def _window(img: np.ndarray, box: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
-    """The stored-image window ``box`` (x0, y0, x1, y1 in pixel edges) resized to width × height
-    (anti-aliased bilinear, as ``localize.resize`` does for a whole image)."""
-    from PIL import Image
-
-    h, w = img.shape
-    bx0, by0 = max(0, int(np.floor(box[0])) - 2), max(0, int(np.floor(box[1])) - 2)
-    bx1, by1 = min(w, int(np.ceil(box[2])) + 2), min(h, int(np.ceil(box[3])) + 2)
-    piece = Image.fromarray(np.ascontiguousarray(img[by0:by1, bx0:bx1], dtype=np.float32), mode="F")
-    return np.asarray(piece.resize((width, height), Image.BILINEAR,
-                                   box=(box[0] - bx0, box[1] - by0, box[2] - bx0, box[3] - by0)), dtype=np.float32)
-
-
-def center(patches: np.ndarray, patch: int) -> np.ndarray:
-    """The central ``patch`` x ``patch`` crop of context patches."""
-    o = (patches.shape[1] - patch) // 2
-    return patches[:, o:o + patch, o:o + patch]
 
 
 class ScorerData(keras.utils.PyDataset):

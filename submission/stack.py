@@ -18,9 +18,11 @@ trees answer from the other limbs; the blend then uses the stacker alone for it.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.model_selection import KFold
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted
 
 from challenge.catalogue import BY_COLUMN, DAMAGE_TYPES, JOINT_COLUMNS
 from evaluator.official import weighted_mean
@@ -41,17 +43,23 @@ def _weighted_rmse(diff: np.ndarray, w: np.ndarray) -> float:
     return weighted_mean(np.sqrt(np.mean(diff ** 2, axis=1)), w)
 
 
-class Stacker:
-    """``fit(X, Y)`` / ``predict(X)`` on (patients × 86) log2-space arrays in ``JOINT_COLUMNS`` order."""
+class Stacker(RegressorMixin, BaseEstimator):
+    """``fit(X, Y)`` / ``predict(X)`` on (patients × 86) log2-space arrays in ``JOINT_COLUMNS`` order.
+
+    A scikit-learn estimator: the parameters are kept as given (``get_params``, ``clone``); what
+    ``fit`` learns ends in an underscore: ``models_`` (one forest per column), ``fill_`` (the
+    training mean of each feature, for missing ones, see ``fill_missing``) and ``weights_`` (the
+    blend weight per damage type).  Using it before ``fit`` raises sklearn's ``NotFittedError``.
+    """
 
     def __init__(self, *, n_trees: int = 500, depth: int = 4, inner_folds: int = 3, inner_trees: int = 100,
                  seed: int = 0, n_jobs: int = -1):
-        self.n_trees, self.depth, self.inner_folds, self.seed = n_trees, depth, inner_folds, seed
+        self.n_trees = n_trees
+        self.depth = depth
+        self.inner_folds = inner_folds
+        self.inner_trees = inner_trees
+        self.seed = seed
         self.n_jobs = n_jobs
-        self.inner_trees = min(inner_trees, n_trees)
-        self.models: list[ExtraTreesRegressor] = []
-        self.fill = None
-        self.weights: dict[str, float] = {}
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, n_trees: int) -> list[ExtraTreesRegressor]:
         # one forest per column, the columns spread over processes: a tree on 80 patients is
@@ -71,32 +79,39 @@ class Stacker:
         w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
         seen = np.isfinite(x)
         # a column no patient has (a limb kind without networks) is filled with 0: the trees ignore it
-        self.fill = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
-        x = self._filled(x)
+        self.fill_ = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
+        x = self.fill_missing(x)
         inner = np.zeros_like(y)
         folds = KFold(min(self.inner_folds, len(x)), shuffle=True, random_state=self.seed)
         for train, val in folds.split(x):
-            models = self._fit_models(x[train], y[train], w[train], self.inner_trees)
+            models = self._fit_models(x[train], y[train], w[train], min(self.inner_trees, self.n_trees))
             inner[val] = self._predict_models(models, x[val])
+        weights = {}
         for damage in DAMAGE_TYPES:
             cols = [k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == damage]
             # as ``predict`` blends: the stacker alone where the patch prediction is missing
             err = [_weighted_rmse(np.where(seen[:, cols], b * inner[:, cols] + (1 - b) * x[:, cols], inner[:, cols])
                                   - y[:, cols], w) for b in WEIGHTS]
-            self.weights[damage] = float(WEIGHTS[int(np.argmin(err))])
-        self.models = self._fit_models(x, y, w, self.n_trees)
+            weights[damage] = float(WEIGHTS[int(np.argmin(err))])
+        self.weights_ = weights
+        self.models_ = self._fit_models(x, y, w, self.n_trees)
         return self
 
-    def _filled(self, x: np.ndarray) -> np.ndarray:
-        return np.where(np.isfinite(x), x, self.fill[None, :])
+    def fill_missing(self, x: np.ndarray) -> np.ndarray:
+        """The features with every missing (non-finite) value replaced by that feature's training mean:
+        what the trees see."""
+        check_is_fitted(self, "fill_")
+        x = np.asarray(x, float)
+        return np.where(np.isfinite(x), x, self.fill_[None, :])
 
     def predict_stack(self, x: np.ndarray) -> np.ndarray:
         """The trees' predictions alone."""
-        return self._predict_models(self.models, self._filled(np.asarray(x, float)))
+        check_is_fitted(self)
+        return self._predict_models(self.models_, self.fill_missing(x))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The blend; where a patch prediction is missing, the stacker alone."""
         x = np.asarray(x, float)
         stack = self.predict_stack(x)
-        w = np.array([self.weights[BY_COLUMN[c].damage] for c in JOINT_COLUMNS])[None, :]
+        w = np.array([self.weights_[BY_COLUMN[c].damage] for c in JOINT_COLUMNS])[None, :]
         return np.where(np.isfinite(x), w * stack + (1 - w) * np.nan_to_num(x), stack)

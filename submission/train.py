@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
-from challenge.catalogue import JOINT_COLUMNS, SCORE_COLUMNS
+from challenge.catalogue import JOINT_COLUMNS, KINDS
 from challenge.errors import UsageError
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import with_totals
 
-from .bundle import (DEFAULT_PROFILE, KINDS, Bundle, Settings, check_target, fingerprint, profile_settings,
+from .bundle import (DEFAULT_PROFILE, Bundle, Settings, check_target, fingerprint, profile_settings,
                      staged_folder)
-from .data import joint_matrix, load_training, metric_weights
-from .score import column_top, damage_flags, damage_groups, kind_columns
+from .data import load_training, metric_weights
+from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, to_scores
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,8 @@ def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settin
 
 def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Scheme, patients, limbs, landmarks):
     """Write each patch's carried columns into the (patients × 86) frame."""
-    cols = kind_columns(kind)
-    names = scheme.landmarks[kind]
-    for row, p, limb, li in zip(log_pred, patients, limbs, landmarks):
-        for c in scheme.columns_of(kind, names[li]):
-            out.at[p, f"{limb}_{c}"] = row[cols.index(c)]
+    for i, col, value in carried(scheme, kind, landmarks, log_pred):
+        out.at[patients[i], f"{limbs[i]}_{col}"] = value
 
 
 def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
@@ -119,20 +116,6 @@ def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
         oof.loc[part.index] = part
         fold_models.append(models)
     return oof, fold_models
-
-
-def log_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    return np.log2(scores[list(JOINT_COLUMNS)].clip(lower=0) + 1)
-
-
-def to_scores(log_pred: pd.DataFrame) -> pd.DataFrame:
-    """log2-space joint predictions -> clipped scores with totals, all 89 columns."""
-    from challenge.tables import clip_to_range
-
-    joints = 2 ** log_pred[list(JOINT_COLUMNS)] - 1
-    frame = pd.DataFrame(0.0, index=log_pred.index, columns=list(SCORE_COLUMNS))
-    frame[list(JOINT_COLUMNS)] = joints
-    return clip_to_range(with_totals(frame))
 
 
 def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
@@ -232,7 +215,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
             joblib.dump(stacker_fit, tmp / Bundle.STACKER)
             oof.loc[labelled].to_csv(tmp / Bundle.FEATURES)
-            bundle.blend_weights = stacker_fit.weights
+            bundle.blend_weights = stacker_fit.weights_
             bundle.metrics["oof_patch"] = _official(oof, scores)
         else:
             for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():

@@ -128,7 +128,7 @@ def test_an_interrupted_retrain_leaves_the_old_bundle_predicting_the_same_bytes(
 
 
 def test_a_patch_side_given_in_pixels_sets_the_field_of_view():
-    from submission.score import extract_patches, patch_side
+    from submission.geometry import extract_patches, patch_side
 
     img = np.tile(np.arange(400, dtype=np.float32), (300, 1))            # a ramp along x
     point = np.array([[200.0, 150.0]])
@@ -148,7 +148,7 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     from phantoms.cohort import make_cohort
     from submission.bundle import PROFILES, Bundle
     from submission.predict import Method, predict_folder
-    from submission.score import patch_side
+    from submission.geometry import patch_side
     from submission.train import train_bundle
 
     make_cohort(tmp_path / "c", 4, 1, seed=6, size_scale=0.3, preset="easy")

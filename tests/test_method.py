@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from challenge.catalogue import JOINT_COLUMNS
-from submission.localize import canonical, find_peaks, heatmaps, turn
-from submission.score import extract_patches, kind_columns, to_unit
+from challenge.catalogue import JOINT_COLUMNS, KINDS
+from submission.geometry import canonical, extract_patches, find_peaks, heatmaps, turn
+from submission.units import kind_columns, to_unit
 
 
 def test_peak_is_subpixel():
@@ -41,7 +41,7 @@ def test_turning_the_frame_twice_is_identity():
 
 
 def test_augmentation_moves_points_with_the_image():
-    from submission.localize import random_affine, warp
+    from submission.geometry import random_affine, warp
 
     img = np.zeros((64, 64), np.float32)
     img[20:23, 40:43] = 1.0                                # a bright square centred on (41, 21)
@@ -55,7 +55,7 @@ def test_augmentation_moves_points_with_the_image():
 def test_spatial_softmax_loss_prefers_the_right_pixel_and_skips_unknown_landmarks():
     import keras
 
-    from submission.localize import spatial_softmax
+    from submission.geometry import spatial_softmax
     from submission.models import heatmap_loss
 
     target = heatmaps(np.array([[5.0, 9.0], [np.nan, np.nan]]), 16, sigma=1.5)[None]
@@ -193,9 +193,10 @@ def test_models_build_train_and_save(tmp_path):
 def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     import keras
 
-    from submission.score import build_scorer, damage_groups, kind_columns, predict_patches
+    from submission.score import build_scorer, predict_patches
+    from submission.units import damage_groups, kind_columns
 
-    for kind in ("hand", "foot"):
+    for kind in KINDS:
         groups = damage_groups(kind)
         cols = kind_columns(kind)
         assert len(groups) == 2 and sum(groups) == len(cols)
@@ -239,11 +240,36 @@ def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypat
     assert grown == [10] * (3 * k) + [40] * k           # 3 inner folds choose the blend, then the final fit
     blend = st.predict(x[40:])
     assert np.mean((blend - truth[40:]) ** 2) < 0.6 * np.mean((x[40:] - truth[40:]) ** 2)
-    assert set(st.weights) == {"erosion", "narrowing"} and 0 < st.weights["erosion"] <= 1
+    assert set(st.weights_) == {"erosion", "narrowing"} and 0 < st.weights_["erosion"] <= 1
     holed = x[40:].copy()
     holed[:, :22] = np.nan                                   # a limb's patch predictions missing
     out = st.predict(holed)
     assert np.isfinite(out).all()
+
+
+def test_stacker_is_a_scikit_learn_estimator():
+    """Parameters kept as given (clone, get_params), fitted state with a trailing underscore, a clear
+    error before fitting, and a public fill of missing features (the training means)."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from submission.stack import Stacker
+
+    st = Stacker(n_trees=8, depth=2, inner_trees=50, seed=3, n_jobs=1)
+    assert st.get_params() == {"n_trees": 8, "depth": 2, "inner_folds": 3, "inner_trees": 50, "seed": 3,
+                               "n_jobs": 1}
+    assert clone(st).get_params() == st.get_params()
+    x = np.random.default_rng(4).normal(size=(12, len(JOINT_COLUMNS)))
+    for use in (st.predict, st.predict_stack, st.fill_missing):
+        with pytest.raises(NotFittedError):
+            use(x)
+    st.fit(x, x)
+    assert st.get_params()["inner_trees"] == 50 and len(st.models_) == len(JOINT_COLUMNS)
+    holed = x.copy()
+    holed[0, :3] = np.nan
+    filled = st.fill_missing(holed)
+    np.testing.assert_allclose(filled[0, :3], x[:, :3].mean(axis=0))
+    np.testing.assert_array_equal(filled[1:], x[1:])
 
 
 def test_stacker_fit_over_processes_grows_the_same_forests():
@@ -257,7 +283,7 @@ def test_stacker_fit_over_processes_grows_the_same_forests():
     w = rng.uniform(1, 4, len(x))
     one = Stacker(n_trees=12, depth=3, inner_trees=6, seed=5, n_jobs=1).fit(x, y, sample_weight=w)
     two = Stacker(n_trees=12, depth=3, inner_trees=6, seed=5, n_jobs=2).fit(x, y, sample_weight=w)
-    assert one.weights == two.weights
+    assert one.weights_ == two.weights_
     np.testing.assert_array_equal(one.predict(x), two.predict(x))
 
 

@@ -77,7 +77,7 @@ def test_landmarks_cover_the_scheme_inside_each_image_and_masks_match(cohort):
         marks = pd.read_csv(out / where / "landmarks.csv")
         assert list(marks.columns) == ["image", "landmark", "x", "y"]
         for stem, rows in marks.groupby("image"):
-            kind = "hand" if stem[-2:] in cat.HANDS else "foot"
+            kind = cat.kind_of(stem[-2:])
             assert list(rows["landmark"]) == list(SCHEME.landmarks[kind])
             rec = info["images"][stem]
             with Image.open(out / split / f"{stem}.jpg") as im:
@@ -135,9 +135,9 @@ def _shot(limb, scores, seed, long_side=800):
     """One limb drawn with fixed anatomy and acquisition (they depend on ``seed`` only, not on the scores)."""
     anatomy = Anatomy.draw(np.random.default_rng(100 + seed))
     shape = limb_geometry(scores, limb, anatomy, np.random.default_rng(seed))
-    kind = "hand" if limb in cat.HANDS else "foot"
+    kind = cat.kind_of(limb)
     acq = replace(Acquisition.draw(np.random.default_rng(200 + seed), kind), long_side=long_side, noise=0.01)
-    return render_limb(shape, acq, np.random.default_rng(300 + seed), mirror=limb in ("RH", "RF"))
+    return render_limb(shape, acq, np.random.default_rng(300 + seed), mirror=cat.is_right(limb))
 
 
 def gap_width(image: np.ndarray, x: float, y: float, reach: int = 14) -> float:
@@ -173,7 +173,7 @@ def gap_width(image: np.ndarray, x: float, y: float, reach: int = 14) -> float:
 
 @pytest.mark.parametrize("limb", ["LH", "RF"])
 def test_joint_space_width_measured_in_pixels_falls_with_narrowing(limb):
-    kind = "hand" if limb in cat.HANDS else "foot"
+    kind = cat.kind_of(limb)
     names = [lm for lm in SCHEME.landmarks[kind]
              if any(SCHEME.carries[kind][j.name] == lm for j in cat.JOINTS
                     if j.damage == cat.NARROWING and j.kind == kind)]
@@ -279,7 +279,7 @@ def test_realistic_cohort_has_the_layout_landmarks_and_masks(realistic):
     for split, where in (("train", "train"), ("test", "gold")):
         marks = pd.read_csv(out / where / "landmarks.csv")
         for stem, rows in marks.groupby("image"):
-            kind = "hand" if stem[-2:] in cat.HANDS else "foot"
+            kind = cat.kind_of(stem[-2:])
             assert list(rows["landmark"]) == list(SCHEME.landmarks[kind])
             rec = info["images"][stem]
             with Image.open(out / split / f"{stem}.jpg") as im:

@@ -5,7 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from submission.refine import RefinerSamples, cut_crops, refine_frame, refine_points, train_refiner
+from submission.data import RefinerSamples
+from submission.geometry import cut_crops, refine_frame
+from submission.refine import refine_points, train_refiner
 
 
 def blob_image(h, w, points, sd=3.0, background=0.0):

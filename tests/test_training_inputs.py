@@ -254,6 +254,26 @@ def test_scheme_groups_builtin_json_and_defaults(tmp_path):
         load_scheme(path)
 
 
+def test_limb_vocabulary_and_the_carry_matrix():
+    from challenge import catalogue as cat
+
+    assert [(cat.kind_of(x), cat.mirror(x), cat.is_right(x)) for x in cat.LIMBS] == [
+        ("hand", "RH", False), ("hand", "LH", True), ("foot", "RF", False), ("foot", "LF", True)]
+    for bad in (cat.kind_of, cat.mirror, cat.is_right):
+        with pytest.raises(ValueError, match="unknown limb 'XH'"):
+            bad("XH")
+    assert all(j.kind == cat.kind_of(j.limb) and j.mirror == cat.mirror(j.limb) + j.column[2:] for j in cat.JOINTS)
+    for name in ("svh21", "coarse13"):
+        scheme = load_scheme(name)
+        for kind in cat.KINDS:
+            carry, cols = scheme.carry_matrix(kind), cat.joint_names(kind)
+            assert carry.shape == (len(scheme.landmarks[kind]), len(cols)) and (carry.sum(axis=0) == 1).all()
+            for li, lm in enumerate(scheme.landmarks[kind]):
+                assert tuple(c for c, on in zip(cols, carry[li]) if on) == scheme.columns_of(kind, lm)
+                assert all(scheme.landmark_of(f"{limb}_{c}") == lm for limb in cat.KIND_LIMBS[kind]
+                           for c in scheme.columns_of(kind, lm))
+
+
 def test_score_landmarks_reports_both_shares_and_the_scheme_groups(capsys, tmp_path):
     gold = tmp_path / "gold.csv"
     pred = tmp_path / "pred.csv"
