@@ -150,7 +150,7 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
     """Bootstrap leaderboard of prediction files; writes md/csv/json/png into ``out_dir`` if given."""
     from .checks import load_gold, load_predictions
     from .official import score_frames
-    from .report import leaderboard_frame, leaderboard_markdown, plot_bootstrap, write_json
+    from .report import leaderboard_frame, leaderboard_markdown, plot_bootstrap
     from .stats import bootstrap_ranking
 
     if n_boot < 1:
@@ -175,12 +175,12 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
                           for k, m in ranking["metrics"].items()},
               "reader2": upper, "table": frame.to_dict(orient="records"), "markdown": markdown}
     if out_dir is not None:
-        from challenge.outputs import write_csv, write_text
+        from challenge.outputs import write_csv, write_json, write_text
 
         out_dir = Path(out_dir)
         write_text(out_dir / "leaderboard.md", markdown + "\n")
         write_csv(out_dir / "leaderboard.csv", frame)
-        write_json(result, out_dir / "leaderboard.json")
+        write_json(out_dir / "leaderboard.json", result)
         plot_bootstrap(ranking, out_dir / "leaderboard.png", upper)
         from .html_report import write_leaderboard_html
         write_leaderboard_html(result, out_dir)            # one self-contained page: table and plot
@@ -227,7 +227,9 @@ def cmd_validate(args) -> int:
 
 def cmd_score(args) -> int:
     from .checks import InvalidFile
-    from .report import agreement_table, official_table, write_json
+    from challenge.outputs import write_json
+
+    from .report import agreement_table, official_table
 
     check_json_out(args.json, args.pred, args.gold)
     try:
@@ -244,7 +246,7 @@ def cmd_score(args) -> int:
     print()
     print(agreement_table({name: result["paper"]}))
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result)
         print(f"\nwrote {args.json}")
     return 0
 
@@ -252,7 +254,9 @@ def cmd_score(args) -> int:
 def cmd_compare(args) -> int:
     from .checks import InvalidFile
     from .official import LABELS
-    from .report import agreement_table, fmt, official_table, write_json
+    from challenge.outputs import write_json
+
+    from .report import agreement_table, fmt, official_table
 
     files = (args.per_fold,) if args.per_fold else (args.a, args.b, args.gold, args.reader2)
     check_json_out(args.json, *files)
@@ -290,7 +294,7 @@ def cmd_compare(args) -> int:
             else:
                 print(f"{LABELS[key]:<26}{fmt(t['median_difference']):>12}{fmt(t['p_value'], 6):>12}")
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result)
         print(f"\nwrote {args.json}")
     return 0
 

@@ -60,7 +60,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     from phantoms.cohort import make_cohort
     from challenge.tables import write_scores
     from evaluator.cli import compare_files, leaderboard_files, score_files
-    from evaluator.report import write_json
+    from challenge.outputs import write_json
 
     out = Path(out)
     cohort, preds_dir, report = out / "cohort", out / "predictions", out / "report"
@@ -100,7 +100,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
                                  masks_out=report / "masks")
         timings["method_predict_s"] = time.perf_counter() - t
         paths["method"] = preds_dir / "method.csv"
-        write_json(summary, report / "method_predict_summary.json")
+        write_json(report / "method_predict_summary.json", summary)
         try:
             from submission.explain import explain_bundle
             explain_bundle(bundle, report / "shap")
@@ -112,7 +112,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     log.info("[4/4] scoring and ranking against gold, beside the second reader")
     scores = {name: score_files(p, gold / "test.csv") for name, p in paths.items()}
     scores["reader2"] = score_files(gold / "reader2.csv", gold / "test.csv")
-    write_json(scores, report / "scores.json")
+    write_json(report / "scores.json", scores)
     board = leaderboard_files(list(paths.values()), gold / "test.csv", names=list(paths),
                               reader2=gold / "reader2.csv", seed=seed, out_dir=report)
     best_baseline = min((n for n in paths if n != "method"),
@@ -122,13 +122,13 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     if "method" in paths:
         comparisons[f"method_vs_{best_baseline}"] = compare_files(paths["method"], paths[best_baseline],
                                                                   gold / "test.csv", gold / "reader2.csv")
-        write_json(comparisons, report / "compare.json")
+        write_json(report / "compare.json", comparisons)
     t = time.perf_counter()
     review = _review_site(out / "review", test, template, paths.get("method") or paths[best_baseline],
                           report / "method_landmarks.csv", report / "masks")
     timings["review_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    write_json(timings, report / "timings.json")
+    write_json(report / "timings.json", timings)
     _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
     try:
         board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
