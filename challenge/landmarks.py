@@ -27,7 +27,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
+from .errors import SHOWN, UsageError, listed, problem_lines
 from .tables import write_atomic
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,6 @@ LANDMARK_COLUMNS = ("image", "landmark", "x", "y")
 #: extensions an ``image`` cell may carry (dropped: the landmark file names images by stem)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 _STEM = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
-#: at most this many lines of one kind of problem, then a count
-SHOWN = 10
 
 
 class LandmarkError(UsageError):
@@ -220,12 +218,6 @@ def kind_of_stem(stem: str) -> str | None:
     return "hand" if m.group("limb").upper() in ("LH", "RH") else "foot"
 
 
-def _listed(items, n: int = SHOWN) -> str:
-    items = list(items)
-    more = f" and {len(items) - n} more" if len(items) > n else ""
-    return ", ".join(str(i) for i in items[:n]) + more
-
-
 @dataclass
 class LandmarkReport:
     """A landmark frame normalised to the scheme and the folder, with every problem found."""
@@ -236,9 +228,7 @@ class LandmarkReport:
 
     def raise_errors(self, file) -> None:
         if self.errors:
-            shown = "\n".join(f"  {e}" for e in self.errors[:SHOWN])
-            more = f"\n  ... and {len(self.errors) - SHOWN} more" if len(self.errors) > SHOWN else ""
-            raise LandmarkError(f"{file} cannot be used ({len(self.errors)} error(s)):\n{shown}{more}")
+            raise LandmarkError(f"{file} cannot be used ({len(self.errors)} error(s)):\n{problem_lines(self.errors)}")
 
 
 def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=None,
@@ -268,12 +258,12 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
         absent = sorted(set(out["image"]) - set(map(str, stems)))
         if absent:
             report.warnings.append(f"{file}: {len(absent)} image(s) have landmarks but no image file in the folder "
-                                   f"(ignored): {_listed(absent)}")
+                                   f"(ignored): {listed(absent)}")
     kinds = out["image"].map(kind_of_stem)
     odd = sorted(set(out.loc[kinds.isna(), "image"]))
     if odd:
         report.warnings.append(f"{file}: {len(odd)} image name(s) are not challenge image names "
-                               f"PATIENT-LH/RH/LF/RF: {_listed(odd)}")
+                               f"PATIENT-LH/RH/LF/RF: {listed(odd)}")
     keep = np.ones(len(out), bool)
     if scheme is not None:
         names = out["landmark"].astype(str).str.strip().to_numpy(dtype=object)
@@ -286,7 +276,7 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
             unknown = sorted({str(n) for n, k in zip(names[rows], spelled) if k is None})
             names[rows] = [k if k is not None else n for n, k in zip(names[rows], spelled)]
             if unknown:
-                said = (f"{file}: {kind} landmark name(s) {_listed(unknown)} are not in scheme {scheme.name!r}, "
+                said = (f"{file}: {kind} landmark name(s) {listed(unknown)} are not in scheme {scheme.name!r}, "
                         f"whose {kind} landmarks are {', '.join(scheme.landmarks.get(kind, ()))}")
                 if all(k is None for k in spelled):
                     report.errors.append(said + " (no name matches: is it the right --scheme?)")

@@ -32,7 +32,7 @@ from PIL import Image
 
 from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError
+from challenge.errors import UsageError, problem_lines
 from challenge.images import ImageReadError, read_image
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
@@ -67,10 +67,8 @@ def read_predictions(path, template=None):
     tmpl = read_template(template) if template is not None else None
     bad = errors(check_scores(frame, tmpl))
     if bad:
-        shown = "\n  ".join(str(p) for p in bad[:5])
-        more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise TableError(f"{path} is not a valid predictions file ({len(bad)} error(s); ra2 validate lists them):\n"
-                         f"  {shown}{more}")
+                         f"{problem_lines(bad, 5)}")
     scores = as_scores(frame)
     order = list(tmpl.columns) if tmpl is not None else list(frame.columns)
     patients = list(tmpl[ID]) if tmpl is not None else list(frame[ID])
