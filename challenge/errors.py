@@ -13,6 +13,23 @@ class TableError(UsageError):
     """A CSV file that cannot be used at all (unreadable, not a CSV, no Patient_ID column)."""
 
 
+class ParameterError(UsageError, ValueError):
+    """A parameter given a value it cannot take, named as the function that refuses it names it.
+
+    The message reads ``size_scale=9.0: must be between 0.05 and 4``; a name that is already a
+    command-line option (``--out``) reads ``--out DIR: ...``.  The ``ra2`` command shows a library
+    parameter under its own option (``for_option``): ``--size-scale 9.0: must be ...``.
+    """
+
+    def __init__(self, name: str, value, rule: str):
+        self.name, self.value, self.rule = name, value, rule
+        super().__init__(f"{name}{' ' if name.startswith('-') else '='}{value}: {rule}")
+
+    def for_option(self, option: str) -> str:
+        """The message with the parameter spelled as the command-line ``option``."""
+        return f"{option} {self.value}: {self.rule}"
+
+
 def problem_lines(problems, shown: int = SHOWN) -> str:
     """The first ``shown`` problems, one an indented line, then ``  ... and N more`` if there are others."""
     problems = list(problems)

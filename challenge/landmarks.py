@@ -336,3 +336,54 @@ def load_landmarks(path: str | Path, scheme, *, stems=None, sizes=None, warn: bo
         log.warning("%s", w)
     report.raise_errors(path)
     return report.frame
+
+
+def image_sizes(images) -> dict[str, tuple[int, int]]:
+    """image stem -> (width, height) of every challenge image in a folder (a path or a scanned
+    ``challenge.dataset.Folder``), read from the headers only; an unreadable image is left out.
+
+    An image rotated by its EXIF tag reports the size it has once turned, as ``read_grey`` returns it.
+    """
+    from .dataset import Folder, scan_folder
+    from .images import ImageReadError, image_size
+
+    folder = images if isinstance(images, Folder) else scan_folder(images)
+    out = {}
+    for patient, limbs in folder.images.items():
+        for limb, path in limbs.items():
+            try:
+                out[folder.stem(patient, limb)] = image_size(path)    # DICOM too; EXIF turns applied
+            except ImageReadError:
+                continue
+    return out
+
+
+def sizes_from_columns(*frames: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """image -> (width, height) from ``width``/``height`` columns of landmark frames (the first wins)."""
+    out = {}
+    for frame in frames:
+        if {"width", "height"} <= set(frame.columns):
+            for image, w, h in frame[["image", "width", "height"]].itertuples(index=False):
+                if np.isfinite(w) and np.isfinite(h):
+                    out.setdefault(image, (int(w), int(h)))
+    return out
+
+
+def import_landmarks(sources, scheme, images=None) -> pd.DataFrame:
+    """``import_labelme`` + ``normalise_landmarks`` of labelme files or folders of them: image sizes from
+    the JSON files and, with ``images`` (the image folder), from the images, whose stems the names are
+    matched to; warnings logged, errors raised as ``LandmarkError``."""
+    from .dataset import scan_folder
+
+    sources = [Path(s) for s in sources]
+    frame = import_labelme(sources)
+    sizes, stems = sizes_from_columns(frame), None
+    if images is not None:
+        folder = scan_folder(images)
+        stems = [folder.stem(p, limb) for p, limbs in folder.images.items() for limb in limbs]
+        sizes.update(image_sizes(folder))
+    report = normalise_landmarks(frame, scheme, stems=stems, sizes=sizes, file="the labelme files")
+    for w in report.warnings:
+        log.warning("%s", w)
+    report.raise_errors(", ".join(map(str, sources)))
+    return report.frame

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from challenge.dataset import parse_image_name
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,7 @@ def download(dest: str | Path, entity: str = DEFAULT_ENTITY, *, client=None, env
     from tqdm import tqdm
 
     if not _SYN_ID.match(entity):
-        raise UsageError(f"--entity {entity!r} is not a Synapse ID (like {DEFAULT_ENTITY})")
+        raise ParameterError("entity", repr(entity), f"not a Synapse ID (like {DEFAULT_ENTITY})")
     dest = Path(dest)
     token, source = credentials(env, config_path)
     current = entity

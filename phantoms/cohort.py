@@ -36,7 +36,7 @@ import pandas as pd
 from PIL import Image
 
 from challenge import catalogue as cat
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 from challenge.outputs import replacing, write_json
 from challenge.schemes import load_scheme
 from challenge.tables import template_frame, with_totals, write_atomic, write_scores
@@ -390,6 +390,20 @@ def _workers(requested: int | None, patients: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4, patients // 4))
 
 
+def check_parameters(n_train: int, n_test: int, *, size_scale: float = 1.0, preset: str = "realistic",
+                     workers: int | None = None) -> None:
+    """Refuse, before any work, what ``make_cohort`` cannot draw (``ParameterError`` naming the parameter)."""
+    if preset not in PRESETS:
+        raise ParameterError("preset", repr(preset), f"unknown (choose from {', '.join(PRESETS)})")
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if not 1 <= n <= 9999:
+            raise ParameterError(name, n, "must be between 1 and 9999 patients")
+    if not 0.05 <= size_scale <= 4:
+        raise ParameterError("size_scale", size_scale, "must be between 0.05 and 4")
+    if workers is not None and workers < 1:
+        raise ParameterError("workers", workers, "need at least 1")
+
+
 def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
                 preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
     """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
@@ -398,16 +412,7 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     removed only if that earlier cohort's cohort.json lists them as its own; any other file there
     makes it refuse (``UsageError``) before anything is written.  ``workers`` processes draw the
     patients (default: up to 4 for cohorts of 8 patients or more); the bytes do not depend on it."""
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
-    if n_train < 1 or n_test < 1:
-        raise UsageError(f"need at least one training and one test patient (got {n_train} and {n_test})")
-    if n_train > 9999 or n_test > 9999:
-        raise UsageError(f"at most 9999 patients per split (got {n_train} and {n_test})")
-    if not 0.05 <= size_scale <= 4:
-        raise UsageError(f"--size-scale {size_scale} is outside 0.05-4")
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers {workers}: need at least 1")
+    check_parameters(n_train, n_test, size_scale=size_scale, preset=preset, workers=workers)
     out = Path(out)
     planned = _planned(n_train, n_test)
     stale = _prepare(out, planned)

@@ -32,7 +32,7 @@ from PIL import Image
 
 from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError, problem_lines
+from challenge.errors import ParameterError, UsageError, problem_lines
 from challenge.images import ImageReadError, read_image
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
@@ -148,7 +148,7 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
 
     out = Path(out)
     if max_side < 64:
-        raise UsageError(f"--max-side {max_side} is too small to show a joint (at least 64)")
+        raise ParameterError("max_side", max_side, "too small to show a joint (at least 64)")
     folder = scan_folder(images_dir)
     scores, csv_columns, patients = read_predictions(predictions, template)
     points = landmark_table(read_landmarks(landmarks)) if landmarks is not None else {}
