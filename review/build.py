@@ -153,7 +153,7 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     scores, csv_columns, patients = read_predictions(predictions, template)
     points = landmark_table(read_landmarks(landmarks)) if landmarks is not None else {}
     if masks is not None and not Path(masks).is_dir():
-        raise UsageError(f"{masks}: not a folder (--masks takes a folder of {{PID}}-{{LIMB}}.png joint-space masks)")
+        raise ParameterError("masks", masks, "not a folder (give a folder of {PID}-{LIMB}.png joint-space masks)")
     the_scheme = _scheme(bundle, scheme)
     layout = form_layout()
     check_layout(layout)
