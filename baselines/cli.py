@@ -4,13 +4,12 @@ from __future__ import annotations
 from .predictors import BASELINES as BASELINE_NAMES   # numpy/pandas only; scikit-learn is imported when used
 
 
-def _run(args) -> int:
+def cmd_baseline(args) -> int:
+    from challenge.errors import UsageError
     from challenge.outputs import check_output_file, input_files
     from challenge.tables import write_scores
 
-    from .predictors import predict_baseline  # noqa: PLC0415
-
-    from challenge.errors import UsageError
+    from .predictors import predict_baseline
 
     if not 0 <= args.seed < 2 ** 32:
         raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
@@ -35,4 +34,4 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="predictions CSV to write")
     p.add_argument("--seed", type=int, default=0, help="random seed of image-stats (default 0)")
     p.add_argument("--value", type=float, default=1.0, help="the value of the constant baseline (default 1.0)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=cmd_baseline)

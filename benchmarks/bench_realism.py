@@ -34,15 +34,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from baselines.predictors import predict_baseline
+from challenge import catalogue as cat
+from challenge.tables import read_scores
+from evaluator.official import score_frames
+from phantoms.cohort import make_cohort
 
-from baselines.predictors import predict_baseline  # noqa: E402
-from challenge import catalogue as cat  # noqa: E402
-from challenge.tables import read_scores  # noqa: E402
-from evaluator.official import score_frames  # noqa: E402
-from phantoms.cohort import make_cohort  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: real RA2 hands (368 patients; held-out 295 / 73), from shared/real-radiographs.md and the issue
 REAL = {

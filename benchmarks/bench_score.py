@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from challenge import catalogue as cat  # noqa: E402
-from challenge.tables import with_totals, write_scores  # noqa: E402
-from evaluator.cli import score_files  # noqa: E402
+from challenge import catalogue as cat
+from challenge.tables import with_totals, write_scores
+from evaluator.files import score_files
 
 
 def make_files(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:

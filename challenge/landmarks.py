@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import KINDS, kind_of
-from .errors import UsageError
+from .errors import SHOWN, UsageError, listed, problem_lines
 from .tables import write_atomic
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ LANDMARK_COLUMNS = ("image", "landmark", "x", "y")
 #: extensions an ``image`` cell may carry (dropped: the landmark file names images by stem)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 _STEM = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
-#: at most this many lines of one kind of problem, then a count
-SHOWN = 10
 
 
 class LandmarkError(UsageError):
@@ -221,12 +219,6 @@ def kind_of_stem(stem: str) -> str | None:
     return kind_of(m.group("limb").upper())
 
 
-def _listed(items, n: int = SHOWN) -> str:
-    items = list(items)
-    more = f" and {len(items) - n} more" if len(items) > n else ""
-    return ", ".join(str(i) for i in items[:n]) + more
-
-
 @dataclass
 class LandmarkReport:
     """A landmark frame normalised to the scheme and the folder, with every problem found."""
@@ -237,9 +229,7 @@ class LandmarkReport:
 
     def raise_errors(self, file) -> None:
         if self.errors:
-            shown = "\n".join(f"  {e}" for e in self.errors[:SHOWN])
-            more = f"\n  ... and {len(self.errors) - SHOWN} more" if len(self.errors) > SHOWN else ""
-            raise LandmarkError(f"{file} cannot be used ({len(self.errors)} error(s)):\n{shown}{more}")
+            raise LandmarkError(f"{file} cannot be used ({len(self.errors)} error(s)):\n{problem_lines(self.errors)}")
 
 
 def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=None,
@@ -269,12 +259,12 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
         absent = sorted(set(out["image"]) - set(map(str, stems)))
         if absent:
             report.warnings.append(f"{file}: {len(absent)} image(s) have landmarks but no image file in the folder "
-                                   f"(ignored): {_listed(absent)}")
+                                   f"(ignored): {listed(absent)}")
     kinds = out["image"].map(kind_of_stem)
     odd = sorted(set(out.loc[kinds.isna(), "image"]))
     if odd:
         report.warnings.append(f"{file}: {len(odd)} image name(s) are not challenge image names "
-                               f"PATIENT-LH/RH/LF/RF: {_listed(odd)}")
+                               f"PATIENT-LH/RH/LF/RF: {listed(odd)}")
     keep = np.ones(len(out), bool)
     if scheme is not None:
         names = out["landmark"].astype(str).str.strip().to_numpy(dtype=object)
@@ -287,7 +277,7 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
             unknown = sorted({str(n) for n, k in zip(names[rows], spelled) if k is None})
             names[rows] = [k if k is not None else n for n, k in zip(names[rows], spelled)]
             if unknown:
-                said = (f"{file}: {kind} landmark name(s) {_listed(unknown)} are not in scheme {scheme.name!r}, "
+                said = (f"{file}: {kind} landmark name(s) {listed(unknown)} are not in scheme {scheme.name!r}, "
                         f"whose {kind} landmarks are {', '.join(scheme.landmarks.get(kind, ()))}")
                 if all(k is None for k in spelled):
                     report.errors.append(said + " (no name matches: is it the right --scheme?)")
@@ -346,4 +336,55 @@ def load_landmarks(path: str | Path, scheme, *, stems=None, sizes=None, warn: bo
     for w in report.warnings if warn else ():
         log.warning("%s", w)
     report.raise_errors(path)
+    return report.frame
+
+
+def image_sizes(images) -> dict[str, tuple[int, int]]:
+    """image stem -> (width, height) of every challenge image in a folder (a path or a scanned
+    ``challenge.dataset.Folder``), read from the headers only; an unreadable image is left out.
+
+    An image rotated by its EXIF tag reports the size it has once turned, as ``read_grey`` returns it.
+    """
+    from .dataset import Folder, scan_folder
+    from .images import ImageReadError, image_size
+
+    folder = images if isinstance(images, Folder) else scan_folder(images)
+    out = {}
+    for patient, limbs in folder.images.items():
+        for limb, path in limbs.items():
+            try:
+                out[folder.stem(patient, limb)] = image_size(path)    # DICOM too; EXIF turns applied
+            except ImageReadError:
+                continue
+    return out
+
+
+def sizes_from_columns(*frames: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """image -> (width, height) from ``width``/``height`` columns of landmark frames (the first wins)."""
+    out = {}
+    for frame in frames:
+        if {"width", "height"} <= set(frame.columns):
+            for image, w, h in frame[["image", "width", "height"]].itertuples(index=False):
+                if np.isfinite(w) and np.isfinite(h):
+                    out.setdefault(image, (int(w), int(h)))
+    return out
+
+
+def import_landmarks(sources, scheme, images=None) -> pd.DataFrame:
+    """``import_labelme`` + ``normalise_landmarks`` of labelme files or folders of them: image sizes from
+    the JSON files and, with ``images`` (the image folder), from the images, whose stems the names are
+    matched to; warnings logged, errors raised as ``LandmarkError``."""
+    from .dataset import scan_folder
+
+    sources = [Path(s) for s in sources]
+    frame = import_labelme(sources)
+    sizes, stems = sizes_from_columns(frame), None
+    if images is not None:
+        folder = scan_folder(images)
+        stems = [folder.stem(p, limb) for p, limbs in folder.images.items() for limb in limbs]
+        sizes.update(image_sizes(folder))
+    report = normalise_landmarks(frame, scheme, stems=stems, sizes=sizes, file="the labelme files")
+    for w in report.warnings:
+        log.warning("%s", w)
+    report.raise_errors(", ".join(map(str, sources)))
     return report.frame

@@ -15,7 +15,8 @@
 * ``write_text`` / ``write_bytes`` / ``write_json`` / ``write_csv``: the one atomic
   writer of every text, JSON and CSV file the harness writes.
 
-Every problem is a ``UsageError`` naming the path, the option and what to do.
+Every problem is a ``UsageError`` naming the path and what to do; where the caller names the
+option or parameter the path came from, a ``ParameterError`` of that name.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import ParameterError, UsageError
 
 
-def _label(option: str | None, path: Path) -> str:
-    return f"{option} {path}" if option else str(path)
+def _refused(option: str | None, path: Path, rule: str) -> UsageError:
+    """The error for ``path``: a ``ParameterError`` of ``option`` where there is one."""
+    return ParameterError(option, path, rule) if option else UsageError(f"{path}: {rule}")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -51,8 +53,8 @@ def _nearest_existing(path: Path, option: str | None, shown: Path) -> Path:
     for above in path.parents:
         if above.exists():
             if not above.is_dir():
-                raise UsageError(f"{_label(option, shown)}: {above} is a file, not a folder; "
-                                 "give a path under a folder")
+                raise _refused(option, shown, f"{above} is a file, not a folder; "
+                                              "give a path under a folder")
             return above
     return Path(path.anchor or "/")
 
@@ -62,8 +64,8 @@ def _probe_writable(folder: Path, option: str | None, shown: Path) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".ra2-write-check-", dir=folder)
     except OSError as exc:
-        raise UsageError(f"{_label(option, shown)}: cannot write in {folder} ({exc.strerror or exc}); "
-                         "give a path in a writable folder") from exc
+        raise _refused(option, shown, f"cannot write in {folder} ({exc.strerror or exc}); "
+                                      "give a path in a writable folder") from exc
     os.close(fd)
     os.unlink(tmp)
 
@@ -80,20 +82,20 @@ def check_output_file(path: str | Path, option: str | None = None, inputs=()) ->
     """
     shown = Path(path)
     if str(path) == "":
-        raise UsageError(f"{option or 'output'}: an empty path; give a file name")
+        raise _refused(option, '""', "an empty path; give a file name")
     target = shown.expanduser().resolve()
     if target.is_dir():
-        raise UsageError(f"{_label(option, shown)}: is a folder; give a file name (for example "
-                         f"{shown / 'out'}{shown.suffix or _suffix_hint(option)})")
+        raise _refused(option, shown, f"is a folder; give a file name (for example "
+                                      f"{shown / 'out'}{shown.suffix or _suffix_hint(option)})")
     for inp in _resolved(inputs):
         if inp.is_dir() and _is_within(target, inp):
-            raise UsageError(f"{_label(option, shown)}: is inside the input folder {inp}; write it elsewhere")
+            raise _refused(option, shown, f"is inside the input folder {inp}; write it elsewhere")
         if _same_file(target, inp):
-            raise UsageError(f"{_label(option, shown)}: is one of this command's input files; "
-                             "give another output path (nothing was written)")
+            raise _refused(option, shown, "is one of this command's input files; "
+                                          "give another output path (nothing was written)")
     folder = _nearest_existing(target, option, shown)
     if target.exists() and not target.is_file():
-        raise UsageError(f"{_label(option, shown)}: exists and is not a regular file; give another path")
+        raise _refused(option, shown, "exists and is not a regular file; give another path")
     _probe_writable(folder, option, shown)
     return target
 
@@ -111,16 +113,16 @@ def check_output_folder(path: str | Path, option: str | None = None, inputs=(), 
     """
     shown = Path(path)
     if str(path) == "":
-        raise UsageError(f"{option or 'output'}: an empty path; give a folder name")
+        raise _refused(option, '""', "an empty path; give a folder name")
     target = shown.expanduser().resolve()
     if target.exists() and not target.is_dir():
-        raise UsageError(f"{_label(option, shown)}: is a file, not a folder; give a folder name")
+        raise _refused(option, shown, "is a file, not a folder; give a folder name")
     for inp in _resolved(inputs):
         if target == inp or (inp.is_file() and _same_file(target, inp)):
-            raise UsageError(f"{_label(option, shown)}: is an input of this command; give another output folder")
+            raise _refused(option, shown, "is an input of this command; give another output folder")
         if replaced and _is_within(inp, target):
-            raise UsageError(f"{_label(option, shown)}: holds the input {inp}, which replacing the folder would "
-                             "delete; give another output folder")
+            raise _refused(option, shown, f"holds the input {inp}, which replacing the folder would "
+                                          "delete; give another output folder")
     folder = target if target.is_dir() else _nearest_existing(target, option, shown)
     _probe_writable(folder, option, shown)
     return target

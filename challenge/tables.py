@@ -21,10 +21,8 @@ import pandas as pd
 
 from .catalogue import (BY_COLUMN, COLUMNS, EROSION_COLUMNS, ID, JOINT_COLUMNS, NARROWING_COLUMNS,
                         SCORE_COLUMNS, TOTAL, TOTAL_EROSION, TOTAL_NARROWING, max_score)
-
-
-from .errors import TableError  # noqa: E402  (re-exported)
-from .outputs import write_csv  # noqa: E402
+from .errors import TableError, problem_lines  # TableError is also imported from here
+from .outputs import write_csv
 
 
 @dataclass(frozen=True)
@@ -224,9 +222,7 @@ def errors(problems: list[Problem]) -> list[Problem]:
 
 
 def _summary(path, problems: list[Problem], use: str = "") -> str:
-    shown = "\n".join(f"  {p}" for p in problems[:10])
-    more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-    return f"{path} cannot be used{' ' + use if use else ''} ({len(problems)} error(s)):\n{shown}{more}"
+    return f"{path} cannot be used{' ' + use if use else ''} ({len(problems)} error(s)):\n{problem_lines(problems)}"
 
 
 def read_scores(path: str | Path, *, gold: bool = False) -> pd.DataFrame:

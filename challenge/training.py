@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dataset import Folder, scan_folder
-from .errors import TableError, UsageError
+from .errors import SHOWN, TableError, UsageError, listed, problem_lines
 from .images import MAX_PIXELS_ENV, ImageReadError, image_size
-from .landmarks import SHOWN, LandmarkError, normalise_landmarks, read_landmarks
+from .landmarks import LandmarkError, normalise_landmarks, read_landmarks
 from .tables import as_scores, check_scores, read_table
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,8 @@ class TrainingCheck:
 
     def raise_errors(self, train_dir) -> None:
         if self.errors:
-            shown = "\n".join(f"  {e}" for e in self.errors[:2 * SHOWN])
-            more = f"\n  ... and {len(self.errors) - 2 * SHOWN} more" if len(self.errors) > 2 * SHOWN else ""
             raise UsageError(f"the training folder {train_dir} cannot be used ({len(self.errors)} error(s)):\n"
-                             f"{shown}{more}")
-
-
-def _listed(items, n: int = SHOWN) -> str:
-    items = list(items)
-    return ", ".join(map(str, items[:n])) + (f" and {len(items) - n} more" if len(items) > n else "")
+                             f"{problem_lines(self.errors, 2 * SHOWN)}")
 
 
 def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 2) -> TrainingCheck:
@@ -91,7 +84,7 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
         without = [p for p in check.labelled if p not in with_images]
         if without:
             check.warnings.append(f"{train_dir}: {len(without)} labelled patient(s) of {LABELS_FILE} have no image "
-                                  f"and are not used: {_listed(without)}")
+                                  f"and are not used: {listed(without)}")
         if check.labelled and len(check.usable) < min_patients:
             check.errors.append(f"{train_dir}: need at least {min_patients} labelled patients with images, found "
                                 f"{len(check.usable)} ({len(check.labelled)} labelled, {len(folder.patients)} with "
@@ -119,7 +112,7 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
                 too_large.append(str(exc))
     if unreadable:
         check.warnings.append(f"{train_dir}: {len(unreadable)} image file(s) cannot be opened as images and will "
-                              f"not be used: {_listed(sorted(unreadable))}")
+                              f"not be used: {listed(sorted(unreadable))}")
     if too_large:
         check.warnings.append(f"{len(too_large)} of them above the pixel limit, e.g. {min(too_large)}")
     report = normalise_landmarks(landmarks, scheme, stems=list(stems), sizes=sizes, file=str(lm_path))
@@ -130,7 +123,7 @@ def check_training_folder(train_dir: str | Path, scheme, *, min_patients: int = 
                   if folder.stem(p, limb) not in annotated)
     if bare:
         check.warnings.append(f"{lm_path}: {len(bare)} image(s) of labelled patients have no landmarks and are "
-                              f"not used: {_listed(bare)}")
+                              f"not used: {listed(bare)}")
     return check
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from challenge.dataset import parse_image_name
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def classify(exc: BaseException, entity: str, *, token_source: str = "") -> Down
     if "SynapseUnmetAccessRestrictions" in names or "SynapseAuthorizationError" in names:
         return AccessNotGranted(access)
     if "SynapseNotFoundError" in names:
-        return EntityNotFound(f"Synapse entity {entity} does not exist (check the ID given to --entity)")
+        return EntityNotFound(f"Synapse entity {entity} does not exist (check the Synapse ID)")
     if "SynapseMd5MismatchError" in names:
         return ChecksumMismatch(f"{entity}: the downloaded file does not match its MD5 on Synapse; "
                                 "run the same command again to retry")
@@ -138,7 +138,7 @@ def classify(exc: BaseException, entity: str, *, token_source: str = "") -> Down
         if status == 403:
             return AccessNotGranted(access)
         if status == 404:
-            return EntityNotFound(f"Synapse entity {entity} does not exist (check the ID given to --entity)")
+            return EntityNotFound(f"Synapse entity {entity} does not exist (check the Synapse ID)")
         return DownloadError(f"Synapse answered HTTP {status or '?'} for {entity}: {str(exc).splitlines()[0]}")
     if names & _NETWORK_CLASS_NAMES or (isinstance(exc, OSError) and exc.errno in
                                         (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED)):
@@ -317,7 +317,7 @@ def download(dest: str | Path, entity: str = DEFAULT_ENTITY, *, client=None, env
     from tqdm import tqdm
 
     if not _SYN_ID.match(entity):
-        raise UsageError(f"--entity {entity!r} is not a Synapse ID (like {DEFAULT_ENTITY})")
+        raise ParameterError("entity", repr(entity), f"not a Synapse ID (like {DEFAULT_ENTITY})")
     dest = Path(dest)
     token, source = credentials(env, config_path)
     current = entity

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from challenge.catalogue import ID
-from challenge.errors import UsageError
+from challenge.errors import UsageError, problem_lines
 from challenge.tables import Problem, as_scores, check_scores, errors, read_table, read_template
 
 
@@ -16,9 +16,8 @@ class InvalidFile(UsageError):
 
     def __init__(self, path, problems: list[Problem]):
         self.problems = problems
-        shown = "\n".join(f"  {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{path} is not a valid predictions file ({len(problems)} error(s)):\n{shown}{more}")
+        super().__init__(f"{path} is not a valid predictions file ({len(problems)} error(s)):\n"
+                         f"{problem_lines(problems, 20)}")
 
 
 @dataclass

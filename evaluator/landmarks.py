@@ -8,52 +8,21 @@ wrist, toe for the built-in schemes).  A gold point with no prediction counts as
 Image names and landmark names are matched as ``challenge.landmarks.normalise_landmarks``
 does (file extensions and letter case aside).
 
-``ra2 score-landmarks PRED --gold LANDMARKS [--images DIR] [--scheme NAME]``: image
-sizes come from the images (header only) or from ``width``/``height`` columns in a file.
+``score_landmark_files`` (``ra2 score-landmarks``): image sizes come from the images (header
+only) or from ``width``/``height`` columns in a file.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 from challenge.schemes import DEFAULT_SCHEME, Scheme, default_group, load_scheme
 
 THRESHOLD = 0.02
 #: the finer share reported beside the threshold's
 FINE = 0.01
 GROUPS = ("finger", "wrist", "toe")
-
-
-def image_sizes(images_dir: str | Path) -> dict[str, tuple[int, int]]:
-    """image stem -> (width, height) of every challenge image in a folder, read from the headers only.
-
-    An image rotated by its EXIF tag reports the size it has once turned, as ``read_grey`` returns it.
-    """
-    from challenge.dataset import scan_folder
-    from challenge.images import ImageReadError, image_size
-
-    folder = scan_folder(images_dir)
-    out = {}
-    for patient, limbs in folder.images.items():
-        for limb, path in limbs.items():
-            try:
-                out[folder.stem(patient, limb)] = image_size(path)    # DICOM too; EXIF turns applied
-            except ImageReadError:
-                continue
-    return out
-
-
-def _sizes_from_columns(*frames: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    out = {}
-    for frame in frames:
-        if {"width", "height"} <= set(frame.columns):
-            for image, w, h in frame[["image", "width", "height"]].itertuples(index=False):
-                if np.isfinite(w) and np.isfinite(h):
-                    out.setdefault(image, (int(w), int(h)))
-    return out
 
 
 def _group(scheme: Scheme | None, image: str, landmark: str) -> str:
@@ -77,8 +46,8 @@ def point_distances(pred: pd.DataFrame, gold: pd.DataFrame, sizes: dict[str, tup
     predicted = merged["x_pred"].notna() & merged["y_pred"].notna()
     unknown = sorted(set(merged.loc[predicted, "image"]) - set(sizes))
     if unknown:
-        raise UsageError(f"no image size for {len(unknown)} predicted image(s), e.g. {unknown[:3]}: give --images DIR "
-                         "or width/height columns")
+        raise UsageError(f"no image size for {len(unknown)} predicted image(s), e.g. {unknown[:3]}: give the folder of "
+                         "the images or width/height columns")
     size = merged["image"].map(lambda s: sizes.get(s, (np.nan, np.nan)))
     w = np.array([v[0] for v in size], float)
     h = np.array([v[1] for v in size], float)
@@ -120,10 +89,10 @@ def score_landmark_files(pred_path, gold_path, images_dir=None, *, threshold: fl
     landmark the scheme does not know is still scored, in its default group)."""
     import logging
 
-    from challenge.landmarks import normalise_landmarks, read_landmarks
+    from challenge.landmarks import image_sizes, normalise_landmarks, read_landmarks, sizes_from_columns
 
     if not (np.isfinite(threshold) and threshold > 0):
-        raise UsageError(f"--threshold {threshold}: must be a number above 0")
+        raise ParameterError("threshold", threshold, "must be a number above 0")
     scheme = load_scheme(scheme or DEFAULT_SCHEME) if not isinstance(scheme, Scheme) else scheme
     frames = []
     for path in (pred_path, gold_path):
@@ -141,7 +110,7 @@ def score_landmark_files(pred_path, gold_path, images_dir=None, *, threshold: fl
     for image in gold["image"]:                        # a patient id in another letter case is the same image
         by_case.setdefault(image.casefold(), image)
     pred["image"] = [by_case.get(i.casefold(), i) for i in pred["image"]]
-    sizes = _sizes_from_columns(pred, gold)
+    sizes = sizes_from_columns(pred, gold)
     if images_dir is not None:
         sizes.update(image_sizes(images_dir))
     result = localisation_metric(pred, gold, sizes, threshold=threshold, fine=fine, scheme=scheme)
@@ -168,32 +137,3 @@ def format_result(result: dict) -> str:
                      f"{100 * s['within']:6.2f} % within {result['threshold']:g}   median {med}   p95 {p95}   "
                      f"(n={s['n']}, missing={s['missing']})")
     return "\n".join(lines)
-
-
-def register(sub) -> None:
-    p = sub.add_parser("score-landmarks", help="localisation metric of predicted landmarks",
-                       description="Share of predicted landmarks within a normalised distance (x / width, "
-                                   "y / height) of the gold points, per joint group, and the distance distribution.")
-    p.add_argument("pred", help="predicted landmarks CSV (image,landmark,x,y)")
-    p.add_argument("--gold", required=True, help="gold landmarks CSV (image,landmark,x,y)")
-    p.add_argument("--images", metavar="DIR", help="the images, for their sizes (else width/height columns)")
-    p.add_argument("--threshold", type=float, default=THRESHOLD, help="normalised distance (default 0.02; the "
-                   "share within 0.01 is shown beside it)")
-    p.add_argument("--scheme", default=DEFAULT_SCHEME, metavar="NAME_OR_FILE",
-                   help="landmark scheme whose joint groups the figures are given for (default svh21)")
-    p.add_argument("--json", metavar="OUT", help="write the figures to this JSON file")
-    p.set_defaults(func=cmd_score_landmarks)
-
-
-def cmd_score_landmarks(args) -> int:
-    from challenge.outputs import check_output_file, input_files, write_json
-
-    if args.json:
-        check_output_file(args.json, "--json", [args.pred, args.gold, *(input_files(args.images) if args.images
-                                                                         else [])])
-    scheme = load_scheme(args.scheme)
-    result = score_landmark_files(args.pred, args.gold, args.images, threshold=args.threshold, scheme=scheme)
-    print(format_result(result))
-    if args.json:
-        write_json(args.json, result)
-    return 0

@@ -1,10 +1,9 @@
-"""Human-readable output of the evaluator: text tables, Markdown, CSV/JSON and plots."""
+"""Human-readable output of the evaluator: text tables, Markdown and plots."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .official import LABELS, OFFICIAL_KEYS
@@ -40,33 +39,6 @@ def agreement_table(results: dict[str, dict]) -> str:
             f"{fmt(results[n]['groups'][g]['r'], 3):>16}{fmt(results[n]['groups'][g]['rmse'], 3):>16}"
             for n in names))
     return "\n".join(lines)
-
-
-def jsonable(obj):
-    """Replace NaN/inf by None / strings so that the JSON is standard."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        if math.isnan(f):
-            return None
-        if math.isinf(f):
-            return "inf" if f > 0 else "-inf"
-        return f
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
-
-
-def write_json(obj, path: str | Path) -> Path:
-    """``obj`` as standard JSON, written atomically (``challenge.outputs.write_json``)."""
-    from challenge.outputs import write_json as write_json_atomic
-
-    return write_json_atomic(path, jsonable(obj))
 
 
 def leaderboard_frame(ranking: dict, upper: dict | None = None) -> pd.DataFrame:

@@ -36,4 +36,4 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing patients (default: up to 4 for 8 patients or more; same bytes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synth)
+    p.set_defaults(func=cmd_synth, options={"n_train": "--train", "n_test": "--test"})

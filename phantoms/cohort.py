@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -35,7 +36,8 @@ import pandas as pd
 from PIL import Image
 
 from challenge import catalogue as cat
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
+from challenge.outputs import replacing, write_json
 from challenge.schemes import load_scheme
 from challenge.tables import template_frame, with_totals, write_atomic, write_scores
 
@@ -323,10 +325,8 @@ def _prepare(out: Path, planned: set[str]) -> set[str]:
                 continue
             if owned is None:
                 owned = _owned(out)
-                # an interrupted write leaves .NAME.tmp siblings of its own files
-                owned |= {Path(f).with_name(f".{Path(f).name}.tmp").as_posix() for f in owned}
             rel = path.relative_to(out).as_posix()
-            if rel not in owned:           # stop at the first foreign file: the folder may be large
+            if rel not in owned and _written_for(rel) not in owned:   # stop at the first foreign file
                 raise UsageError(f"{out}: folder is not empty: it holds files that ra2 synth did not write "
                                  f"(e.g. {rel}); give a new or empty folder, or an earlier phantom cohort")
             existing.add(rel)
@@ -335,11 +335,16 @@ def _prepare(out: Path, planned: set[str]) -> set[str]:
     return existing - planned
 
 
-def _write_file(path: Path, write) -> None:
-    """Write through a temporary sibling and rename, so that a file is never left half-written."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+#: a temporary sibling of NAME that a killed write left behind: .NAME.tmp (earlier versions) or
+#: .NAME.XXXXXXXX.tmp (``challenge.outputs.replacing``)
+_LEFTOVER = re.compile(r"\.(?P<name>.+?)(\.[^./]{8})?\.tmp")
+
+
+def _written_for(rel: str) -> str | None:
+    """The file a leftover temporary sibling was written for (``rel`` relative to the cohort), else None."""
+    folder, _, name = rel.rpartition("/")
+    m = _LEFTOVER.fullmatch(name)
+    return None if m is None else (f"{folder}/" if folder else "") + m.group("name")
 
 
 def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
@@ -368,9 +373,10 @@ def _patient(job: tuple) -> tuple:
         else:
             shot = render_realistic_limb(scores, limb, build, rng, size_scale)
         stem = f"{pid}-{limb}"
-        _write_file(out / name / f"{stem}.jpg",
-                    lambda p: Image.fromarray(shot.image).save(p, "JPEG", quality=shot.record["jpeg_quality"]))
-        _write_file(mask_dir / f"{stem}.png", lambda p: Image.fromarray(shot.mask).save(p, "PNG", compress_level=1))
+        with replacing(out / name / f"{stem}.jpg") as tmp:
+            Image.fromarray(shot.image).save(tmp, "JPEG", quality=shot.record["jpeg_quality"])
+        with replacing(mask_dir / f"{stem}.png") as tmp:
+            Image.fromarray(shot.mask).save(tmp, "PNG", compress_level=1)
         rows += _landmark_rows(stem, cat.kind_of(limb), shot.landmarks)
         records[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
     return pid, scores, second, rows, records
@@ -384,6 +390,20 @@ def _workers(requested: int | None, patients: int) -> int:
     return max(1, min(os.cpu_count() or 1, 4, patients // 4))
 
 
+def check_parameters(n_train: int, n_test: int, *, size_scale: float = 1.0, preset: str = "realistic",
+                     workers: int | None = None) -> None:
+    """Refuse, before any work, what ``make_cohort`` cannot draw (``ParameterError`` naming the parameter)."""
+    if preset not in PRESETS:
+        raise ParameterError("preset", repr(preset), f"unknown (choose from {', '.join(PRESETS)})")
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if not 1 <= n <= 9999:
+            raise ParameterError(name, n, "must be between 1 and 9999 patients")
+    if not 0.05 <= size_scale <= 4:
+        raise ParameterError("size_scale", size_scale, "must be between 0.05 and 4")
+    if workers is not None and workers < 1:
+        raise ParameterError("workers", workers, "need at least 1")
+
+
 def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
                 preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
     """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
@@ -392,23 +412,14 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     removed only if that earlier cohort's cohort.json lists them as its own; any other file there
     makes it refuse (``UsageError``) before anything is written.  ``workers`` processes draw the
     patients (default: up to 4 for cohorts of 8 patients or more); the bytes do not depend on it."""
-    if preset not in PRESETS:
-        raise UsageError(f"unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
-    if n_train < 1 or n_test < 1:
-        raise UsageError(f"need at least one training and one test patient (got {n_train} and {n_test})")
-    if n_train > 9999 or n_test > 9999:
-        raise UsageError(f"at most 9999 patients per split (got {n_train} and {n_test})")
-    if not 0.05 <= size_scale <= 4:
-        raise UsageError(f"--size-scale {size_scale} is outside 0.05-4")
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers {workers}: need at least 1")
+    check_parameters(n_train, n_test, size_scale=size_scale, preset=preset, workers=workers)
     out = Path(out)
     planned = _planned(n_train, n_test)
     stale = _prepare(out, planned)
     # claim the files before writing them, so that an interrupted run can be rerun over its own leftovers
     claim = {"format": "ra2-phantom-cohort", "version": FORMAT_VERSION, "status": "writing",
              "files": sorted(planned | stale)}
-    _write_file(out / "cohort.json", lambda p: p.write_text(json.dumps(claim) + "\n"))
+    write_json(out / "cohort.json", claim, indent=None)
     jobs = [(out, name, code, pid, index, seed, size_scale, preset)
             for name, code, prefix, n in (("train", 0, TRAIN_PREFIX, n_train), ("test", 1, TEST_PREFIX, n_test))
             for pid, index in _patients(n, prefix)]
@@ -471,8 +482,7 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
         "files": sorted(planned),
         "images": images,
     }
-    text = json.dumps(info, indent=1, sort_keys=False)
-    _write_file(out / "cohort.json", lambda p: p.write_text(text + "\n"))
+    write_json(out / "cohort.json", info, indent=1)
     for rel in sorted(stale):                       # the earlier cohort's own files this one did not replace
         (out / rel).unlink(missing_ok=True)
-    return json.loads(text)
+    return json.loads((out / "cohort.json").read_text())

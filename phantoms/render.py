@@ -44,7 +44,9 @@ class Bone:
 
 
 @dataclass
-class Joint:
+class JointGeometry:
+    """Where a phantom limb's joint is drawn (millimetres): not a score column (``challenge.catalogue.Joint``)."""
+
     name: str
     center: np.ndarray
     axis: np.ndarray        # unit vector, proximal -> distal
@@ -59,7 +61,7 @@ class Joint:
 class Limb:
     kind: str                                   # "hand" or "foot"
     bones: dict[str, Bone] = field(default_factory=dict)
-    joints: dict[str, Joint] = field(default_factory=dict)
+    joints: dict[str, JointGeometry] = field(default_factory=dict)
     tissue: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)  # soft-tissue capsules
     landmarks: dict[str, np.ndarray] = field(default_factory=dict)
     notches: list[tuple[np.ndarray, float]] = field(default_factory=list)           # (centre, radius) mm
@@ -83,23 +85,23 @@ def joint_gap(healthy: float, narrowing: int) -> float:
     return healthy * NARROWING_FACTOR[int(narrowing)]
 
 
-def _joint(limb: Limb, name, center, angle, gap, half_width, prox, dist, masked=False) -> Joint:
-    j = Joint(name, np.asarray(center, float), unit(angle), gap, half_width, prox, dist, masked)
+def _joint(limb: Limb, name, center, angle, gap, half_width, prox, dist, masked=False) -> JointGeometry:
+    j = JointGeometry(name, np.asarray(center, float), unit(angle), gap, half_width, prox, dist, masked)
     limb.joints[name] = j
     return j
 
 
-def _below(j: Joint) -> np.ndarray:
+def _below(j: JointGeometry) -> np.ndarray:
     """The proximal bone's end at a joint."""
     return j.center - j.axis * j.gap / 2
 
 
-def _above(j: Joint) -> np.ndarray:
+def _above(j: JointGeometry) -> np.ndarray:
     """The distal bone's end at a joint."""
     return j.center + j.axis * j.gap / 2
 
 
-def _chain(limb: Limb, start: Joint, bones, joints):
+def _chain(limb: Limb, start: JointGeometry, bones, joints):
     """Bones laid end to end from the joint ``start``.
 
     ``bones``: (name, length, angle, (r0, rm, r1)); ``joints``: (name, healthy-or-actual gap,

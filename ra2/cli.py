@@ -1,9 +1,14 @@
-"""``ra2``: the harness's single command.
+"""``ra2``: the harness's single command, and its ``ra2 demo``.
 
-Each package that owns a stage registers its subcommands from a small ``cli``
-module that imports nothing heavy at module level; the work is done by plain
-functions that tests call directly.  Keras is imported only by the subcommands
-that train or predict.
+One rule for every subcommand: it lives in its package's ``cli`` module, which has
+``register(subparsers)`` and one ``cmd_<name>(args)`` handler per subcommand, imports
+nothing heavy at module level, and only parses, calls the package's library functions
+(which tests call directly) and prints.  Keras is imported only by the subcommands that
+train or predict.
+
+A library function names its own parameters when it refuses a value (``ParameterError``:
+``size_scale=9.0: ...``); ``main`` says it as the command's option (``--size-scale 9.0: ...``):
+``--`` and the name with dashes, or what the subcommand's ``options`` default maps it to.
 """
 from __future__ import annotations
 
@@ -12,22 +17,20 @@ import importlib
 import logging
 import signal
 import sys
+from pathlib import Path
 
-# Each module has ``register(subparsers)``; a module that is not there is skipped.
+from challenge.errors import ParameterError, UsageError
+
+# The other packages' ``cli`` modules (``ra2 demo`` is registered here); a package that is not there is skipped.
 REGISTRARS = (
-    "ra2.demo",
     "phantoms.cli",
     "download.cli",
     "baselines.cli",
     "submission.cli",
     "evaluator.cli",
-    "evaluator.landmarks",
-    "challenge.landmarks_cli",
+    "challenge.cli",
     "review.cli",
 )
-
-
-from challenge.errors import UsageError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register(sub)
     for name in REGISTRARS:
         try:
             module = importlib.import_module(name)
@@ -53,6 +57,14 @@ def _terminated(signum, frame):
     """SIGTERM (how schedulers end over-time jobs) unwinds like Ctrl-C, so that every command's
     clean-up runs: staged outputs are removed and earlier outputs stay as they were."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _message(exc: UsageError, args) -> str:
+    """The error as the user gave the input: a library parameter under the subcommand's option."""
+    if isinstance(exc, ParameterError) and not exc.name.startswith("-"):
+        options = getattr(args, "options", {})
+        return exc.for_option(options.get(exc.name, "--" + exc.name.replace("_", "-")))
+    return str(exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except UsageError as exc:
-        print(f"ra2 {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ra2 {args.command}: error: {_message(exc, args)}", file=sys.stderr)
         return 2
     except BrokenPipeError:            # `ra2 score ... | head`
         sys.stderr.close()
@@ -81,6 +93,40 @@ def main(argv: list[str] | None = None) -> int:
         return 143 if str(exc) == "SIGTERM" else 130
     return int(rc or 0)
 
+
+
+# ------------------------------------------------------------------ ra2 demo (the work is ra2.demo.run_demo)
+def register(sub) -> None:
+    from .demo import __doc__ as about
+
+    p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
+                       description=about.split("\n\n")[0] + " Finishes in minutes on a 2-core machine.")
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
+    p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
+    p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
+    p.add_argument("--size-scale", type=float, default=0.5,
+                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
+                        "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
+    p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
+    p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
+                   help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
+                        "settings: the small profile's networks trained for less long (about 10 min on 2 cores)")
+    p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"})
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
+                     settings=args.profile or "demo", size_scale=args.size_scale)
+    print(board["markdown"])
+    print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
+    if board.get("review_site"):
+        print(f"review site: {board['review_site']}")
+    if board.get("report_html"):
+        print(f"report.html: {board['report_html']}")
+    return 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,24 +18,9 @@ import logging
 import time
 from pathlib import Path
 
+from challenge.errors import ParameterError
+
 log = logging.getLogger("ra2.demo")
-
-
-def register(sub) -> None:
-    p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
-                       description=__doc__.split("\n\n")[0] + " Finishes in minutes on a 2-core machine.")
-    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
-    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
-    p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
-    p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
-    p.add_argument("--size-scale", type=float, default=0.5,
-                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
-                        "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
-    p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
-    p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
-                   help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
-                        "settings: the small profile's networks trained for less long (about 10 min on 2 cores)")
-    p.set_defaults(func=cmd_demo)
 
 
 def demo_settings():
@@ -48,20 +33,46 @@ def demo_settings():
                    scorer_epochs=3, oof_folds=2, stack_trees=200)
 
 
+#: what the demo writes in its folder; a folder holding anything else is refused
+DEMO_ENTRIES = ("cohort", "predictions", "report", "bundle", "review")
+
+
+def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale: float) -> None:
+    """Refuse, before any work, a cohort that cannot be drawn or trained on, a seed out of range and an
+    output folder that holds anything but an earlier demo's entries (the demo replaces those)."""
+    from challenge.outputs import check_output_folder
+    from phantoms.cohort import check_parameters
+
+    if n_train < 2:
+        raise ParameterError("n_train", n_train, "need at least 2 training patients")
+    check_parameters(n_train, n_test, size_scale=size_scale)
+    if not 0 <= seed < 2 ** 32:
+        raise ParameterError("seed", seed, f"must be between 0 and {2 ** 32 - 1}")
+    check_output_folder(out, "out")
+    out = Path(out)
+    others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES) if out.is_dir() else []
+    if others:
+        raise ParameterError("out", out, f"holds files that are not an earlier demo's ({', '.join(others[:3])}"
+                                         f"{' ...' if len(others) > 3 else ''}); the demo replaces its cohort "
+                                         "and outputs there: give a new or empty folder")
+
+
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
              settings: str = "demo", size_scale: float = 0.5) -> dict:
-    """Run the demo; returns the leaderboard result (see ``evaluator.cli.leaderboard_files``).
+    """Run the demo; returns the leaderboard result (see ``evaluator.files.leaderboard_files``).
 
     ``settings`` names the method's settings: ``demo`` (the small profile trained for less
     long) or a profile of ``submission.bundle.PROFILES`` (``quick``: tiny, for tests).
     The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.
+    ``out`` is checked first (``check_demo``).
     """
     from baselines.predictors import BASELINES, predict_baseline
-    from phantoms.cohort import make_cohort
+    from challenge.outputs import write_json
     from challenge.tables import write_scores
-    from evaluator.cli import compare_files, leaderboard_files, score_files
-    from evaluator.report import write_json
+    from evaluator.files import compare_files, leaderboard_files, score_files
+    from phantoms.cohort import make_cohort
 
+    check_demo(out, n_train, n_test, seed, size_scale)
     out = Path(out)
     cohort, preds_dir, report = out / "cohort", out / "predictions", out / "report"
     for d in (preds_dir, report):
@@ -100,7 +111,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
                                  masks_out=report / "masks")
         timings["method_predict_s"] = time.perf_counter() - t
         paths["method"] = preds_dir / "method.csv"
-        write_json(summary, report / "method_predict_summary.json")
+        write_json(report / "method_predict_summary.json", summary)
         try:
             from submission.explain import explain_bundle
             explain_bundle(bundle, report / "shap")
@@ -112,7 +123,7 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     log.info("[4/4] scoring and ranking against gold, beside the second reader")
     scores = {name: score_files(p, gold / "test.csv") for name, p in paths.items()}
     scores["reader2"] = score_files(gold / "reader2.csv", gold / "test.csv")
-    write_json(scores, report / "scores.json")
+    write_json(report / "scores.json", scores)
     board = leaderboard_files(list(paths.values()), gold / "test.csv", names=list(paths),
                               reader2=gold / "reader2.csv", seed=seed, out_dir=report)
     best_baseline = min((n for n in paths if n != "method"),
@@ -122,13 +133,13 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     if "method" in paths:
         comparisons[f"method_vs_{best_baseline}"] = compare_files(paths["method"], paths[best_baseline],
                                                                   gold / "test.csv", gold / "reader2.csv")
-        write_json(comparisons, report / "compare.json")
+        write_json(report / "compare.json", comparisons)
     t = time.perf_counter()
     review = _review_site(out / "review", test, template, paths.get("method") or paths[best_baseline],
                           report / "method_landmarks.csv", report / "masks")
     timings["review_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
-    write_json(timings, report / "timings.json")
+    write_json(report / "timings.json", timings)
     _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
     try:
         board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
@@ -203,33 +214,3 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
     from challenge.outputs import write_text
 
     write_text(path, "\n".join(lines))
-
-
-#: what the demo writes in its folder; a folder holding anything else is refused
-DEMO_ENTRIES = ("cohort", "predictions", "report", "bundle", "review")
-
-
-def cmd_demo(args) -> int:
-    from challenge.errors import UsageError
-    from challenge.outputs import check_output_folder
-
-    if args.train < 2 or args.test < 1:
-        raise UsageError(f"--train {args.train} --test {args.test}: need at least 2 training and 1 test patient")
-    if not 0 <= args.seed < 2 ** 32:
-        raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
-    check_output_folder(args.out, "--out")
-    out = Path(args.out)
-    others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES) if out.is_dir() else []
-    if others:
-        raise UsageError(f"--out {args.out}: holds files that are not an earlier demo's ({', '.join(others[:3])}"
-                         f"{' ...' if len(others) > 3 else ''}); the demo replaces its cohort and outputs there: "
-                         "give a new or empty folder")
-    board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings=args.profile or "demo", size_scale=args.size_scale)
-    print(board["markdown"])
-    print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
-    if board.get("review_site"):
-        print(f"review site: {board['review_site']}")
-    if board.get("report_html"):
-        print(f"report.html: {board['report_html']}")
-    return 0

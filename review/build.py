@@ -32,7 +32,7 @@ from PIL import Image
 
 from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError, problem_lines
 from challenge.images import ImageReadError, read_image
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
@@ -67,10 +67,8 @@ def read_predictions(path, template=None):
     tmpl = read_template(template) if template is not None else None
     bad = errors(check_scores(frame, tmpl))
     if bad:
-        shown = "\n  ".join(str(p) for p in bad[:5])
-        more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise TableError(f"{path} is not a valid predictions file ({len(bad)} error(s); ra2 validate lists them):\n"
-                         f"  {shown}{more}")
+                         f"{problem_lines(bad, 5)}")
     scores = as_scores(frame)
     order = list(tmpl.columns) if tmpl is not None else list(frame.columns)
     patients = list(tmpl[ID]) if tmpl is not None else list(frame[ID])
@@ -150,12 +148,12 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
 
     out = Path(out)
     if max_side < 64:
-        raise UsageError(f"--max-side {max_side} is too small to show a joint (at least 64)")
+        raise ParameterError("max_side", max_side, "too small to show a joint (at least 64)")
     folder = scan_folder(images_dir)
     scores, csv_columns, patients = read_predictions(predictions, template)
     points = landmark_table(read_landmarks(landmarks)) if landmarks is not None else {}
     if masks is not None and not Path(masks).is_dir():
-        raise UsageError(f"{masks}: not a folder (--masks takes a folder of {{PID}}-{{LIMB}}.png joint-space masks)")
+        raise ParameterError("masks", masks, "not a folder (give a folder of {PID}-{LIMB}.png joint-space masks)")
     the_scheme = _scheme(bundle, scheme)
     layout = form_layout()
     check_layout(layout)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from challenge.catalogue import BY_COLUMN, JOINT_COLUMNS
 from challenge.errors import UsageError
-from challenge.outputs import write_text
+from challenge.outputs import write_json
 
 CORRECTIONS = "corrections"
 
@@ -119,8 +119,7 @@ def save_corrections(site: str | Path, edits: dict, folder: str | Path | None = 
         files.append(write_landmarks(landmarks, out / "landmarks.csv"))
     edits = check_edits(edits)
     saved = time.strftime("%H:%M:%S")
-    write_text(out / "edits.json",
-               json.dumps({"saved": time.strftime("%Y-%m-%d %H:%M:%S"), "edits": edits}, indent=1) + "\n")
+    write_json(out / "edits.json", {"saved": time.strftime("%Y-%m-%d %H:%M:%S"), "edits": edits}, indent=1)
     files.append(out / "edits.json")
     return {"folder": str(out), "files": [str(f) for f in files], "saved": saved,
             "scores": sum(len(v) for v in edits["scores"].values()),

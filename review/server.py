@@ -16,7 +16,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 
 from .corrections import CORRECTIONS, save_corrections, saved_edits, site_index
 
@@ -106,7 +106,7 @@ class ReviewServer(ThreadingHTTPServer):
         try:
             super().__init__((HOST, port), partial(_Handler, directory=str(self.site)))
         except OSError as exc:
-            raise UsageError(f"cannot listen on {HOST}:{port} ({exc.strerror or exc}); choose another --port") from exc
+            raise UsageError(f"cannot listen on {HOST}:{port} ({exc.strerror or exc}); choose another port") from exc
 
     @property
     def url(self) -> str:
@@ -116,5 +116,5 @@ class ReviewServer(ThreadingHTTPServer):
 def make_server(site, port: int = 8000, corrections=None) -> ReviewServer:
     """A server for ``site`` on 127.0.0.1:``port`` (0: any free port); call ``serve_forever()``."""
     if not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a port number (0-65535)")
+        raise ParameterError("port", port, "not a port number (0-65535)")
     return ReviewServer(Path(site), port, corrections)

@@ -15,7 +15,7 @@ rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It i
 dataset through a generator op that lowers the C library's memory-trim
 threshold for the whole process, after which every large activation buffer is
 mapped and unmapped at each step: the localizer's steps took twice as long
-(0.38 -> 0.69 s, measured in one process before and after, 2-core machine).
+(figures in ``docs/measurements.md``).
 
 Targets that need per-sample masking carry the mask in extra channels of
 ``y_true`` (see ``masked_bce`` and ``masked_mse``), so that the same code runs

@@ -29,26 +29,20 @@ may be upside down), scaled by ±12 %, with contrast, gamma, offset and noise
 changes.  The network (``build_refiner``) gives one logit map per landmark,
 read as a spatial softmax as the localizer's (``models.heatmap_loss``); the
 targets are Gaussians at every labelled landmark in view, not only the one the
-crop is centred on (a 200-step refiner trained on the centre landmark alone
-confused neighbouring wrist bones).
+crop is centred on (trained on the centre landmark alone, a refiner confused
+neighbouring wrist bones).
 
 Prediction (``refine_points``): all landmarks of an image are cut around the
 current estimates and scored in one ``predict_on_batch`` call per pass (with
 ``turned``, the crops turned by 180° join the same batch and the two
 probability maps are averaged), each map is weighed by a Gaussian prior
-around its estimate (``prior``, sd 0.02 of the long side: on the easy phantom
-benchmark a refiner trained for 200 steps put 8 % of the finger points on a
-neighbouring joint, none with the prior), and the sub-pixel peak
+around its estimate (``prior``, sd 0.02 of the long side: without it a short-trained
+refiner put some finger points on a neighbouring joint), and the sub-pixel peak
 (``geometry.find_peaks``) is mapped back to stored-image pixels.  ``passes=2``
 cuts again around the refined points.  A NaN estimate stays NaN.
 
-Measured (``benchmarks/bench_refine.py``, realistic phantoms of the ``phantoms``
-branch, 40 training / 20 test patients, long side median 1,426 px, first stage
-the method's 300-step localizer): landmarks within 0.02, finger / wrist / toe,
-88.5 / 91.4 / 73.8 % -> 95.5 / 96.4 / 95.8 % (crop 64, pitch 0.0025, 400
-steps), median distance 0.0076 -> 0.0012; every point the refiner leaves beyond
-0.015 was more than 0.03 off after the first stage.  Crop 48 at pitch 0.003,
-400 steps: 95.3 / 96.1 / 95.0 %, median 0.0015; 200 steps: 90.8 / 89.6 / 92.5 %.
+What the refiner gains, and the figures behind these choices: ``docs/measurements.md``
+(from ``benchmarks/bench_refine.py``).
 """
 from __future__ import annotations
 

@@ -7,16 +7,15 @@ a multi-frame file, broken pixel data, and extension-less names in a challenge f
 from __future__ import annotations
 
 import numpy as np
+import pydicom
 import pytest
-
-pydicom = pytest.importorskip("pydicom")
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.sequence import Sequence  # noqa: E402
-from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, ExplicitVRLittleEndian, RLELossless,  # noqa: E402
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, ExplicitVRLittleEndian, RLELossless,
                          SecondaryCaptureImageStorage, generate_uid)
 
-from challenge.dataset import scan_folder  # noqa: E402
-from challenge.images import (ImageReadError, image_size, normalise_intensity, read_grey, read_image,  # noqa: E402
+from challenge.dataset import scan_folder
+from challenge.images import (ImageReadError, image_size, normalise_intensity, read_grey, read_image,
                               rescale_folder)
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from challenge import catalogue as cat
 from challenge.tables import with_totals, write_scores
-from evaluator.cli import compare_files, leaderboard_files
+from evaluator.files import compare_files, leaderboard_files
 from evaluator.html_report import WHY_WEIGHTS, wilcoxon_words, write_demo_html
 from tests.conftest import random_scores
 

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from challenge.landmarks import LandmarkError, import_labelme, landmark_table, read_landmarks, write_landmarks
-from evaluator.landmarks import (image_sizes, localisation_metric, point_distances, register,
-                                 score_landmark_files)
+from challenge.landmarks import (LandmarkError, image_sizes, import_labelme, landmark_table, read_landmarks,
+                                 write_landmarks)
+from evaluator.cli import register
+from evaluator.landmarks import localisation_metric, point_distances, score_landmark_files
 
 
 def _frame(rows):

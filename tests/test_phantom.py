@@ -362,3 +362,15 @@ def test_ra2_synth_bad_options_end_in_one_line(tmp_path, capsys, bad):
     err = capsys.readouterr().err
     assert err.startswith("ra2 synth: error:") and err.count("\n") == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_make_cohort_names_its_parameters_and_ra2_synth_its_options(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"^size_scale=9\.0: must be between 0\.05 and 4$"):
+        make_cohort(tmp_path / "c", 1, 1, size_scale=9.0)
+    with pytest.raises(ValueError, match=r"^n_train=0: "):
+        make_cohort(tmp_path / "c", 0, 1)
+    assert main(["synth", "--out", str(tmp_path / "c"), "--size-scale", "9", "-q"]) == 2
+    assert capsys.readouterr().err == "ra2 synth: error: --size-scale 9.0: must be between 0.05 and 4\n"
+    assert main(["synth", "--out", str(tmp_path / "c"), "--train", "0", "-q"]) == 2      # n_train is --train
+    assert capsys.readouterr().err.startswith("ra2 synth: error: --train 0: ")
+    assert not (tmp_path / "c").exists()

@@ -99,3 +99,12 @@ def test_bom_crlf_quotes_and_trailing_commas_are_read(files, capsys):
     assert rc == 0, out
     frame = read_table(files / "pred.csv")
     assert list(frame.columns) == list(cat.COLUMNS)
+
+
+def test_a_long_problem_list_shows_the_first_ones_and_counts_the_rest():
+    from challenge.errors import listed, problem_lines
+
+    assert problem_lines(["a", "b", "c"], 2) == "  a\n  b\n  ... and 1 more"
+    assert problem_lines(["a", "b"], 2) == "  a\n  b"
+    assert listed(range(12)) == "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more"
+    assert listed(["x"]) == "x"

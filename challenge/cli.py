@@ -1,16 +1,16 @@
 """``ra2 landmarks import`` (labelme JSON -> landmarks.csv) and ``ra2 landmarks check`` (a training folder).
 
+The work is ``challenge.landmarks`` (reading, normalising and writing landmark files) and
+``challenge.training`` (the checks of a training folder).
+
 Exit codes: 0 done (``check``: the folder can be trained on), 1 ``check`` found errors,
 2 unusable input (no JSON files, a broken JSON file, a bad option).
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from .schemes import load_scheme
-
-log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -27,52 +27,31 @@ def register(sub) -> None:
     q.add_argument("--out", required=True, metavar="CSV", help="landmarks CSV to write (atomically)")
     q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
     q.add_argument("--images", metavar="DIR", help="the images, to check every point lies inside its image")
-    q.set_defaults(func=cmd_import)
+    q.set_defaults(func=cmd_landmarks_import)
     q = inner.add_parser("check", help="check a training folder before training",
                          description="The checks 'ra2 train' runs before any training: training.csv (as 'ra2 "
                                      "validate' of a gold file, plus labels in range), images, landmark names "
                                      "and points inside their images. Exit 0 usable, 1 not.")
     q.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
     q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    q.set_defaults(func=cmd_check)
+    q.set_defaults(func=cmd_landmarks_check)
 
 
-def cmd_import(args) -> int:
-    from .images import ImageReadError, image_size
-    from .landmarks import import_labelme, normalise_landmarks, write_landmarks
+def cmd_landmarks_import(args) -> int:
+    from .landmarks import import_landmarks, write_landmarks
     from .outputs import check_output_file, input_files
 
     scheme = load_scheme(args.scheme)
     sources = [Path(s) for s in args.sources]
     inputs = [f for s in sources for f in (sorted(s.glob("*.json")) if s.is_dir() else [s])]
     check_output_file(args.out, "--out", inputs + (input_files(args.images) if args.images else []))
-    frame = import_labelme(sources)
-    sizes, stems = {}, None
-    if "width" in frame.columns:
-        for image, w, h in frame[["image", "width", "height"]].itertuples(index=False):
-            if w == w and h == h:                      # not NaN
-                sizes.setdefault(image, (int(w), int(h)))
-    if args.images:
-        from .dataset import scan_folder
-
-        folder = scan_folder(args.images)
-        paths = {folder.stem(p, limb): path for p, limbs in folder.images.items() for limb, path in limbs.items()}
-        stems = list(paths)
-        for s, path in paths.items():
-            try:
-                sizes[s] = image_size(path)
-            except ImageReadError:
-                pass
-    report = normalise_landmarks(frame, scheme, stems=stems, sizes=sizes, file="the labelme files")
-    for w in report.warnings:
-        log.warning("%s", w)
-    report.raise_errors(", ".join(map(str, sources)))
-    path = write_landmarks(report.frame, args.out)
-    print(f"{len(report.frame)} landmarks of {report.frame['image'].nunique()} images written to {path}")
+    frame = import_landmarks(sources, scheme, args.images)
+    path = write_landmarks(frame, args.out)
+    print(f"{len(frame)} landmarks of {frame['image'].nunique()} images written to {path}")
     return 0
 
 
-def cmd_check(args) -> int:
+def cmd_landmarks_check(args) -> int:
     from .training import check_training_folder
 
     check = check_training_folder(args.data, load_scheme(args.scheme))
