@@ -20,7 +20,7 @@ import pandas as pd
 
 from challenge import catalogue as cat
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError
+from challenge.errors import ParameterError, UsageError
 from challenge.images import ImageReadError, read_grey
 from challenge.tables import clip_to_range, read_scores, read_template
 
@@ -108,7 +108,7 @@ def predict_baseline(name: str, train_dir: str | Path, test_dir: str | Path, *, 
     columns = list(cat.JOINT_COLUMNS)
     if name == "constant":
         if not np.isfinite(value) or value < 0:
-            raise UsageError(f"--value {value} must be a number >= 0")
+            raise ParameterError("value", value, "must be a number >= 0")
         joints = pd.DataFrame(float(value), index=patients, columns=columns)
     elif name in ("train-mean", "train-median"):
         labels = _training_labels(train_dir)[columns]

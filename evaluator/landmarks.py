@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from challenge.catalogue import KINDS
 from challenge.errors import ParameterError, UsageError
 from challenge.schemes import DEFAULT_SCHEME, Scheme, default_group, load_scheme
 
@@ -29,7 +30,7 @@ def _group(scheme: Scheme | None, image: str, landmark: str) -> str:
     from challenge.landmarks import kind_of_stem
 
     kind = kind_of_stem(image)
-    kinds = [kind] if kind else ["hand", "foot"]
+    kinds = [kind] if kind else list(KINDS)
     for k in kinds:
         if scheme is not None and landmark in scheme.groups.get(k, {}):
             return scheme.group_of(k, landmark)

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from challenge.catalogue import DAMAGE_TYPES, JOINT_COLUMNS, SCORE_COLUMNS, TOTAL, select
+from challenge.catalogue import DAMAGE_TYPES, JOINT_COLUMNS, KINDS, SCORE_COLUMNS, TOTAL, select
 
 from .official import METRICS, align, patient_weights
 
-GROUPS = tuple((damage, kind) for damage in DAMAGE_TYPES for kind in ("hand", "foot"))
+GROUPS = tuple((damage, kind) for damage in DAMAGE_TYPES for kind in KINDS)
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float | None:

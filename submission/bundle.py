@@ -133,15 +133,11 @@ PROFILES = {
                       loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, patch=32, scorer_base=4,
                       scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1, oof_folds=2,
                       stack_trees=20),
-    # the networks sized for 2 CPU cores (CI, the demo): the localizer refined on fine crops (on
-    # realistic 1,400-px phantoms a 400-step refiner took the median landmark error from 0.0076 to
-    # 0.0015 of the long side; 200 steps made the wrist worse than no refiner)
+    # the networks sized for 2 CPU cores (CI, the demo), the localizer refined on fine crops
+    # (docs/measurements.md says what each choice gained)
     "small": Settings(profile="small", ref_steps=400, ref_crop=48, ref_pitch=0.003),
-    # the real task (~1,500-px radiographs): every network trained longer.  On real hands the
-    # localizer at 1,000 steps instead of 300 placed 99.0 % / 94.8 % of finger / wrist points
-    # within 0.02 instead of 91.3 % / 76.7 %, and every network at 3,000 steps moved SC2-hand /
-    # SC3-hand from 0.667 / 0.571 to 0.627 / 0.536 (shared/real-radiographs.md); the refiner on
-    # 64-px crops at 0.0025 of the long side, each crop also seen turned by 180 degrees
+    # the real task (~1,500-px radiographs): every network trained longer, the refiner on 64-px
+    # crops at 0.0025 of the long side, each crop also seen turned by 180 degrees
     "full": Settings(profile="full", loc_steps=1000, ref_steps=800, ref_turned=True, hand_scorer_steps=3000,
                      foot_scorer_steps=2000, scorer_epochs=10),
 }

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS, kind_of
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError
+from challenge.errors import UsageError, listed
 from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
@@ -302,6 +302,6 @@ def _report(method: Method, patients, results, missing, failed, ignored) -> None
             source = "the training prior (no usable image of those patients)"
         else:
             source = f"{stacker} where the patient has another usable image, else the training prior"
-        shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
+        shown = listed(absent, 10)
         log.warning("no image file for %s of %d of %d patients (%s): their %s columns come from %s", limb,
                     len(absent), len(patients), shown, limb, source)

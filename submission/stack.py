@@ -7,8 +7,8 @@ type, chosen on cross-validated stacker predictions over the same out-of-fold
 features by the leaderboard's own error: the per-patient RMSE over the damage
 type's columns, averaged with the patients' weights.  The inner folds that choose
 ``w`` grow fewer trees (``inner_trees``, 100 by default) than the final forests:
-they only rank eleven blend weights, and on the benchmark's out-of-fold features
-100 trees chose the same weights as 500 in about a third of the time.  The
+they only rank eleven blend weights (docs/measurements.md: 100 trees choose the
+weights 500 do).  The
 same patient weights (the official weight of each patient's total score, see
 ``data.metric_weights``) weigh the trees' fit, so that the stacker spends its
 splits where the metric looks: on the few heavily damaged patients.  A missing patch prediction (an
@@ -64,7 +64,7 @@ class Stacker(RegressorMixin, BaseEstimator):
     def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, n_trees: int) -> list[ExtraTreesRegressor]:
         # one forest per column, the columns spread over processes: a tree on 80 patients is
         # so small that fitting it is mostly Python overhead, which threads cannot share
-        # (the benchmark's 86 columns x 800 trees: about 105 s on threads, 48 s over two processes)
+        # (docs/measurements.md)
         return Parallel(n_jobs=self.n_jobs)(delayed(_fit_forest)(self.seed + k, n_trees, self.depth, x, y[:, k], w)
                                             for k in range(y.shape[1]))
 

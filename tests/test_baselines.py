@@ -43,7 +43,7 @@ def test_constant_fills_every_joint_and_is_clipped_to_ranges(cohort):
     for j in cat.JOINTS:
         assert (pred[j.column] == min(7, j.max_score)).all()
     assert (pred[cat.TOTAL] == sum(min(7, j.max_score) for j in cat.JOINTS)).all()
-    with pytest.raises(UsageError, match="--value"):
+    with pytest.raises(UsageError, match="value=-1"):
         predict_baseline("constant", cohort / "train", cohort / "test", value=-1)
 
 
