@@ -358,9 +358,17 @@ def _window(shape, points, reach):
 
 
 def _capsule_edge(win, p0, p1, r0, rm, r1, cap):
-    """Approximate distance (px) inside the outline of a capsule with extremes p0, p1, over window ``win``
-    (negative outside).  The radius flares from the shaft ``rm`` to ``r0`` / ``r1`` near the ends; each end
-    is a half-ellipse whose axial half-length is ``cap`` times its radius."""
+    """Approximate distance (px) inside the outline of a capsule (``capsule``), the ends' depth
+    capped at their axial half-length."""
+    return capsule(win, p0, p1, r0, rm, r1, cap)[0]
+
+
+def capsule(win, p0, p1, r0, rm, r1, cap, *, flat_ends: bool = True):
+    """(distance inside the outline, local radius) in px over window ``win`` for a capsule with
+    extremes p0, p1 (the distance negative outside).  The radius flares from the shaft ``rm`` to
+    ``r0`` / ``r1`` near the ends; each end is a half-ellipse whose axial half-length is ``cap``
+    times its radius; ``flat_ends`` caps the depth of an end at that half-length (the easy
+    phantoms' drawing) instead of its radius (the realistic ones')."""
     axis = p1 - p0
     length = float(np.hypot(*axis)) or 1e-6
     u = axis / length
@@ -378,12 +386,12 @@ def _capsule_edge(win, p0, p1, r0, rm, r1, cap):
     lo = s < 0
     if lo.any():
         q = np.sqrt((s[lo] / np.float32(max(a0, 1e-3))) ** 2 + (d[lo] / np.float32(r0)) ** 2)
-        edge[lo] = (1 - q) * np.float32(min(a0, r0))
+        edge[lo] = (1 - q) * np.float32(min(a0, r0) if flat_ends else r0)
     hi = s > ls
     if hi.any():
         q = np.sqrt(((s[hi] - np.float32(ls)) / np.float32(max(a1, 1e-3))) ** 2 + (d[hi] / np.float32(r1)) ** 2)
-        edge[hi] = (1 - q) * np.float32(min(a1, r1))
-    return edge
+        edge[hi] = (1 - q) * np.float32(min(a1, r1) if flat_ends else r1)
+    return edge, r
 
 
 def _draw_bone(layer, parts, cortex_px, density, osteopenia=0.0):

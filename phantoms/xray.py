@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.ndimage import gaussian_filter
 
-from .render import FOOT_EROSION_SITES, HAND_EROSION_SITES, Bone, Limb, _above, _below, _joint, unit
+from .render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, Bone, Limb, _above, _below, _joint, _window, capsule,
+                     unit)
 
 #: longest side of the internal drawing (px); the stored image is this enlarged
 INTERNAL_LONG_SIDE = 900
@@ -423,42 +424,9 @@ def add_erosions(limb: PosedLimb, sites, rng: np.random.Generator):
 # rasterising: additive attenuation
 # --------------------------------------------------------------------------------------------------
 
-def _window(shape, points, reach):
-    pts = np.asarray(points)
-    lo = np.floor(pts.min(axis=0) - reach - 2).astype(int)
-    hi = np.ceil(pts.max(axis=0) + reach + 2).astype(int)
-    x0, y0 = max(lo[0], 0), max(lo[1], 0)
-    x1, y1 = min(hi[0], shape[1]), min(hi[1], shape[0])
-    if x0 >= x1 or y0 >= y1:
-        return None
-    return slice(y0, y1), slice(x0, x1)
-
-
 def _capsule(win, p0, p1, r0, rm, r1, cap):
-    """(distance inside the outline, local radius) over ``win``, px; the outline as in ``render``."""
-    axis = p1 - p0
-    length = float(np.hypot(*axis)) or 1e-6
-    u = axis / length
-    a0, a1 = cap * r0, cap * r1
-    s0 = p0 + u * a0
-    ls = max(length - a0 - a1, 1e-6)
-    xs = np.arange(win[1].start, win[1].stop, dtype=np.float32)[None, :] - np.float32(s0[0])
-    ys = np.arange(win[0].start, win[0].stop, dtype=np.float32)[:, None] - np.float32(s0[1])
-    s = xs * np.float32(u[0]) + ys * np.float32(u[1])
-    d = np.abs(xs * np.float32(u[1]) - ys * np.float32(u[0]))
-    t = np.clip(s * np.float32(1 / ls), 0, 1)
-    r = np.float32(rm) + np.float32(r0 - rm) * np.maximum(0, 1 - t / 0.3) ** 2 \
-        + np.float32(r1 - rm) * np.maximum(0, (t - 0.7) / 0.3) ** 2
-    edge = r - d
-    lo = s < 0
-    if lo.any():
-        q = np.sqrt((s[lo] / np.float32(max(a0, 1e-3))) ** 2 + (d[lo] / np.float32(r0)) ** 2)
-        edge[lo] = (1 - q) * np.float32(r0)
-    hi = s > ls
-    if hi.any():
-        q = np.sqrt(((s[hi] - np.float32(ls)) / np.float32(max(a1, 1e-3))) ** 2 + (d[hi] / np.float32(r1)) ** 2)
-        edge[hi] = (1 - q) * np.float32(r1)
-    return edge, r
+    """(distance inside the outline, local radius) over ``win``, px (``render.capsule``)."""
+    return capsule(win, p0, p1, r0, rm, r1, cap, flat_ends=False)
 
 
 def _chord(edge, radius):
