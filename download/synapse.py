@@ -242,11 +242,8 @@ def walk(client, entity: str, folders: tuple[str, ...] = ()):
 
 # ------------------------------------------------------------------ one file
 def file_md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "md5").hexdigest()
 
 
 def _up_to_date(path: Path, md5: str | None, size: int | None) -> bool:
