@@ -163,7 +163,7 @@ def method_figures(cohort: Path, out: Path, tree: Path, seed: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
     bundle, preds, marks = out / "method-bundle", out / "method.csv", out / "method-landmarks.csv"
     timings = {}
-    if not (bundle / "manifest.json").is_file():
+    if not (bundle / "bundle.json").is_file():          # a bundle trained earlier is reused
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "ra2", "train", "--data", str(cohort / "train"), "--out", str(bundle),
                         "--seed", str(seed)], env=env, cwd=tree, check=True)
