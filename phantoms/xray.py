@@ -40,10 +40,13 @@ NARROWING_FACTOR = (1.0, 0.86, 0.66, 0.38, -1.0)
 #: spread (sd of the log) of each joint's own healthy gap around the patient's: joint spaces differ
 #: from joint to joint as much as a narrowing score of 1 narrows them
 GAP_SPREAD = 0.15
-#: sd (mm) of each carpal joint's and bone's place around the template, per image: no two wrists alike
-CARPAL_JITTER = 1.3
+#: sd (mm) of each carpal joint's and bone's place around the template, per image: no two wrists alike;
+#: the carpometacarpal joints, which carry the metacarpals and the fingers, move less
+CARPAL_JITTER, CMC_JITTER = 2.0, 1.0
+#: sd (deg) of the turn of a carpal joint's axis (of a carpometacarpal joint's: the metacarpal's)
+CARPAL_TILT, CMC_TILT = 8.0, 3.0
 #: sd (deg) of the wrist's radial / ulnar deviation: the hand turns against the forearm
-WRIST_DEVIATION = 8.0
+WRIST_DEVIATION = 10.0
 #: attenuation per mm (arbitrary units): cortical bone, trabecular bone, soft tissue
 MU_CORTEX, MU_TRABECULAR, MU_SOFT = 0.34, 0.06, 0.02
 
@@ -150,22 +153,28 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     def gap(name, kind):
         return _gap(g[kind] * _spread(rng), narrow.get(name, 0))
 
-    def at(x, y):                                     # a carpal place, moved from the template
-        return np.array([x, y], float) + rng.normal(0, CARPAL_JITTER, 2)
+    def at(x, y, sd=CARPAL_JITTER):                   # a carpal place, moved from the template
+        return np.array([x, y], float) + rng.normal(0, sd, 2)
 
-    def tilt(angle):
-        return angle + float(rng.normal(0, 6))
+    def tilt(angle, sd=CARPAL_TILT):
+        return angle + float(rng.normal(0, sd))
+
+    def cmc_at(x, y):
+        return at(x, y, CMC_JITTER)
+
+    def cmc_tilt(angle):
+        return tilt(angle, CMC_TILT)
 
     radcar = _joint(h, "radcar", at(9, 0), tilt(0), gap("radcar", "radcar"), 4.8, "radius", "scaphoid", True)
     radlun = _joint(h, "radlun", at(-4, 0), tilt(0), radcar.gap, 4.8, "radius", "lunate", True)
     capnlun = _joint(h, "capnlun", at(-3, 15), tilt(0), gap("capnlun", "carpal"), 4.5, "lunate", "capitate", True)
     mna = _joint(h, "mna", at(15, 19), tilt(30), gap("mna", "carpal"), 4.2, "scaphoid", "trapezium", True)
     triham = _joint(h, "triham", at(-16, 17), tilt(-5), g["carpal"], 4.0, "triquetrum", "hamate")
-    cmc = {1: _joint(h, "cmc1", at(23, 31), tilt(35), g["cmc"], 4.4, "trapezium", "mc1", True),
-           2: _joint(h, "cmc2", at(10, 36), tilt(13), g["cmc"], 3.8, "trapezoid", "mc2"),
-           3: _joint(h, "cmc3", at(-1, 37.5), tilt(0), gap("cmc3", "cmc"), 4.0, "capitate", "mc3", True),
-           4: _joint(h, "cmc4", at(-12.5, 35.5), tilt(-9), gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
-           5: _joint(h, "cmc5", at(-21, 33), tilt(-19), gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
+    cmc = {1: _joint(h, "cmc1", cmc_at(23, 31), cmc_tilt(35), g["cmc"], 4.4, "trapezium", "mc1", True),
+           2: _joint(h, "cmc2", cmc_at(10, 36), cmc_tilt(13), g["cmc"], 3.8, "trapezoid", "mc2"),
+           3: _joint(h, "cmc3", cmc_at(-1, 37.5), cmc_tilt(0), gap("cmc3", "cmc"), 4.0, "capitate", "mc3", True),
+           4: _joint(h, "cmc4", cmc_at(-12.5, 35.5), cmc_tilt(-9), gap("cmc4", "cmc"), 3.6, "hamate", "mc4", True),
+           5: _joint(h, "cmc5", cmc_at(-21, 33), cmc_tilt(-19), gap("cmc5", "cmc"), 3.6, "hamate", "mc5", True)}
     for j in h.joints.values():                       # fused wrist joints: no gap
         j.gap = max(j.gap, 0.0)
     rg = max(radcar.gap, 0.0)
@@ -188,7 +197,7 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     for name in ("scaphoid", "lunate", "capitate", "trapezium", "trapezoid", "triquetrum", "hamate", "hamate:b",
                  "pisiform"):                         # carpal bones of their own size
         bone = h.bones[name]
-        k = float(rng.uniform(0.88, 1.12))
+        k = float(rng.uniform(0.85, 1.15))
         bone.r0, bone.rm, bone.r1 = bone.r0 * k, bone.rm * k, bone.r1 * k
     # the distal radius cradles the scaphoid and the lunate: it reaches up round them and discs centred
     # in their proximal poles carve its concave surface, keeping the radiocarpal gap
