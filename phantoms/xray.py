@@ -44,7 +44,7 @@ GAP_SPREAD = 0.15
 #: the carpometacarpal joints, which carry the metacarpals and the fingers, move less
 CARPAL_JITTER, CMC_JITTER = 2.0, 1.0
 #: sd (deg) of the turn of a carpal joint's axis (of a carpometacarpal joint's: the metacarpal's)
-CARPAL_TILT, CMC_TILT = 8.0, 3.0
+CARPAL_TILT, CMC_TILT = 5.0, 3.0
 #: sd (deg) of the wrist's radial / ulnar deviation: the hand turns against the forearm
 WRIST_DEVIATION = 10.0
 #: attenuation per mm (arbitrary units): cortical bone, trabecular bone, soft tissue
