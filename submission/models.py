@@ -23,6 +23,9 @@ on TensorFlow, PyTorch and JAX without backend-specific gradient code.
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import keras
 from keras import layers, ops
 
@@ -104,6 +107,28 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     logits = heads[0] if len(heads) == 1 else layers.Concatenate(name="reg_heads")(heads)
     outputs["scores"] = layers.Activation("sigmoid", name="scores")(logits)
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
+
+
+class _RetraceNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextmanager
+def first_traces():
+    """Drop TensorFlow's "frequent retracing" notice while fresh networks make their first calls.
+
+    Each new model's predict function traces once per input shape, and TensorFlow counts those
+    traces across models as if one function were retraced: six fresh networks in a row (an image's
+    localizer, refiner and scorers; the out-of-fold scorers of training) draw the warning though
+    nothing retraces.  Outside this block a real retrace is still reported."""
+    notice = _RetraceNotice()
+    log = logging.getLogger("tensorflow")
+    log.addFilter(notice)
+    try:
+        yield
+    finally:
+        log.removeFilter(notice)
 
 
 def epoch_plan(steps: int, epochs: int, batch: int) -> tuple[int, int]:

@@ -44,13 +44,6 @@ class ImageResult:
     patch_side: float = 0.0    # side of a joint patch in stored pixels
 
 
-class _FirstTrace(logging.Filter):
-    """Drops TensorFlow's retracing notice (see ``Method.analyse``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
 class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients."""
 
@@ -76,18 +69,17 @@ class Method:
         patches have that physical size.
 
         The first image of a kind traces its three networks (localizer, refiner, scorer
-        ensemble): on TensorFlow six first traces in a row look like "frequent retracing" to its
-        warning, which is dropped for that image only; a retrace on any later image is still
-        reported."""
+        ensemble): TensorFlow's retracing notice is dropped for that image only
+        (``models.first_traces``); a retrace on any later image is still reported."""
         kind = kind_of(limb)
         if kind in self._traced:
             return self._analyse(img, limb, stem, mm_per_pixel)
-        first = _FirstTrace()
-        logging.getLogger("tensorflow").addFilter(first)
+        from .models import first_traces
+
         try:
-            return self._analyse(img, limb, stem, mm_per_pixel)
+            with first_traces():
+                return self._analyse(img, limb, stem, mm_per_pixel)
         finally:
-            logging.getLogger("tensorflow").removeFilter(first)
             self._traced.add(kind)
 
     def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:

@@ -104,6 +104,8 @@ def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Sche
 def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
                 progress: bool) -> tuple[pd.DataFrame, list[dict]]:
     """Out-of-fold patch predictions (log2 space) of every labelled patient, and the K fold scorers."""
+    from .models import first_traces
+
     patients = np.array(sorted(scores.index))
     oof = joint_matrix(patients)
     folds = KFold(min(settings.oof_folds, len(patients)), shuffle=True, random_state=seed)
@@ -112,7 +114,8 @@ def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
         log.info("out-of-fold scorers: fold %d of %d", k + 1, folds.get_n_splits())
         models = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
                              progress=progress)
-        part = patch_predictions(models, data, scheme, scores, settings, patients[va])
+        with first_traces():                       # each fold's fresh scorers trace once
+            part = patch_predictions(models, data, scheme, scores, settings, patients[va])
         oof.loc[part.index] = part
         fold_models.append(models)
     return oof, fold_models
