@@ -39,7 +39,7 @@ INTERNAL_LONG_SIDE = 900
 NARROWING_FACTOR = (1.0, 0.86, 0.66, 0.38, -1.0)
 #: spread (sd of the log) of each joint's own healthy gap around the patient's: joint spaces differ
 #: from joint to joint as much as a narrowing score of 1 narrows them
-GAP_SPREAD = 0.15
+GAP_SPREAD = 0.12
 #: sd (mm) of each carpal joint's and bone's place around the template, per image: no two wrists alike;
 #: the carpometacarpal joints, which carry the metacarpals and the fingers, move less
 CARPAL_JITTER, CMC_JITTER = 2.0, 1.0
