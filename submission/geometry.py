@@ -152,12 +152,13 @@ def random_affine(rng: np.random.Generator, size: int, *, shift: float, scale: f
     return np.hstack([m, (c + t - m @ c)[:, None]])
 
 
-def warp(img: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """The image moved by a 2 x 3 point map (bilinear, zero outside), as ``affine`` moves its points."""
+def warp(img: np.ndarray, affine: np.ndarray, mode: str = "constant") -> np.ndarray:
+    """The image moved by a 2 x 3 point map (bilinear; zero outside, or ``mode`` as scipy's), as
+    ``affine`` moves its points."""
     inv = np.linalg.inv(affine[:, :2])
     off = -inv @ affine[:, 2]
     # scipy works in (row, col): swap x and y in the inverse map
-    return ndimage.affine_transform(img, inv[::-1, ::-1], offset=off[::-1], order=1, mode="constant", cval=0.0)
+    return ndimage.affine_transform(img, inv[::-1, ::-1], offset=off[::-1], order=1, mode=mode, cval=0.0)
 
 
 def spatial_softmax(logits: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .geometry import center
+from .geometry import center, random_affine, warp
 from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_steps
 
 
@@ -87,17 +87,10 @@ class ScorerData(keras.utils.PyDataset):
 
 
 def warp_patch(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A context patch and its mask turned about the centre by up to ±15° and scaled by 0.9–1.1 (the
+    """A context patch and its mask turned about the centre by up to ±15° and scaled by 1/1.1–1.1 (the
     joint's own tilt and size vary from image to image); edges are mirrored."""
-    from scipy.ndimage import affine_transform
-
-    a, k = np.deg2rad(rng.uniform(-15, 15)), rng.uniform(0.9, 1.1)
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) / k
-    centre = (np.array(img.shape, float) - 1) / 2
-    offset = centre - rot @ centre
-    img = affine_transform(img, rot, offset=offset, order=1, mode="mirror")
-    mask = affine_transform(mask, rot, offset=offset, order=1, mode="mirror")
-    return img, mask
+    affine = random_affine(rng, img.shape[0], shift=0.0, scale=1.1, degrees=15)
+    return warp(img, affine, mode="mirror"), warp(mask, affine, mode="mirror")
 
 
 def expose_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
