@@ -16,7 +16,7 @@ from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_step
 
 class ScorerData(keras.utils.PyDataset):
     """Oversampled, augmented batches: random shift (crop), 180° turn, contrast ×0.9–1.15, and with
-    ``aug`` a turn of up to ±15°, a scale of 0.9–1.1, gamma, blur and noise.
+    ``aug`` a turn of up to ±15°, a scale of 1/1.1–1.1, gamma, blur and noise.
 
     ``samples`` holds arrays: patches (N, C, C), masks (N, C, C), has_mask (N,),
     landmark (N,) index, targets (N, K) in [0, 1], carried (N, K) 0/1.
