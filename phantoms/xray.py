@@ -585,28 +585,18 @@ def prepare_noise() -> None:
 
 
 def _noise(rng: np.random.Generator, H: int, W: int, sigma: float = 0.0) -> np.ndarray:
-    """Noise (H, W) cut from a fixed field (``_field``) at a random offset, turned at random, repeated
-    where the image is larger: images get independent-looking noise without drawing millions of variates."""
+    """Noise (H, W) of unit spread, smoothed by ``sigma`` px, cut from a fixed field (``_field``) at a
+    random offset, turned at random: images at the internal size (``INTERNAL_LONG_SIDE`` px, smaller than
+    the field) get independent-looking textures without drawing and smoothing a field per image.  The
+    detector noise of the stored image is drawn afresh instead, so that it never repeats."""
+    n = _NOISE_SIDE
+    if H > n or W > n:
+        raise ValueError(f"noise of {H} x {W} px: the fixed field has {n} px a side")
     tile = _field(sigma)
-    oy, ox = (int(v) for v in rng.integers(0, _NOISE_SIDE, 2))
     if rng.random() < 0.5:
         tile = tile.T
-    n = _NOISE_SIDE
-    if oy + H <= n and ox + W <= n:
-        return tile[oy:oy + H, ox:ox + W]
-    out = np.empty((H, W), np.float32)
-    y = 0
-    while y < H:
-        ty = (oy + y) % n
-        hh = min(n - ty, H - y)
-        x = 0
-        while x < W:
-            tx = (ox + x) % n
-            ww = min(n - tx, W - x)
-            out[y:y + hh, x:x + ww] = tile[ty:ty + hh, tx:tx + ww]
-            x += ww
-        y += hh
-    return out
+    oy, ox = int(rng.integers(0, n - H + 1)), int(rng.integers(0, n - W + 1))
+    return tile[oy:oy + H, ox:ox + W]
 
 
 @dataclass
@@ -721,7 +711,7 @@ def render(limb: PosedLimb, exp: Exposure, rng: np.random.Generator, *, mirror: 
     density = 1 - np.exp(np.float32(-0.75) * att)
     levels_i = (np.float32(exp.black) + np.float32(exp.white - exp.black) * density ** np.float32(exp.gamma)) * 255
     levels = np.asarray(Image.fromarray(levels_i, "F").resize((W, H), Image.BILINEAR), np.float32) \
-        + _noise(rng, H, W) * np.float32(exp.noise)
+        + rng.standard_normal((H, W), dtype=np.float32) * np.float32(exp.noise)
     L, R, T, B = exp.collimation
     if any(exp.collimation):
         x0, x1 = int(L * W), W - int(R * W)
