@@ -1,5 +1,6 @@
 """Benchmark of the method on a phantom cohort (80 training / 40 test patients, seed 7 by default),
 trained with a named profile (``--profile small|full|quick``, default small).
+``--no-seg-ablation`` skips the ablation that retrains every scorer without segmentation.
 
 Prints and writes (``--out DIR/bench.json``, updated after every stage):
 localisation share within 0.02 per joint group; SC1/SC2/SC3 of the full method,
@@ -110,14 +111,16 @@ def main(argv=None) -> int:
                     help="phantom preset of the cohort (default realistic; easy: the first, easier phantoms)")
     ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
                     help="the method's profile (quick: a smoke run of the benchmark itself)")
+    ap.add_argument("--no-seg-ablation", dest="noseg", action="store_false",
+                    help="skip training the no-segmentation ablation (it retrains every scorer)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from baselines.predictors import BASELINES, predict_baseline
     from phantoms.cohort import make_cohort
-    from evaluator.landmarks import image_sizes, localisation_metric
+    from evaluator.landmarks import localisation_metric
     from evaluator.official import per_patient, score_frames
     from evaluator.stats import paired_wilcoxon
-    from challenge.landmarks import read_landmarks
+    from challenge.landmarks import image_sizes, read_landmarks
     from submission.predict import Method, predict_folder
     from submission.train import train_bundle
 
@@ -136,16 +139,17 @@ def main(argv=None) -> int:
     t = time.time()
     full = train_bundle(train, out / "bundle_full", seed=0, profile=args.profile, progress=True)
     result["train_seconds_full"] = time.time() - t
-    t = time.time()
-    noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, profile=args.profile, progress=True,
-                         localizers_from=full)
-    result["train_seconds_noseg_reusing_localizers"] = time.time() - t
     _dump(out, result)
-
     method = Method(full)
     runs = {"full": dict(bundle_dir=full, method=method, landmarks_out=out / "landmarks_pred.csv"),
-            "no-stack": dict(bundle_dir=full, method=method, stack=False),
-            "no-seg": dict(bundle_dir=noseg)}
+            "no-stack": dict(bundle_dir=full, method=method, stack=False)}
+    if args.noseg:
+        t = time.time()
+        noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, profile=args.profile, progress=True,
+                             localizers_from=full)
+        result["train_seconds_noseg_reusing_localizers"] = time.time() - t
+        _dump(out, result)
+        runs["no-seg"] = dict(bundle_dir=noseg)
     preds = {}
     for name, kw in runs.items():
         predict_folder(images_dir=test, template_path=template, out_path=out / f"pred_{name}.csv", progress=False,
@@ -159,8 +163,9 @@ def main(argv=None) -> int:
     def better(a, b):
         return {m: paired_wilcoxon(errors[a][m], errors[b][m]).as_dict() for m in ("sc1", "sc2", "sc3")}
 
-    result["wilcoxon_full_better_than"] = {other: better("full", other) for other in ("no-stack", "no-seg")}
-    result["wilcoxon_better_than_full"] = {other: better(other, "full") for other in ("no-stack", "no-seg")}
+    ablations = [name for name in runs if name != "full"]
+    result["wilcoxon_full_better_than"] = {other: better("full", other) for other in ablations}
+    result["wilcoxon_better_than_full"] = {other: better(other, "full") for other in ablations}
     loc = localisation_metric(read_landmarks(out / "landmarks_pred.csv"), read_landmarks(gold_dir / "landmarks.csv"),
                               image_sizes(test))
     result["localisation"] = loc
@@ -199,8 +204,10 @@ def print_report(r: dict) -> None:
     print(f"host: {h['cpu']} ({' '.join(h['vector_units'])}), {h['cores']} cores, Keras {h['keras']} on "
           f"{h['backend']}; one training step: localizer {h['localizer_step_s']:.3f} s, "
           f"hand scorer {h['hand_scorer_step_s']:.3f} s")
-    print(f"training: full {r['train_seconds_full']:.0f} s, no-seg {r['train_seconds_noseg_reusing_localizers']:.0f} s "
-          "(reusing the full bundle's localizers and refiners)")
+    noseg = r.get("train_seconds_noseg_reusing_localizers")
+    print(f"training: full {r['train_seconds_full']:.0f} s" + (
+        f", no-seg {noseg:.0f} s (reusing the full bundle's localizers and refiners)" if noseg is not None else
+        " (no-seg ablation not trained)"))
     print("localisation (normalised distance to the gold point):")
     for g, s in [("all", r["localisation"]["all"])] + list(r["localisation"]["groups"].items()):
         print(f"  {g:<7} within 0.02 {100 * s['within']:6.2f} %  within 0.01 {100 * s['within_fine']:6.2f} %  "

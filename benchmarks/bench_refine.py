@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import keras
 
-    from challenge.phantom import make_cohort
+    from phantoms.cohort import make_cohort
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
     from submission.data import RefinerSamples
