@@ -45,6 +45,8 @@ GAP_SPREAD = 0.12
 CARPAL_JITTER, CMC_JITTER = 2.0, 1.0
 #: sd (deg) of the turn of a carpal joint's axis (of a carpometacarpal joint's: the metacarpal's)
 CARPAL_TILT, CMC_TILT = 5.0, 3.0
+#: range of each carpal (and tarsal) bone's own size factor, per image
+CARPAL_SIZE = (0.85, 1.15)
 #: sd (deg) of the wrist's radial / ulnar deviation: the hand turns against the forearm
 WRIST_DEVIATION = 10.0
 #: attenuation per mm (arbitrary units): cortical bone, trabecular bone, soft tissue
@@ -154,10 +156,10 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
         return _gap(g[kind] * _spread(rng), narrow.get(name, 0))
 
     def at(x, y, sd=CARPAL_JITTER):                   # a carpal place, moved from the template
-        return np.array([x, y], float) + rng.normal(0, sd, 2)
+        return _moved(rng, x, y, sd)
 
     def tilt(angle, sd=CARPAL_TILT):
-        return angle + float(rng.normal(0, sd))
+        return _tilted(rng, angle, sd)
 
     def cmc_at(x, y):
         return at(x, y, CMC_JITTER)
@@ -196,9 +198,7 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     h.add_bone("pisiform", pisiform, pisiform + (0, 4), (3.6, 3.6, 3.6), cap=0.8)
     for name in ("scaphoid", "lunate", "capitate", "trapezium", "trapezoid", "triquetrum", "hamate", "hamate:b",
                  "pisiform"):                         # carpal bones of their own size
-        bone = h.bones[name]
-        k = float(rng.uniform(0.85, 1.15))
-        bone.r0, bone.rm, bone.r1 = bone.r0 * k, bone.rm * k, bone.r1 * k
+        _resize(h.bones[name], float(rng.uniform(*CARPAL_SIZE)))
     # the distal radius cradles the scaphoid and the lunate: it reaches up round them and discs centred
     # in their proximal poles carve its concave surface, keeping the radiocarpal gap
     h.bones["radius"].e1 = np.array([3.0, 3.5])
@@ -284,6 +284,20 @@ def build_hand(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     lm["ulna"] = np.array([-19.0, -6.5])
     _deviate_wrist(h, float(np.clip(rng.normal(0, WRIST_DEVIATION), -20, 20)))
     return h
+
+
+def _moved(rng: np.random.Generator, x: float, y: float, sd: float) -> np.ndarray:
+    """A template place (mm) moved by a normal draw of ``sd`` on each axis: no two wrists or feet alike."""
+    return np.array([x, y], float) + rng.normal(0, sd, 2)
+
+
+def _tilted(rng: np.random.Generator, angle: float, sd: float) -> float:
+    return angle + float(rng.normal(0, sd))
+
+
+def _resize(bone: Bone, k: float) -> Bone:
+    bone.r0, bone.rm, bone.r1 = bone.r0 * k, bone.rm * k, bone.r1 * k
+    return bone
 
 
 def _spread(rng: np.random.Generator) -> float:
