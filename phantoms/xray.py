@@ -53,7 +53,20 @@ WRIST_DEVIATION = 10.0
 MU_CORTEX, MU_TRABECULAR, MU_SOFT = 0.34, 0.06, 0.02
 
 HAND_GAPS = {"mcp": 1.9, "pip": 1.6, "dip": 1.3, "ip": 1.6, "cmc": 1.3, "carpal": 1.4, "radcar": 1.8}
-FOOT_GAPS = {"mtp": 2.0, "ip": 1.7, "pip": 1.3, "dip": 1.1, "tmt": 1.4}
+FOOT_GAPS = {"mtp": 2.0, "ip": 1.7, "pip": 1.3, "dip": 1.1, "tmt": 1.4, "tarsal": 1.5}
+#: the dorsoplantar tarsus (mm; a left foot, big toe on +x, toes on +y): the talar head's centre and
+#: radius, the talar neck's turn (deg, medial) from the foot's axis (the calcaneus points laterally:
+#: Kite's angle between them), how far the second tarsometatarsal joint sits back in its mortise
+TALAR_HEAD, TALAR_HEAD_R, TALAR_NECK = (11.0, -50.0), 12.5, 18.0
+TMT2_RECESS = 6.5
+#: how far the fifth metatarsal's styloid process reaches back past the base and out laterally (mm)
+STYLOID_REACH = (5.0, 8.0)
+#: half the width (mm) of each of the cuboid's two halves, before its size factor
+CUBOID_HALF = 8.5
+#: how far back the field of a foot reaches (mm behind the first tarsometatarsal joint: the talar body)
+FOOT_FIELD_BACK = -88.0
+#: how far the cuneiforms' proximal ends reach over the navicular's distal side (mm)
+NAVICULAR_OVERLAP = 1.5
 
 
 @dataclass
@@ -300,6 +313,16 @@ def _resize(bone: Bone, k: float) -> Bone:
     return bone
 
 
+def _side_point(bone: Bone, along: float, inset: float) -> np.ndarray:
+    """The point of ``bone``'s outline on its +90 deg side (distal for a bone drawn from lateral to medial
+    in a left foot), a share ``along`` of the way from ``e0`` to ``e1``, ``inset`` mm inside."""
+    axis = bone.e1 - bone.e0
+    t = min(max((along - 0.15) / 0.7, 0.0), 1.0)      # the radius flares within the end thirds, roughly
+    r = bone.rm + (bone.r0 - bone.rm) * max(0.0, 1 - t / 0.3) ** 2 + (bone.r1 - bone.rm) * max(0.0, (t - 0.7) / 0.3) ** 2
+    side = np.array([-axis[1], axis[0]]) / np.hypot(*axis)
+    return bone.e0 + axis * along + side * (r - inset)
+
+
 def _spread(rng: np.random.Generator) -> float:
     return float(np.exp(rng.normal(0, GAP_SPREAD)))
 
@@ -329,20 +352,70 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     g = {k: v * build.gap_scale for k, v in FOOT_GAPS.items()}
     L = build.lengths
     f = PosedLimb("foot")
-    tmt = {1: _joint(f, "tmt1", (20, 0), 4, g["tmt"], 6.0, "cuneiform1", "mt1"),
-           2: _joint(f, "tmt2", (8, -4), 1, g["tmt"], 3.6, "cuneiform2", "mt2"),
-           3: _joint(f, "tmt3", (-2.5, -1), -3, g["tmt"], 3.6, "cuneiform3", "mt3"),
-           4: _joint(f, "tmt4", (-12.5, -2), -8, g["tmt"], 3.6, "cuboid", "mt4"),
-           5: _joint(f, "tmt5", (-21.5, -6), -15, g["tmt"], 4.0, "cuboid", "mt5")}
-    f.add_bone("cuneiform1", (20, -24), _below(tmt[1]), (7.5, 7.5, 8.0), cap=0.45)
-    f.add_bone("cuneiform2", (8, -21), _below(tmt[2]), (4.8, 4.8, 4.8), cap=0.5)
-    f.add_bone("cuneiform3", (-2.5, -21), _below(tmt[3]), (5.2, 5.2, 5.2), cap=0.5)
-    f.add_bone("cuboid", (-15, -36), _below(tmt[4]), (7.5, 7.0, 5.4), cap=0.5)
-    f.add_bone("cuboid:b", (-15, -36), _below(tmt[5]), (7.0, 6.5, 5.0), cap=0.5)
-    f.add_bone("navicular", (-3, -32), (27, -34), (7.0, 7.5, 6.5), cap=0.8)
-    f.add_bone("talus", (6, -88), (12, -40), (14.0, 12.0, 11.0), cap=0.8)
-    f.add_bone("calcaneus", (-14, -105), (-20, -40), (15.0, 12.0, 8.5), cap=0.7)
-    mt_len = {1: 63, 2: 72, 3: 68, 4: 64, 5: 62}
+
+    def at(x, y, sd=CARPAL_JITTER):                   # a tarsal place, moved from the template
+        return _moved(rng, x, y, sd)
+
+    def tilt(angle, sd=CARPAL_TILT):
+        return _tilted(rng, angle, sd)
+
+    def size():                                       # a tarsal bone's own size factor
+        return float(rng.uniform(*CARPAL_SIZE))
+
+    # tarsometatarsal joints (Lisfranc's line), which carry the toes, move less; the second sits
+    # recessed between the medial and lateral cuneiforms (the mortise of the second metatarsal base)
+    # only the first turns (the angle between the first two metatarsals varies most): the others' heads
+    # lie close side by side
+    first = float(np.clip(tilt(6, CMC_TILT), 3, 12))
+    tmt = {1: _joint(f, "tmt1", at(20, 0, CMC_JITTER), first, g["tmt"], 6.0, "cuneiform1", "mt1"),
+           2: _joint(f, "tmt2", at(8, -TMT2_RECESS, CMC_JITTER), 1, g["tmt"], 3.6, "cuneiform2", "mt2"),
+           3: _joint(f, "tmt3", at(-2.5, -1, CMC_JITTER), -3, g["tmt"], 3.6, "cuneiform3", "mt3"),
+           4: _joint(f, "tmt4", at(-12.5, -2.5, CMC_JITTER), -8, g["tmt"], 3.6, "cuboid", "mt4"),
+           5: _joint(f, "tmt5", at(-21.5, -7, CMC_JITTER), -16, g["tmt"], 4.0, "cuboid", "mt5")}
+    # talus: the broad body over the calcaneus, the narrower neck and the round head pointing distally
+    # and medially (a cap of 1: the head's outline is a circle round ``head``)
+    k = size()
+    head, r_head = at(*TALAR_HEAD), TALAR_HEAD_R * k
+    neck = unit(tilt(TALAR_NECK))
+    f.add_bone("talus", head - neck * 48 * k, head + neck * r_head, (14.5 * k, 9.5 * k, r_head), cap=1.0)
+    # navicular: a boat-shaped band across the talar head, thin laterally, thick medially, its medial
+    # end further back; a disc round the head carves its proximal side concave; its tuberosity juts
+    # medially and proximally from its medial end
+    k, swing = size(), tilt(0)
+    lat_end, med_end = head + unit(swing - 40) * (r_head + 14), head + unit(swing + 48) * (r_head + 8)
+    nav = f.add_bone("navicular", at(*lat_end), at(*med_end),
+                     (4.5 * k, 6.5 * k, 6.5 * k), cap=0.6)
+    root = nav.e0 + (nav.e1 - nav.e0) * 0.7
+    f.add_bone("navicular:tuberosity", root, nav.e1 + unit(tilt(118)) * 7 * k, (6.8 * k, 6.8 * k, 4.2 * k),
+               cap=0.6)
+    f.cuts.append(Cut("navicular", head, r_head + g["tarsal"]))
+    # cuneiforms of different sizes resting on the navicular's distal side, overlapping it and each
+    # other: the medial one largest and longest, the intermediate smallest and shortest (its distal end
+    # recessed: the mortise), the lateral one between
+    for name, along, joint, radii, cap in (("cuneiform1", 0.85, tmt[1], (5.8, 7.4, 8.6), 0.4),
+                                          ("cuneiform2", 0.45, tmt[2], (4.4, 5.0, 5.4), 0.4),
+                                          ("cuneiform3", 0.05, tmt[3], (4.6, 5.8, 6.2), 0.4)):
+        prox = _moved(rng, *_side_point(nav, along, NAVICULAR_OVERLAP), CMC_JITTER)
+        _resize(f.add_bone(name, prox, _below(joint), radii, cap=cap), size())
+    # cuboid, a wedge lateral to the lateral cuneiform, broad medially, its short lateral side (the
+    # peroneal notch) ending in a point: a distal half under the fourth and fifth metatarsal bases and
+    # a proximal half whose back slopes forward laterally to meet the calcaneus
+    k = size()
+    d4, d5 = _below(tmt[4]), _below(tmt[5])
+    along = (d5 - d4) / np.hypot(*(d5 - d4))           # the distal side, medial to lateral
+    back = np.array([-along[1], along[0]])              # perpendicular to it, proximally
+    r = CUBOID_HALF * k
+    a0, a1 = d4 - along * 1.0 + back * r, d5 + along * 4.0 + back * r
+    f.add_bone("cuboid", a0, a1, (r, r, 0.75 * r), cap=0.3)
+    b0, b1 = _moved(rng, *(a0 + (0.0, -15.0 * k)), CMC_JITTER), a1 + (1.0, -7.0 * k)
+    f.add_bone("cuboid:proximal", b0, b1, (r, r, 0.75 * r), cap=0.3)
+    # calcaneus, foreshortened on this view and pointing laterally (Kite's angle with the talus), its
+    # rounded front end against the cuboid's proximal half
+    k = size()
+    axis = (b1 - b0) / np.hypot(*(b1 - b0))
+    front = (b0 + b1) / 2 + np.array([-axis[1], axis[0]]) * (r + g["tarsal"])
+    f.add_bone("calcaneus", at(-4, -108), front, (16.0 * k, 12.0 * k, 11.0 * k), cap=0.45)
+    mt_len = {1: 63, 2: 72 + TMT2_RECESS - 4, 3: 68, 4: 64, 5: 62}
     pp_len = {1: 30, 2: 27, 3: 23, 4: 21, 5: 19}
     mp_len = {2: 10, 3: 9, 4: 8, 5: 7}
     dp_len = {1: 22, 2: 8, 3: 7, 4: 7, 5: 7}
@@ -380,9 +453,16 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     for side in (-1, 1):
         c = mt1.e1 - u * 5 + n * side * 4.0
         f.add_bone(f"sesamoid{side}", c - u * 2.5, c + u * 2.5, (3.6, 3.8, 3.6), cap=0.8)
+    mt5 = b["mt5"]
+    u = (mt5.e1 - mt5.e0) / np.hypot(*(mt5.e1 - mt5.e0))
+    lateral = np.array([-u[1], u[0]])
+    k = size()                                         # the fifth metatarsal's styloid process (tuberosity)
+    f.add_bone("mt5:styloid", mt5.e0 + u * 7 * k + lateral * 2.5 * k,
+               mt5.e0 - u * STYLOID_REACH[0] * k + lateral * STYLOID_REACH[1] * k, (5.2 * k, 4.4 * k, 2.6 * k),
+               cap=0.7)
     f.tips = [b[f"dp{i}"].e1 for i in range(1, 6)]
     s = build.soft
-    f.tissue += [(np.array([0.0, -120]), np.array([0.0, -10]), 34.0 * s),
+    f.tissue += [(np.array([2.0, -120]), np.array([1.0, -10]), 36.0 * s),
                  (np.array([-4.0, -5]), np.array([0.0, 50]), 35.0 * s),
                  (b["mt5"].e0 + [-2, 0], b["pp5"].e0 + [-1, 0], 10.0 * s),
                  (np.array([20.0, 0]), b["pp1"].e0, 14.0 * s)]
@@ -631,8 +711,8 @@ def _placement(limb: PosedLimb, exp: Exposure, mirror: bool):
         pts = np.array(list(limb.landmarks.values()))
     else:
         pts = np.array([b.e0 for b in limb.bones.values()] + [b.e1 for b in limb.bones.values()]
-                       + [np.array([-30.0, -95]), np.array([30.0, -95])])
-        pts = pts[pts[:, 1] > -95]
+                       + [np.array([0.0, FOOT_FIELD_BACK])])
+        pts = pts[pts[:, 1] >= FOOT_FIELD_BACK]
     q = pts @ rot.T
     span = q.max(axis=0) - q.min(axis=0)
     H = exp.long_side
