@@ -6,7 +6,11 @@ phalanx is foreshortened in the posteroanterior view and its joint space closes 
 in damaged hands ulnar deviation, subluxation and swan-neck or boutonniere fingers, in feet flexed
 toes and hallux valgus.  Joint bases are concave (a circle cut out of the distal bone's base leaves
 lips round the convex head), distal phalanges end in tufts, the radius and ulna carry styloids and
-the thumb and big toe sesamoids.
+the thumb and big toe sesamoids.  The foot's tarsus is drawn as on a dorsoplantar view: cuneiforms of
+different sizes overlapping each other and a curved navicular that is concave round the talar head,
+the second metatarsal base in its mortise, a wedge of a cuboid, the talar head and neck over the
+foreshortened calcaneus, and the fifth metatarsal's styloid process; carpal and tarsal bones move,
+turn and differ in size from image to image.
 
 Rendering sums attenuation: each bone adds its cortical and trabecular path lengths through a
 tube-like cross-section, soft tissue adds its own, so that overlapping carpal bones or sesamoids
@@ -318,7 +322,8 @@ def _side_point(bone: Bone, along: float, inset: float) -> np.ndarray:
     in a left foot), a share ``along`` of the way from ``e0`` to ``e1``, ``inset`` mm inside."""
     axis = bone.e1 - bone.e0
     t = min(max((along - 0.15) / 0.7, 0.0), 1.0)      # the radius flares within the end thirds, roughly
-    r = bone.rm + (bone.r0 - bone.rm) * max(0.0, 1 - t / 0.3) ** 2 + (bone.r1 - bone.rm) * max(0.0, (t - 0.7) / 0.3) ** 2
+    r = bone.rm + (bone.r0 - bone.rm) * max(0.0, 1 - t / 0.3) ** 2 \
+        + (bone.r1 - bone.rm) * max(0.0, (t - 0.7) / 0.3) ** 2
     side = np.array([-axis[1], axis[0]]) / np.hypot(*axis)
     return bone.e0 + axis * along + side * (r - inset)
 
@@ -362,10 +367,10 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     def size():                                       # a tarsal bone's own size factor
         return float(rng.uniform(*CARPAL_SIZE))
 
-    # tarsometatarsal joints (Lisfranc's line), which carry the toes, move less; the second sits
-    # recessed between the medial and lateral cuneiforms (the mortise of the second metatarsal base)
-    # only the first turns (the angle between the first two metatarsals varies most): the others' heads
-    # lie close side by side
+    # tarsometatarsal joints (Lisfranc's line), which carry the toes, move less than the tarsal bones;
+    # the second sits recessed between the medial and lateral cuneiforms (the mortise of the second
+    # metatarsal base); only the first turns (the angle between the first two metatarsals varies most),
+    # the other metatarsal heads lie close side by side
     first = float(np.clip(tilt(6, CMC_TILT), 3, 12))
     tmt = {1: _joint(f, "tmt1", at(20, 0, CMC_JITTER), first, g["tmt"], 6.0, "cuneiform1", "mt1"),
            2: _joint(f, "tmt2", at(8, -TMT2_RECESS, CMC_JITTER), 1, g["tmt"], 3.6, "cuneiform2", "mt2"),
@@ -383,8 +388,7 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     # medially and proximally from its medial end
     k, swing = size(), tilt(0)
     lat_end, med_end = head + unit(swing - 40) * (r_head + 14), head + unit(swing + 48) * (r_head + 8)
-    nav = f.add_bone("navicular", at(*lat_end), at(*med_end),
-                     (4.5 * k, 6.5 * k, 6.5 * k), cap=0.6)
+    nav = f.add_bone("navicular", at(*lat_end), at(*med_end), (4.5 * k, 6.5 * k, 6.5 * k), cap=0.6)
     root = nav.e0 + (nav.e1 - nav.e0) * 0.7
     f.add_bone("navicular:tuberosity", root, nav.e1 + unit(tilt(118)) * 7 * k, (6.8 * k, 6.8 * k, 4.2 * k),
                cap=0.6)
@@ -392,14 +396,14 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     # cuneiforms of different sizes resting on the navicular's distal side, overlapping it and each
     # other: the medial one largest and longest, the intermediate smallest and shortest (its distal end
     # recessed: the mortise), the lateral one between
-    for name, along, joint, radii, cap in (("cuneiform1", 0.85, tmt[1], (5.8, 7.4, 8.6), 0.4),
+    for name, along, joint, radii, cap in (("cuneiform1", 0.8, tmt[1], (5.8, 7.4, 8.6), 0.4),
                                           ("cuneiform2", 0.45, tmt[2], (4.4, 5.0, 5.4), 0.4),
-                                          ("cuneiform3", 0.05, tmt[3], (4.6, 5.8, 6.2), 0.4)):
+                                          ("cuneiform3", 0.12, tmt[3], (4.6, 5.8, 6.2), 0.4)):
         prox = _moved(rng, *_side_point(nav, along, NAVICULAR_OVERLAP), CMC_JITTER)
         _resize(f.add_bone(name, prox, _below(joint), radii, cap=cap), size())
-    # cuboid, a wedge lateral to the lateral cuneiform, broad medially, its short lateral side (the
-    # peroneal notch) ending in a point: a distal half under the fourth and fifth metatarsal bases and
-    # a proximal half whose back slopes forward laterally to meet the calcaneus
+    # cuboid, a wedge lateral to the lateral cuneiform, its medial side long, its lateral side (the
+    # peroneal notch) short: a distal half under the fourth and fifth metatarsal bases and a proximal
+    # half whose back slopes forward laterally, towards the calcaneus
     k = size()
     d4, d5 = _below(tmt[4]), _below(tmt[5])
     along = (d5 - d4) / np.hypot(*(d5 - d4))           # the distal side, medial to lateral
@@ -414,8 +418,8 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     k = size()
     axis = (b1 - b0) / np.hypot(*(b1 - b0))
     front = (b0 + b1) / 2 + np.array([-axis[1], axis[0]]) * (r + g["tarsal"])
-    f.add_bone("calcaneus", at(-4, -108), front, (16.0 * k, 12.0 * k, 11.0 * k), cap=0.45)
-    mt_len = {1: 63, 2: 72 + TMT2_RECESS - 4, 3: 68, 4: 64, 5: 62}
+    f.add_bone("calcaneus", at(-5, -102), front, (17.0 * k, 12.5 * k, 9.5 * k), cap=0.45)
+    mt_len = {1: 63, 2: 72 + TMT2_RECESS - 4, 3: 68, 4: 64, 5: 62}    # the second head where it was
     pp_len = {1: 30, 2: 27, 3: 23, 4: 21, 5: 19}
     mp_len = {2: 10, 3: 9, 4: 8, 5: 7}
     dp_len = {1: 22, 2: 8, 3: 7, 4: 7, 5: 7}
@@ -453,10 +457,12 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     for side in (-1, 1):
         c = mt1.e1 - u * 5 + n * side * 4.0
         f.add_bone(f"sesamoid{side}", c - u * 2.5, c + u * 2.5, (3.6, 3.8, 3.6), cap=0.8)
+    # the fifth metatarsal's styloid process (tuberosity): from the base's lateral side back and out,
+    # past the tarsometatarsal joint, beside the cuboid
     mt5 = b["mt5"]
     u = (mt5.e1 - mt5.e0) / np.hypot(*(mt5.e1 - mt5.e0))
     lateral = np.array([-u[1], u[0]])
-    k = size()                                         # the fifth metatarsal's styloid process (tuberosity)
+    k = size()
     f.add_bone("mt5:styloid", mt5.e0 + u * 7 * k + lateral * 2.5 * k,
                mt5.e0 - u * STYLOID_REACH[0] * k + lateral * STYLOID_REACH[1] * k, (5.2 * k, 4.4 * k, 2.6 * k),
                cap=0.7)
