@@ -104,7 +104,7 @@ class Method:
                                                                          s.patch_scale(kind))
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
-                                      n_landmarks=len(names))
+                                      n_landmarks=len(names), turn=s.scorer_turn)
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         return ImageResult(stem, limb, img.shape[1], img.shape[0],

@@ -90,7 +90,7 @@ def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settin
         if not len(s["patches"]):
             continue
         unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch,
-                                  n_landmarks=len(scheme.landmarks[kind]))
+                                  n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
         fill_matrix(out, unit * column_top(kind), kind, scheme, s["patient"], s["limb"], s["landmark"])
     return out
 
