@@ -18,7 +18,7 @@ radiographs (shared/real-radiographs.md and the issue that asked for this benchm
   ``--method-seeds`` seed (DIR/method-seed{N}/); then the share of landmarks within 0.02 per group,
   and SC2-hand / SC3-hand as ratios to train-mean's, per seed and their median, which is what the
   targets judge (one training's landmark shares move by several points).
-  Heavy: about 25 minutes per seed on 2 cores at 295/73.
+  Heavy: about 30 minutes per seed on 2 cores at 295/73.
 
 Targets (the issue): finger landmarks within 0.02 85-95 %, wrist 70-85 %; SC2-hand 0.6-0.8 of
 train-mean's, SC3-hand 0.85-1.0 of it.  Results also go to DIR/realism.json.
@@ -289,7 +289,8 @@ def main(argv=None) -> int:
               f"{real['method_sc2_hand'] / real['sc2_hand_train_mean']:.2f} / "
               f"{real['method_sc3_hand'] / real['sc3_hand_train_mean']:.2f}")
         result["method"]["in_band"] = {k: TARGETS[k][0] <= v <= TARGETS[k][1] for k, v in median.items()}
-        print("  in band: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in result["method"]["in_band"].items()))
+        in_band = result["method"]["in_band"]
+        print("  in band: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in in_band.items()))
     (out / "realism.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"\nwritten: {out / 'realism.json'}")
     return 0

@@ -55,8 +55,8 @@ class Settings:
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
     turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
-    by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The measured effect of each choice is in the
-    README and the benchmarks' output.
+    by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
+    measured effect of each choice is in the README and the benchmarks' output.
     """
 
     profile: str = "small"
