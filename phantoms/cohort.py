@@ -436,7 +436,6 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
                 bar.update()
     else:
         realistic_scores.thresholds()        # computed once here, inherited by the workers
-        xray.prepare_noise()
         with ProcessPoolExecutor(n_workers) as pool:
             for res in pool.map(_patient, jobs, chunksize=1):
                 results[res[0]] = res

@@ -679,11 +679,6 @@ def _field(sigma: float) -> np.ndarray:
     return _FIELDS[key]
 
 
-def prepare_noise() -> None:
-    """Make the white noise field now (before worker processes start, so that they share it)."""
-    _field(0.0)
-
-
 def _noise(rng: np.random.Generator, H: int, W: int, sigma: float = 0.0) -> np.ndarray:
     """Noise (H, W) of unit spread, smoothed by ``sigma`` px, cut from a fixed field (``_field``) at a
     random offset, turned at random: images at the internal size (``INTERNAL_LONG_SIDE`` px, smaller than
