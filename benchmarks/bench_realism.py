@@ -284,13 +284,12 @@ def main(argv=None) -> int:
         result["method"]["median"] = median
         print(f"\nmethod as of {args.method_commit}, median over seeds {args.method_seeds}:")
         print("  " + _checks_line(median))
-        print(f"  targets: finger 85-95 %, wrist 70-85 %, SC2-hand 0.6-0.8 and SC3-hand 0.85-1.0 of "
-              f"train-mean's; real {100 * real['finger_within']:.1f} % / {100 * real['wrist_within']:.1f} %, "
-              f"{real['method_sc2_hand'] / real['sc2_hand_train_mean']:.2f} / "
-              f"{real['method_sc3_hand'] / real['sc3_hand_train_mean']:.2f}")
+        print(f"  real hands: finger {100 * real['finger_within']:.1f} %, wrist {100 * real['wrist_within']:.1f} %, "
+              f"SC2-hand / train-mean {real['method_sc2_hand'] / real['sc2_hand_train_mean']:.2f}, "
+              f"SC3-hand / train-mean {real['method_sc3_hand'] / real['sc3_hand_train_mean']:.2f}")
         result["method"]["in_band"] = {k: TARGETS[k][0] <= v <= TARGETS[k][1] for k, v in median.items()}
-        in_band = result["method"]["in_band"]
-        print("  in band: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in in_band.items()))
+        for k, ok in result["method"]["in_band"].items():
+            print(f"  {k:15s} {median[k]:.3f}  target {TARGETS[k][0]}-{TARGETS[k][1]}: {'in band' if ok else 'OUT'}")
     (out / "realism.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"\nwritten: {out / 'realism.json'}")
     return 0
