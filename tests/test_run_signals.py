@@ -36,6 +36,8 @@ exit 0
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_run_sh_passes_a_signal_on_and_leaves_no_partial_output(tmp_path, sig, code):
+    if signal.getsignal(sig) == signal.SIG_IGN:     # e.g. pytest started in the background by a script
+        pytest.skip(f"{sig.name} is ignored by whatever started the tests: bash cannot trap it then")
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "ra2").write_text(FAKE_RA2)
