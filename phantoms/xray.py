@@ -45,8 +45,9 @@ NARROWING_FACTOR = (1.0, 0.86, 0.66, 0.38, -1.0)
 #: from joint to joint as much as a narrowing score of 1 narrows them
 GAP_SPREAD = 0.12
 #: sd (mm) of each carpal joint's and bone's place around the template, per image: no two wrists alike;
-#: the carpometacarpal joints, which carry the metacarpals and the fingers, move less
-CARPAL_JITTER, CMC_JITTER = 2.0, 1.0
+#: the carpometacarpal joints, which carry the metacarpals and the fingers, move less; the tarsal
+#: bones' sd (feet are not calibrated against real images; see bench_realism)
+CARPAL_JITTER, CMC_JITTER, TARSAL_JITTER = 2.5, 1.0, 2.0
 #: sd (deg) of the turn of a carpal joint's axis (of a carpometacarpal joint's: the metacarpal's)
 CARPAL_TILT, CMC_TILT = 5.0, 3.0
 #: range of each carpal (and tarsal) bone's own size factor, per image
@@ -358,7 +359,7 @@ def build_foot(narrow: Mapping[str, int], erode: Mapping[str, int], build: Build
     L = build.lengths
     f = PosedLimb("foot")
 
-    def at(x, y, sd=CARPAL_JITTER):                   # a tarsal place, moved from the template
+    def at(x, y, sd=TARSAL_JITTER):                   # a tarsal place, moved from the template
         return _moved(rng, x, y, sd)
 
     def tilt(angle, sd=CARPAL_TILT):
