@@ -54,6 +54,8 @@ class Settings:
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
     turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
+    ``scorer_ordinal``: the scorer's heads give each column's exceedance probabilities P(score > k),
+    trained with BCE and read out as the expected score, instead of a regression with MSE.
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
     measured effect of each choice is in the README and the benchmarks' output.
@@ -82,6 +84,7 @@ class Settings:
     foot_scorer_steps: int = 1000
     scorer_epochs: int = 6
     scorer_aug: bool = False
+    scorer_ordinal: bool = False
     scorer_turn: bool = True
     patient_weighted: tuple[str, ...] = ("erosion",)
     oof_folds: int = 4

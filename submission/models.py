@@ -7,7 +7,9 @@
   joint-space mask head (``seg=True``) feeds, with the decoder features, a
   regressor whose sigmoid outputs are every score column of the limb kind
   (the loss only looks at the columns the patch's landmark carries), with a
-  dense head per damage type over the shared features.
+  dense head per damage type over the shared features; or, ordinal, the
+  probabilities that each column's score exceeds 0, 1, ... read out as the
+  expected score (``ordinal_readout``).
 
 ``train_steps`` is the training loop of both: Adam with a cosine-decaying
 rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It is used instead of
@@ -27,6 +29,7 @@ import logging
 from contextlib import contextmanager
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -72,7 +75,7 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
 
 
 def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12, depth: int = 3,
-                 seg: bool = True, groups: tuple[int, ...] | None = None) -> keras.Model:
+                 seg: bool = True, groups: tuple[int, ...] | None = None, ordinal=None) -> keras.Model:
     """Encoder–decoder scorer.
 
     Inputs: ``patch`` (patch, patch, 1) and ``landmark`` (one-hot, n_landmarks).
@@ -80,10 +83,18 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     Without ``seg`` the same decoder feeds the regressor but has no mask head or mask loss.
     ``groups``: sizes of consecutive runs of output columns (one per damage type) that get
     a dense head of their own over the shared pooled features (default: one head for all).
+
+    ``ordinal``: the highest score of each output column.  The heads then give, per column, the
+    probabilities that its score exceeds 0, 1, ... (output ``ordinal``, ``n_outputs × max``
+    sigmoids, column by column; a column's thresholds at or above its own highest score are unused),
+    and ``scores`` is their fixed linear read-out ``ordinal_readout``: the expected unit-space score.
     """
     groups = tuple(groups or (n_outputs,))
     if sum(groups) != n_outputs:
         raise ValueError(f"output groups {groups} do not add up to {n_outputs} outputs")
+    levels = 1 if ordinal is None else int(max(ordinal))
+    if ordinal is not None and len(ordinal) != n_outputs:
+        raise ValueError(f"{len(ordinal)} highest scores for {n_outputs} outputs")
     img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
     dec, bottleneck = _unet_features(img, base, depth, "sc")
@@ -103,10 +114,43 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     for g, size in enumerate(groups):
         h = layers.Dense(64, activation="relu", name=f"reg_dense{g}")(pooled)
         h = layers.Dropout(0.2, name=f"reg_drop{g}")(h)
-        heads.append(layers.Dense(size, name=f"reg_out{g}")(h))
+        heads.append(layers.Dense(size * levels, name=f"reg_out{g}")(h))
     logits = heads[0] if len(heads) == 1 else layers.Concatenate(name="reg_heads")(heads)
-    outputs["scores"] = layers.Activation("sigmoid", name="scores")(logits)
+    if ordinal is None:
+        outputs["scores"] = layers.Activation("sigmoid", name="scores")(logits)
+        return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
+    outputs["ordinal"] = layers.Activation("sigmoid", name="ordinal")(logits)
+    readout = layers.Dense(n_outputs, use_bias=False, trainable=False, name="scores")
+    outputs["scores"] = readout(outputs["ordinal"])
+    readout.set_weights([ordinal_readout(ordinal)])
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
+
+
+def ordinal_readout(tops) -> np.ndarray:
+    """The (columns × max, columns) matrix that turns exceedance probabilities P(score > k), column by
+    column, into the expected unit-space score: log2(score + 1) = sum over k < score of
+    log2(k + 2) − log2(k + 1), divided by the column's log2(max + 1).  Each column's weights add up to 1."""
+    tops = [int(t) for t in tops]
+    levels = max(tops)
+    w = np.zeros((len(tops) * levels, len(tops)), np.float32)
+    for c, top in enumerate(tops):
+        k = np.arange(top)
+        w[c * levels + k, c] = (np.log2(k + 2) - np.log2(k + 1)) / np.log2(top + 1)
+    return w
+
+
+def ordinal_targets(unit: np.ndarray, weight: np.ndarray, tops) -> np.ndarray:
+    """``y_true`` of the ``ordinal`` output: [P(score > k) targets | their weights], each (N, columns ×
+    max), from unit-space targets and per-column weights (N, columns); unused thresholds weigh 0."""
+    tops = np.asarray(tops, int)
+    levels = int(tops.max())
+    score = np.rint(np.exp2(unit * np.log2(tops + 1)) - 1)
+    k = np.arange(levels)
+    target = (score[..., None] > k).astype(np.float32)
+    used = (k[None, :] < tops[:, None]).astype(np.float32)
+    w = weight[..., None] * used[None]
+    n = len(unit)
+    return np.concatenate([target.reshape(n, -1), w.reshape(n, -1)], axis=1).astype(np.float32)
 
 
 class _RetraceNotice(logging.Filter):
@@ -184,6 +228,18 @@ def masked_bce(y_true, y_pred):
     y_pred = ops.clip(y_pred, 1e-6, 1 - 1e-6)
     bce = -(target * ops.log(y_pred) + (1 - target) * ops.log(1 - y_pred))
     return ops.mean(bce * present, axis=(1, 2, 3))
+
+
+def masked_column_bce(y_true, y_pred):
+    """Per-column BCE with weights, laid out as ``masked_mse``'s ``y_true`` (the ``ordinal`` output's
+    exceedance thresholds): the weighted sum over thresholds divided by the number of weighted ones."""
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    n = y_pred.shape[-1]
+    target, weight = y_true[..., :n], y_true[..., n:]
+    p = ops.clip(y_pred, 1e-6, 1 - 1e-6)
+    bce = -(target * ops.log(p) + (1 - target) * ops.log(1 - p))
+    used = ops.sum(ops.cast(weight > 0, y_pred.dtype), axis=-1)
+    return ops.sum(weight * bce, axis=-1) / ops.maximum(used, 1.0)
 
 
 def masked_mse(y_true, y_pred):

@@ -11,7 +11,7 @@ import numpy as np
 from keras import layers
 
 from .geometry import center, random_affine, warp
-from .models import build_scorer, epoch_plan, masked_bce, masked_mse, train_steps
+from .models import build_scorer, epoch_plan, masked_bce, masked_column_bce, masked_mse, ordinal_targets, train_steps
 
 
 class ScorerData(keras.utils.PyDataset):
@@ -30,15 +30,16 @@ class ScorerData(keras.utils.PyDataset):
     in ``weighted`` are weighed by it (normalised to mean 1), as the leaderboard
     weighs patients: such a column of a patient with a total score above 148
     counts 64 times as much as one of a patient without damage.
-    ``per_epoch`` patches are drawn per epoch (default N).
+    ``per_epoch`` patches are drawn per epoch (default N).  With ``ordinal`` (each column's highest
+    score) the targets are the ordinal head's exceedances (``models.ordinal_targets``) instead.
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
                  boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None,
-                 aug: bool = False):
+                 aug: bool = False, ordinal=None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
-        self.aug = aug
+        self.aug, self.ordinal = aug, ordinal
         damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
@@ -79,7 +80,10 @@ class ScorerData(keras.utils.PyDataset):
             ms.append(m)
         x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
-        y = {"scores": np.concatenate([self.s["targets"][idx], self.column_weight[idx]], axis=1).astype(np.float32)}
+        if self.ordinal is None:
+            y = {"scores": np.concatenate([self.s["targets"][idx], self.column_weight[idx]], axis=1).astype(np.float32)}
+        else:
+            y = {"ordinal": ordinal_targets(self.s["targets"][idx], self.column_weight[idx], self.ordinal)}
         if self.seg:
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
@@ -104,9 +108,11 @@ def expose_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
 
 
-def scorer_loss(seg: bool) -> tuple[dict, dict]:
-    """The scorer's losses and their weights: the score MSE ×10 and, with ``seg``, the mask BCE ×1."""
-    losses, weights = {"scores": masked_mse}, {"scores": 10.0}
+def scorer_loss(seg: bool, ordinal: bool = False) -> tuple[dict, dict]:
+    """The scorer's losses and their weights: the score MSE ×10 (``ordinal``: the exceedances' BCE ×1)
+    and, with ``seg``, the mask BCE ×1."""
+    losses, weights = ({"ordinal": masked_column_bce}, {"ordinal": 1.0}) if ordinal else \
+        ({"scores": masked_mse}, {"scores": 10.0})
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
     return losses, weights
@@ -114,20 +120,22 @@ def scorer_loss(seg: bool) -> tuple[dict, dict]:
 
 def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
                  depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None, aug: bool = False):
+                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None, aug: bool = False,
+                 ordinal=None):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
     to zero along a cosine; ``weighted`` flags the output columns weighed by patient weight
     (see ``ScorerData``); ``groups`` the runs of columns with a head of their own (see
     ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds turns, scales and
-    other exposures (``warp_patch``, ``expose_patch``); returns the model."""
+    other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's highest score, see
+    ``units.column_max``) trains an ordinal head instead of the plain regressor; returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
-    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups)
-    losses, weights = scorer_loss(seg)
+    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups, ordinal=ordinal)
+    losses, weights = scorer_loss(seg, ordinal is not None)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch, weighted=weighted, aug=aug)
+                      per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
     train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model

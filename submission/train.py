@@ -30,7 +30,7 @@ from challenge.tables import with_totals
 from .bundle import (DEFAULT_PROFILE, Bundle, Settings, check_target, fingerprint, profile_settings,
                      staged_folder)
 from .data import load_training, metric_weights
-from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, to_scores
+from .units import carried, column_max, column_top, damage_flags, damage_groups, joint_matrix, log_scores, to_scores
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,8 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
                                     base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
                                     progress=progress, desc=f"{kind} scorer",
                                     weighted=damage_flags(kind, settings.patient_weighted),
-                                    groups=damage_groups(kind), aug=settings.scorer_aug)
+                                    groups=damage_groups(kind), aug=settings.scorer_aug,
+                                    ordinal=column_max(kind) if settings.scorer_ordinal else None)
     return models
 
 

@@ -40,10 +40,15 @@ def damage_groups(kind: str) -> tuple[int, ...]:
     return tuple(len(list(run)) for _, run in groupby(column_damages(kind)))
 
 
+def column_max(kind: str) -> tuple[int, ...]:
+    """The highest score of every output column of a kind."""
+    tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
+    return tuple(tops[c] for c in kind_columns(kind))
+
+
 def column_top(kind: str) -> np.ndarray:
     """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
-    tops = {j.name: j.max_score for j in JOINTS if j.kind == kind}
-    return np.log2(np.array([tops[c] for c in kind_columns(kind)], dtype=float) + 1)
+    return np.log2(np.array(column_max(kind), dtype=float) + 1)
 
 
 def to_unit(scores: np.ndarray, kind: str) -> np.ndarray:

@@ -219,6 +219,57 @@ def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     assert np.allclose(mask_b, (mask + mask_t[:, ::-1, ::-1]) / 2, atol=1e-6)
 
 
+def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
+    import keras
+
+    from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
+    from submission.score import train_scorer
+    from submission.units import column_max, to_unit
+
+    tops = (5, 4)
+    # certain exceedances read out as the score's own unit value; P(score > 0) = 1/2 alone as half its step
+    w = ordinal_readout(tops)
+    for score in ([0, 0], [1, 4], [5, 2]):
+        p = np.zeros(10, np.float32)
+        for c, s in enumerate(score):
+            p[c * 5:c * 5 + s] = 1
+        assert np.allclose(p @ w, np.log2(np.array(score) + 1) / np.log2(np.array(tops) + 1), atol=1e-6)
+    assert np.allclose(w.sum(axis=0), 1)
+    unit = np.log2(np.array([[3, 4], [0, 1]]) + 1) / np.log2(np.array(tops) + 1)
+    y = ordinal_targets(unit, np.array([[1.0, 0.0], [2.0, 1.0]]), tops)
+    assert y.shape == (2, 20)
+    assert y[0, :10].tolist() == [1, 1, 1, 0, 0, 1, 1, 1, 1, 0] and y[1, :10].tolist() == [0] * 5 + [1, 0, 0, 0, 0]
+    # weights: the uncarried column weighs 0, the column of highest score 4 has no fifth threshold
+    assert y[0, 10:].tolist() == [1] * 5 + [0] * 5 and y[1, 10:].tolist() == [2] * 5 + [1, 1, 1, 1, 0]
+    perfect = np.clip(y[:, :10], 1e-7, 1 - 1e-7)
+    assert float(np.max(keras.ops.convert_to_numpy(masked_column_bce(y, perfect)))) < 1e-4
+    assert float(np.min(keras.ops.convert_to_numpy(masked_column_bce(y, 1 - perfect)))) > 5
+
+    # a tiny ordinal scorer learns bright patches as damaged, and its read-out survives saving
+    kind_tops = column_max("hand")
+    n, k = 64, len(kind_tops)
+    rng = np.random.default_rng(0)
+    damaged = rng.random(n) < 0.5
+    patches = rng.normal(0.3, 0.05, (n, 20, 20)).astype(np.float32) + damaged[:, None, None] * 0.5
+    scores = np.where(damaged[:, None], np.array(kind_tops)[None, :] // 2, 0)
+    samples = {"patches": patches, "masks": np.zeros((n, 20, 20), np.float32), "has_mask": np.zeros(n, bool),
+               "landmark": np.zeros(n, int), "targets": to_unit(scores, "hand"), "carried": np.ones((n, k))}
+    model = train_scorer(samples, patch=16, n_landmarks=1, seg=True, steps=200, epochs=4, base=4, depth=2,
+                         progress=False, ordinal=kind_tops)
+    x = {"patch": patches[:16, 2:18, 2:18, None], "landmark": np.ones((16, 1), np.float32)}
+    out = model.predict(x, verbose=0)
+    assert out["ordinal"].shape == (16, k * max(kind_tops)) and out["scores"].shape == (16, k)
+    assert np.allclose(out["scores"], out["ordinal"] @ ordinal_readout(kind_tops), atol=1e-5)
+    model.save(tmp_path / "ordinal.keras")
+    again = keras.saving.load_model(tmp_path / "ordinal.keras", compile=False)
+    assert np.allclose(again.predict(x, verbose=0)["scores"], out["scores"], atol=1e-5)
+    # on batch statistics (200 steps leave the normalisation's running averages unsettled)
+    learnt = keras.ops.convert_to_numpy(model(x, training=True)["scores"])
+    assert learnt[damaged[:16]].mean() > learnt[~damaged[:16]].mean() + 0.3
+    with pytest.raises(ValueError, match="highest scores"):
+        build_scorer(16, 7, 3, base=4, depth=2, ordinal=(4, 5))
+
+
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
     from submission import stack
     from submission.stack import Stacker
