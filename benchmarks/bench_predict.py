@@ -8,7 +8,8 @@ The cohort is a phantom cohort as ``ra2 synth`` writes it (COHORT/test images an
 COHORT/gold truth).  Every variant predicts the whole test split with the model loaded once; the
 script prints, per variant, SC1/SC2/SC3 with their hand parts, the share of landmarks within 0.02
 per group and the median over ``--repeats`` of the seconds per image (reading included), beside
-the median seconds to merely decode the same images, and the ratio of the two.  A first pass that
+the median seconds to merely decode the same images, and the ratio of the two; then the median
+milliseconds per image of each stage (``Method.seconds``: frame, localizer, refiner, patches, scorer).  A first pass that
 is not timed traces the networks on one image of each limb kind.  Results also go to ``--out`` (JSON).
 
 Timings are only comparable within one run: start it when the host is otherwise idle.
@@ -69,8 +70,11 @@ def main(argv=None) -> int:
         method.settings = replace(trained, **changes)
         method.scorers = one if n_scorers == 1 else all_scorers
 
+    stages: dict[str, dict[str, list[float]]] = {name: {} for name in args.variants}
+
     def run(name: str, preds: Path, marks: Path | None = None) -> float:
         use(name)
+        method.seconds = stages[name]
         s = predict_folder(bundle, test, test / "template.csv", preds, landmarks_out=marks, progress=False,
                            method=method)
         return s["seconds"] / s["images"]
@@ -114,6 +118,13 @@ def main(argv=None) -> int:
         cells = " ".join(f"{sc[k]:6.3f}" if sc[k] is not None else "   n/a"
                          for k in ("sc1", "sc2", "sc3", "sc2_hand", "sc3_hand"))
         print(f"{name:22s} {cells}  {marks:>33s}  {per_image:7.3f} {per_image / result['decode_s_per_image']:8.1f}")
+    names = list(next(iter(stages.values())))
+    print(f"\nmedian ms per image and stage (decoding {1000 * result['decode_s_per_image']:.1f})\n"
+          f"{'variant':22s} " + " ".join(f"{n:>9s}" for n in names))
+    for name in args.variants:
+        ms = {n: 1000 * float(np.median(v)) for n, v in stages[name].items()}
+        result["variants"][name]["stage_ms"] = ms
+        print(f"{name:22s} " + " ".join(f"{ms.get(n, float('nan')):9.1f}" for n in names))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwritten: {args.out}")
     return 0

@@ -45,7 +45,10 @@ class ImageResult:
 
 
 class Method:
-    """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients."""
+    """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients.
+
+    ``seconds`` keeps, per stage of ``analyse`` (frame, localizer, refiner, patches, scorer), the
+    seconds each image took in it (``benchmarks/bench_predict.py`` prints their medians)."""
 
     def __init__(self, bundle_dir: str | Path):
         self.bundle = Bundle.load(bundle_dir)
@@ -62,6 +65,7 @@ class Method:
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
         self._traced: set[str] = set()
+        self.seconds: dict[str, list[float]] = {}
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "", mm_per_pixel: float | None = None) -> ImageResult:
         """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has);
@@ -88,14 +92,18 @@ class Method:
 
         kind = kind_of(limb)
         s = self.settings
+        clock = _Clock(self.seconds)
         cimg, frame = canonical(img, limb, s.loc_size)
+        clock("frame")
         points, _ = predict_canonical(self.localizers[kind], cimg[None], both_ways=s.both_ways)
         xy = frame.to_stored(points[0])
+        clock("localizer")
         if kind in self.refiners:
             from .refine import refine_points
 
             xy = refine_points(self.refiners[kind], img, limb, xy, crop=s.ref_crop, pitch=s.ref_pitch,
                                passes=s.ref_passes, turned=s.ref_turned)
+            clock("refiner")
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
@@ -103,8 +111,10 @@ class Method:
         side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
                                                                          s.patch_scale(kind))
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
+        clock("patches")
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names), turn=s.scorer_turn)
+        clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         return ImageResult(stem, limb, img.shape[1], img.shape[0],
@@ -123,6 +133,18 @@ class Method:
         prior_log = np.log2(self.prior[list(JOINT_COLUMNS)] + 1)
         final = final.fillna(prior_log)
         return to_scores(final)
+
+
+class _Clock:
+    """Appends the seconds since the last call to ``seconds[stage]``."""
+
+    def __init__(self, seconds: dict[str, list[float]]):
+        self.seconds, self.last = seconds, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds.setdefault(stage, []).append(now - self.last)
+        self.last = now
 
 
 def device_name() -> str:
