@@ -52,6 +52,13 @@ FORMAT_VERSION = 2
 #: generator (capsule bones, visible damage, small images), kept for fast tests.
 PRESETS = ("realistic", "easy")
 TRAIN_PREFIX, TEST_PREFIX = "PHT", "PHX"
+#: realistic preset: the sd (share of the image's long side, on each axis) with which a human
+#: annotator places each joint group's landmarks in landmarks.csv, the training's and the gold
+#: ones alike.  Finger and toe joint centres are well defined (about 0.4 mm on a 1,500-px hand);
+#: the wrist's points (the radius and ulna points, the lunate, the trapezium, the carpometacarpal
+#: joints) are placed on less distinct anatomy (about 1.3 mm).  The images are drawn from the exact
+#: points; only the written labels scatter (their own random stream: same images as without it).
+LABEL_SCATTER = {"finger": 0.0015, "toe": 0.0015, "wrist": 0.005}
 
 #: the latent-severity model (see ``patient_scores``)
 SEVERITY = {
@@ -205,6 +212,18 @@ def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, 
 def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
     return [(stem, name, f"{points[name][0]:.2f}", f"{points[name][1]:.2f}")
             for name in load_scheme("svh21").landmarks[kind]]
+
+
+def annotated(points: dict[str, tuple[float, float]], kind: str, long_side: int, rng: np.random.Generator
+              ) -> dict[str, tuple[float, float]]:
+    """The landmarks as an annotator places them: each moved by a normal draw of its group's
+    ``LABEL_SCATTER`` times ``long_side`` on each axis."""
+    groups = load_scheme("svh21").groups[kind]
+    out = {}
+    for name, (x, y) in points.items():
+        dx, dy = rng.normal(0, LABEL_SCATTER[groups[name]] * long_side, 2)
+        out[name] = (x + dx, y + dy)
+    return out
 
 
 def _write_landmarks(rows: list[tuple], path: Path):
@@ -377,7 +396,10 @@ def _patient(job: tuple) -> tuple:
             Image.fromarray(shot.image).save(tmp, "JPEG", quality=shot.record["jpeg_quality"])
         with replacing(mask_dir / f"{stem}.png") as tmp:
             Image.fromarray(shot.mask).save(tmp, "PNG", compress_level=1)
-        rows += _landmark_rows(stem, cat.kind_of(limb), shot.landmarks)
+        kind = cat.kind_of(limb)
+        marks = shot.landmarks if preset == "easy" else \
+            annotated(shot.landmarks, kind, max(shot.image.shape[:2]), _rng(seed, code, index, 4, k))
+        rows += _landmark_rows(stem, kind, marks)
         records[stem] = {"split": name, "patient": pid, "limb": limb} | shot.record
     return pid, scores, second, rows, records
 
@@ -468,7 +490,8 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     else:
         model = {"latent": realistic_scores.LATENT, "marginals": {f"{k} {d}": list(v) for (k, d), v in
                                                                   realistic_scores.MARGINALS.items()},
-                 "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR)}
+                 "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR),
+                 "label_scatter": LABEL_SCATTER}
     info = {
         "format": "ra2-phantom-cohort",
         "version": FORMAT_VERSION,
