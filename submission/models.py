@@ -225,9 +225,13 @@ def masked_bce(y_true, y_pred):
     """Mask BCE where ``y_true[..., 1]`` (has-a-mask flag) is 1; zero for samples without a mask."""
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     target, present = y_true[..., :1], y_true[..., 1:2]
-    y_pred = ops.clip(y_pred, 1e-6, 1 - 1e-6)
-    bce = -(target * ops.log(y_pred) + (1 - target) * ops.log(1 - y_pred))
-    return ops.mean(bce * present, axis=(1, 2, 3))
+    return ops.mean(_bce(target, y_pred) * present, axis=(1, 2, 3))
+
+
+def _bce(target, p):
+    """Element-wise binary cross-entropy of probabilities ``p`` (clipped away from 0 and 1)."""
+    p = ops.clip(p, 1e-6, 1 - 1e-6)
+    return -(target * ops.log(p) + (1 - target) * ops.log(1 - p))
 
 
 def masked_column_bce(y_true, y_pred):
@@ -236,10 +240,8 @@ def masked_column_bce(y_true, y_pred):
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     n = y_pred.shape[-1]
     target, weight = y_true[..., :n], y_true[..., n:]
-    p = ops.clip(y_pred, 1e-6, 1 - 1e-6)
-    bce = -(target * ops.log(p) + (1 - target) * ops.log(1 - p))
     used = ops.sum(ops.cast(weight > 0, y_pred.dtype), axis=-1)
-    return ops.sum(weight * bce, axis=-1) / ops.maximum(used, 1.0)
+    return ops.sum(weight * _bce(target, y_pred), axis=-1) / ops.maximum(used, 1.0)
 
 
 def masked_mse(y_true, y_pred):
