@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from challenge.catalogue import DAMAGE_TYPES
 from challenge.errors import UsageError
 from challenge.outputs import write_json
 from challenge.schemes import Scheme
@@ -54,8 +55,9 @@ class Settings:
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
     turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
-    ``scorer_ordinal``: the scorer's heads give each column's exceedance probabilities P(score > k),
-    trained with BCE and read out as the expected score, instead of a regression with MSE.
+    ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
+    probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
+    regression with MSE.
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
     measured effect of each choice is in the README and the benchmarks' output.
@@ -84,7 +86,7 @@ class Settings:
     foot_scorer_steps: int = 1000
     scorer_epochs: int = 6
     scorer_aug: bool = False
-    scorer_ordinal: bool = False
+    scorer_ordinal: tuple[str, ...] = ()
     scorer_turn: bool = True
     patient_weighted: tuple[str, ...] = ("erosion",)
     oof_folds: int = 4
@@ -92,6 +94,13 @@ class Settings:
     stack_depth: int = 4
     seg: bool = True
     stack: bool = True
+
+    def __post_init__(self):
+        for name in ("patient_weighted", "scorer_ordinal"):
+            unknown = set(getattr(self, name)) - set(DAMAGE_TYPES)
+            if unknown:
+                raise ValueError(f"setting {name!r} names {', '.join(sorted(unknown))}: the damage types are "
+                                 f"{', '.join(DAMAGE_TYPES)}")
 
     def patch_scale(self, kind: str) -> float:
         return self.hand_patch_scale if kind == "hand" else self.foot_patch_scale
@@ -112,8 +121,11 @@ class Settings:
     def from_dict(cls, d: dict) -> "Settings":
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in d.items() if k in names}
-        if "patient_weighted" in kept:
-            kept["patient_weighted"] = tuple(kept["patient_weighted"])
+        if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
+            kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
+        for name in ("patient_weighted", "scorer_ordinal"):
+            if isinstance(kept.get(name), list):
+                kept[name] = tuple(kept[name])
         for f in fields(cls):              # an edited manifest: a value of the wrong kind, named
             if f.name in kept and not _same_kind(kept[f.name], f.default):
                 kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",

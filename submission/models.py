@@ -84,17 +84,23 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     ``groups``: sizes of consecutive runs of output columns (one per damage type) that get
     a dense head of their own over the shared pooled features (default: one head for all).
 
-    ``ordinal``: the highest score of each output column.  The heads then give, per column, the
-    probabilities that its score exceeds 0, 1, ... (output ``ordinal``, ``n_outputs × max``
-    sigmoids, column by column; a column's thresholds at or above its own highest score are unused),
-    and ``scores`` is their fixed linear read-out ``ordinal_readout``: the expected unit-space score.
+    ``ordinal``: the highest score of each output column, 0 for a column that stays a plain
+    sigmoid (a group's columns are all ordinal or all plain).  An ordinal column's head gives the
+    probabilities that its score exceeds 0, 1, ... (output ``ordinal``: the ordinal columns' ``max``
+    sigmoids each, column by column; a column's thresholds at or above its own highest score are
+    unused), and ``scores`` is the fixed linear read-out ``ordinal_readout`` of those and the plain
+    columns' sigmoids: the expected unit-space score.
     """
     groups = tuple(groups or (n_outputs,))
     if sum(groups) != n_outputs:
         raise ValueError(f"output groups {groups} do not add up to {n_outputs} outputs")
-    levels = 1 if ordinal is None else int(max(ordinal))
-    if ordinal is not None and len(ordinal) != n_outputs:
-        raise ValueError(f"{len(ordinal)} highest scores for {n_outputs} outputs")
+    tops = (0,) * n_outputs if ordinal is None else tuple(int(t) for t in ordinal)
+    if len(tops) != n_outputs:
+        raise ValueError(f"{len(tops)} highest scores for {n_outputs} outputs")
+    starts = np.cumsum((0,) + groups)
+    if any(len({t > 0 for t in tops[a:b]}) > 1 for a, b in zip(starts, starts[1:])):
+        raise ValueError(f"highest scores {tops}: each output group {groups} must be all ordinal or all plain")
+    levels = max(tops)
     img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
     dec, bottleneck = _unet_features(img, base, depth, "sc")
@@ -110,39 +116,54 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     pooled = layers.Concatenate(name="reg_pool")([
         layers.GlobalAveragePooling2D(name="reg_gap")(x), layers.GlobalMaxPooling2D(name="reg_gmp")(x),
         layers.GlobalAveragePooling2D(name="mid_gap")(bottleneck), which])
-    heads = []
-    for g, size in enumerate(groups):
+    heads = {True: [], False: []}                 # ordinal and plain heads' logits
+    for g, (size, a) in enumerate(zip(groups, starts)):
         h = layers.Dense(64, activation="relu", name=f"reg_dense{g}")(pooled)
         h = layers.Dropout(0.2, name=f"reg_drop{g}")(h)
-        heads.append(layers.Dense(size * levels, name=f"reg_out{g}")(h))
-    logits = heads[0] if len(heads) == 1 else layers.Concatenate(name="reg_heads")(heads)
-    if ordinal is None:
-        outputs["scores"] = layers.Activation("sigmoid", name="scores")(logits)
+        ordinal_group = tops[a] > 0
+        heads[ordinal_group].append(layers.Dense(size * (levels if ordinal_group else 1), name=f"reg_out{g}")(h))
+
+    def joined(logits, name):
+        return logits[0] if len(logits) == 1 else layers.Concatenate(name=name)(logits)
+
+    if not heads[True]:
+        outputs["scores"] = layers.Activation("sigmoid", name="scores")(joined(heads[False], "reg_heads"))
         return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
-    outputs["ordinal"] = layers.Activation("sigmoid", name="ordinal")(logits)
+    outputs["ordinal"] = layers.Activation("sigmoid", name="ordinal")(joined(heads[True], "reg_heads"))
+    probs = [outputs["ordinal"]]
+    if heads[False]:
+        probs.append(layers.Activation("sigmoid", name="plain")(joined(heads[False], "plain_heads")))
     readout = layers.Dense(n_outputs, use_bias=False, trainable=False, name="scores")
-    outputs["scores"] = readout(outputs["ordinal"])
-    readout.set_weights([ordinal_readout(ordinal)])
+    outputs["scores"] = readout(joined(probs, "reg_probs"))
+    readout.set_weights([ordinal_readout(tops)])
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
 
 
 def ordinal_readout(tops) -> np.ndarray:
-    """The (columns × max, columns) matrix that turns exceedance probabilities P(score > k), column by
-    column, into the expected unit-space score: log2(score + 1) = sum over k < score of
-    log2(k + 2) − log2(k + 1), divided by the column's log2(max + 1).  Each column's weights add up to 1."""
+    """The matrix that turns the ordinal columns' exceedance probabilities P(score > k), column by
+    column, followed by the plain columns' sigmoids (highest score 0), into every column's expected
+    unit-space score: log2(score + 1) = sum over k < score of log2(k + 2) − log2(k + 1), divided by
+    the column's log2(max + 1); a plain column's sigmoid is its score.  Each column's weights add up to 1."""
     tops = [int(t) for t in tops]
     levels = max(tops)
-    w = np.zeros((len(tops) * levels, len(tops)), np.float32)
-    for c, top in enumerate(tops):
-        k = np.arange(top)
-        w[c * levels + k, c] = (np.log2(k + 2) - np.log2(k + 1)) / np.log2(top + 1)
+    ordinal = [c for c, top in enumerate(tops) if top > 0]
+    plain = [c for c, top in enumerate(tops) if top == 0]
+    w = np.zeros((len(ordinal) * levels + len(plain), len(tops)), np.float32)
+    for i, c in enumerate(ordinal):
+        k = np.arange(tops[c])
+        w[i * levels + k, c] = (np.log2(k + 2) - np.log2(k + 1)) / np.log2(tops[c] + 1)
+    for i, c in enumerate(plain):
+        w[len(ordinal) * levels + i, c] = 1.0
     return w
 
 
 def ordinal_targets(unit: np.ndarray, weight: np.ndarray, tops) -> np.ndarray:
-    """``y_true`` of the ``ordinal`` output: [P(score > k) targets | their weights], each (N, columns ×
-    max), from unit-space targets and per-column weights (N, columns); unused thresholds weigh 0."""
+    """``y_true`` of the ``ordinal`` output: [P(score > k) targets | their weights], each (N, ordinal
+    columns × max), from unit-space targets and per-column weights (N, columns) of every column;
+    the plain columns (highest score 0) are left out, unused thresholds weigh 0."""
     tops = np.asarray(tops, int)
+    unit, weight = unit[:, tops > 0], weight[:, tops > 0]
+    tops = tops[tops > 0]
     levels = int(tops.max())
     score = np.rint(np.exp2(unit * np.log2(tops + 1)) - 1)
     k = np.arange(levels)

@@ -31,7 +31,8 @@ class ScorerData(keras.utils.PyDataset):
     weighs patients: such a column of a patient with a total score above 148
     counts 64 times as much as one of a patient without damage.
     ``per_epoch`` patches are drawn per epoch (default N).  With ``ordinal`` (each column's highest
-    score) the targets are the ordinal head's exceedances (``models.ordinal_targets``) instead.
+    score, 0 for a plain column) the ordinal columns' targets are the ordinal head's exceedances
+    (``models.ordinal_targets``) instead.
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
@@ -80,10 +81,13 @@ class ScorerData(keras.utils.PyDataset):
             ms.append(m)
         x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
-        if self.ordinal is None:
-            y = {"scores": np.concatenate([self.s["targets"][idx], self.column_weight[idx]], axis=1).astype(np.float32)}
-        else:
-            y = {"ordinal": ordinal_targets(self.s["targets"][idx], self.column_weight[idx], self.ordinal)}
+        targets, weight = self.s["targets"][idx], self.column_weight[idx]
+        y = {}
+        if self.ordinal is not None:
+            y["ordinal"] = ordinal_targets(targets, weight, self.ordinal)
+            weight = weight * (np.asarray(self.ordinal) == 0)        # the plain columns' MSE, if any
+        if weight.any() or self.ordinal is None:
+            y["scores"] = np.concatenate([targets, weight], axis=1).astype(np.float32)
         if self.seg:
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
@@ -108,11 +112,16 @@ def expose_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
 
 
-def scorer_loss(seg: bool, ordinal: bool = False) -> tuple[dict, dict]:
-    """The scorer's losses and their weights: the score MSE ×10 (``ordinal``: the exceedances' BCE ×1)
-    and, with ``seg``, the mask BCE ×1."""
-    losses, weights = ({"ordinal": masked_column_bce}, {"ordinal": 1.0}) if ordinal else \
-        ({"scores": masked_mse}, {"scores": 10.0})
+def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
+    """The scorer's losses and their weights: the plain columns' score MSE ×10, the ordinal columns'
+    exceedance BCE ×1 (``ordinal``: each column's highest score, 0 for a plain column) and, with
+    ``seg``, the mask BCE ×1."""
+    tops = np.zeros(1) if ordinal is None else np.asarray(ordinal)
+    losses, weights = {}, {}
+    if (tops > 0).any():
+        losses["ordinal"], weights["ordinal"] = masked_column_bce, 1.0
+    if (tops == 0).any():
+        losses["scores"], weights["scores"] = masked_mse, 10.0
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
     return losses, weights
@@ -128,11 +137,12 @@ def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, step
     (see ``ScorerData``); ``groups`` the runs of columns with a head of their own (see
     ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds turns, scales and
     other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's highest score, see
-    ``units.column_max``) trains an ordinal head instead of the plain regressor; returns the model."""
+    ``units.column_max``; 0 keeps a column plain) trains an ordinal head instead of the plain regressor
+    for the columns given a highest score; returns the model."""
     keras.utils.set_random_seed(seed)
     n_out = samples["targets"].shape[1]
     model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups, ordinal=ordinal)
-    losses, weights = scorer_loss(seg, ordinal is not None)
+    losses, weights = scorer_loss(seg, ordinal)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal)

@@ -30,7 +30,7 @@ from challenge.tables import with_totals
 from .bundle import (DEFAULT_PROFILE, Bundle, Settings, check_target, fingerprint, profile_settings,
                      staged_folder)
 from .data import load_training, metric_weights
-from .units import carried, column_max, column_top, damage_flags, damage_groups, joint_matrix, log_scores, to_scores
+from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, ordinal_tops, to_scores
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
                                     progress=progress, desc=f"{kind} scorer",
                                     weighted=damage_flags(kind, settings.patient_weighted),
                                     groups=damage_groups(kind), aug=settings.scorer_aug,
-                                    ordinal=column_max(kind) if settings.scorer_ordinal else None)
+                                    ordinal=ordinal_tops(kind, settings.scorer_ordinal))
     return models
 
 

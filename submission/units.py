@@ -46,6 +46,13 @@ def column_max(kind: str) -> tuple[int, ...]:
     return tuple(tops[c] for c in kind_columns(kind))
 
 
+def ordinal_tops(kind: str, damages) -> tuple[int, ...] | None:
+    """The scorer's ``ordinal`` argument for the ``damages`` types whose heads are ordinal: each
+    column's highest score where its type is one of them, else 0; None where none is."""
+    flags = damage_flags(kind, damages)
+    return tuple(int(t) if f else 0 for t, f in zip(column_max(kind), flags)) if flags.any() else None
+
+
 def column_top(kind: str) -> np.ndarray:
     """log2(max + 1) of every output column of a kind, to map targets to [0, 1]."""
     return np.log2(np.array(column_max(kind), dtype=float) + 1)

@@ -160,10 +160,10 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
     hand = sorted(train.glob("*-LH.dcm"))[0]
     assert mm_per_pixel(hand) == pytest.approx(0.1) and mm_per_pixel(tmp_path / "none.jpg") is None
-    # (the ordinal scorer head goes through training, the bundle and prediction here too)
-    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=True)
+    # (a scorer ordinal for narrowing only goes through training, the bundle and prediction here too)
+    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",))
     bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
-    assert bundle.settings.scorer_ordinal
+    assert bundle.settings.scorer_ordinal == ("narrowing",)
     sides = [patch_side(*read_image(p)[0].shape[::-1], settings.patch_scale("hand")) * 0.1
              for p in sorted(train.glob("*-?H.dcm"))]
     assert bundle.patch_mm["hand"] == pytest.approx(np.median(sides)) and set(bundle.patch_mm) == {"hand", "foot"}

@@ -1,11 +1,12 @@
 """The method's parts on small arrays, and one end-to-end run on a tiny phantom cohort."""
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from challenge.catalogue import JOINT_COLUMNS, KINDS
+from challenge.catalogue import DAMAGE_TYPES, JOINT_COLUMNS, KINDS
 from submission.geometry import canonical, extract_patches, find_peaks, heatmaps, turn
 from submission.units import kind_columns, to_unit
 
@@ -224,7 +225,8 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
 
     from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
     from submission.score import train_scorer
-    from submission.units import column_max, to_unit
+    from submission.bundle import PROFILES
+    from submission.units import column_damages, column_max, damage_groups, ordinal_tops
 
     tops = (5, 4)
     # certain exceedances read out as the score's own unit value; P(score > 0) = 1/2 alone as half its step
@@ -268,6 +270,27 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     assert learnt[damaged[:16]].mean() > learnt[~damaged[:16]].mean() + 0.3
     with pytest.raises(ValueError, match="highest scores"):
         build_scorer(16, 7, 3, base=4, depth=2, ordinal=(4, 5))
+
+    # ordinal for narrowing only: erosion keeps its plain sigmoid and MSE, both read out in column order
+    tops = ordinal_tops("hand", ("narrowing",))
+    assert tops == tuple(t if d == "narrowing" else 0 for t, d in zip(kind_tops, column_damages("hand")))
+    assert ordinal_tops("hand", ()) is None and ordinal_tops("foot", DAMAGE_TYPES) == column_max("foot")
+    unit = to_unit(scores[:4], "hand")
+    y = ordinal_targets(unit, np.ones_like(unit), tops)
+    assert y.shape == (4, 2 * sum(t > 0 for t in tops) * max(tops))
+    mixed = train_scorer(samples, patch=16, n_landmarks=1, seg=False, steps=40, epochs=1, base=4, depth=2,
+                         progress=False, groups=damage_groups("hand"), ordinal=tops)
+    out = mixed.predict(x, verbose=0)
+    plain = keras.Model(mixed.inputs, mixed.get_layer("plain").output).predict(x, verbose=0)
+    n_ord = sum(t > 0 for t in tops)
+    assert out["ordinal"].shape == (16, n_ord * max(tops)) and plain.shape == (16, k - n_ord)
+    eroded = [c for c, t in enumerate(tops) if t == 0]
+    assert np.allclose(out["scores"][:, eroded], plain, atol=1e-6)
+    assert np.allclose(out["scores"], np.concatenate([out["ordinal"], plain], 1) @ ordinal_readout(tops), atol=1e-5)
+    with pytest.raises(ValueError, match="all ordinal or all plain"):
+        build_scorer(16, 4, 3, base=4, depth=2, groups=(2, 2), ordinal=(4, 0, 5, 5))
+    with pytest.raises(ValueError, match="damage types are"):
+        replace(PROFILES["quick"], scorer_ordinal=("narowing",))
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
