@@ -89,7 +89,10 @@ def main(argv=None) -> int:
     from submission.train import fit_scorers, patch_predictions
     from submission.units import log_scores
 
-    settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
+    try:
+        settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     cohort = Path(args.cohort)
     if not (cohort / "train" / "training.csv").is_file():
         make_cohort(cohort, 80, 40, 7, preset=args.preset)
