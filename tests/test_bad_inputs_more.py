@@ -167,6 +167,8 @@ def _edit(folder: Path, change) -> None:
     (lambda d: d["settings"].__setitem__("patch", "big"), "setting 'patch' is 'big', expected an integer like"),
     (lambda d: d["settings"].__setitem__("seg", 1), "setting 'seg' is 1, expected true or false"),
     (lambda d: d["settings"].__setitem__("loc_sigma", "wide"), "setting 'loc_sigma' is 'wide', expected a finite"),
+    (lambda d: d["settings"].__setitem__("scorer_ordinal", ["narowing"]),
+     "setting 'scorer_ordinal' names narowing: the damage types are narrowing, erosion"),
     (lambda d: d.pop("checksums"), "records no checksums of the bundle's files"),
 ])
 def test_an_edited_bundle_manifest_is_refused_by_name(capsys, cohort, fake_bundle, tmp_path, change, words):

@@ -225,7 +225,7 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
 
     from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
     from submission.score import train_scorer
-    from submission.bundle import PROFILES
+    from submission.bundle import PROFILES, Settings
     from submission.units import column_damages, column_max, damage_groups, ordinal_tops
 
     tops = (5, 4)
@@ -291,6 +291,9 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
         build_scorer(16, 4, 3, base=4, depth=2, groups=(2, 2), ordinal=(4, 0, 5, 5))
     with pytest.raises(ValueError, match="damage types are"):
         replace(PROFILES["quick"], scorer_ordinal=("narowing",))
+    # a bundle written while the setting was one switch reads as both damage types or none
+    assert Settings.from_dict({"scorer_ordinal": True}).scorer_ordinal == DAMAGE_TYPES
+    assert Settings.from_dict({"scorer_ordinal": False}).scorer_ordinal == ()
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
