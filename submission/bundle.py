@@ -41,6 +41,10 @@ VERSION = 5             # 5: the stacker is a scikit-learn estimator (fitted sta
 MANIFEST = "bundle.json"
 
 
+#: the settings that name damage types
+_DAMAGE_LISTS = ("patient_weighted", "scorer_ordinal")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Sizes, widths and training lengths of the method; see ``PROFILES`` for the named ones.
@@ -96,7 +100,7 @@ class Settings:
     stack: bool = True
 
     def __post_init__(self):
-        for name in ("patient_weighted", "scorer_ordinal"):
+        for name in _DAMAGE_LISTS:
             unknown = set(getattr(self, name)) - set(DAMAGE_TYPES)
             if unknown:
                 raise ValueError(f"setting {name!r} names {', '.join(sorted(unknown))}: the damage types are "
@@ -123,7 +127,7 @@ class Settings:
         kept = {k: v for k, v in d.items() if k in names}
         if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
             kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
-        for name in ("patient_weighted", "scorer_ordinal"):
+        for name in _DAMAGE_LISTS:
             if isinstance(kept.get(name), list):
                 kept[name] = tuple(kept[name])
         for f in fields(cls):              # an edited manifest: a value of the wrong kind, named

@@ -82,12 +82,12 @@ class ScorerData(keras.utils.PyDataset):
         x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
         targets, weight = self.s["targets"][idx], self.column_weight[idx]
+        plain = np.ones(targets.shape[1], bool) if self.ordinal is None else np.asarray(self.ordinal) == 0
         y = {}
         if self.ordinal is not None:
             y["ordinal"] = ordinal_targets(targets, weight, self.ordinal)
-            weight = weight * (np.asarray(self.ordinal) == 0)        # the plain columns' MSE, if any
-        if weight.any() or self.ordinal is None:
-            y["scores"] = np.concatenate([targets, weight], axis=1).astype(np.float32)
+        if plain.any():             # by the model's outputs, not by what this batch happens to carry
+            y["scores"] = np.concatenate([targets, weight * plain], axis=1).astype(np.float32)
         if self.seg:
             present = np.broadcast_to(self.s["has_mask"][idx, None, None], (len(idx), p, p))
             y["mask"] = np.stack([(np.stack(ms) > 0.5), present], axis=-1).astype(np.float32)
