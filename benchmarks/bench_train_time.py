@@ -29,12 +29,12 @@ import numpy as np
 
 
 def median_step(model, stream, repeats: int) -> float:
-    """Median seconds of ``model.train_on_batch`` on batches of ``stream`` (the first 3 trace the graph)."""
+    """Median seconds of making a batch of ``stream`` and ``model.train_on_batch`` on it, as the training
+    loop does one after the other (the first 3 trace the graph)."""
     times = []
     for i in range(repeats + 3):
-        batch = stream[i % len(stream)]
         t = time.perf_counter()
-        model.train_on_batch(*batch)
+        model.train_on_batch(*stream[i % len(stream)])
         if i >= 3:
             times.append(time.perf_counter() - t)
     return float(np.median(times))
@@ -59,9 +59,8 @@ def main(argv=None) -> int:
     from submission.models import build_scorer
     from submission.refine import RefinerData, build_refiner
     from submission.score import ScorerData, scorer_loss
-    from submission.units import damage_flags, damage_groups
     from submission.stack import Stacker
-    from submission.units import log_scores
+    from submission.units import damage_flags, damage_groups, log_scores, ordinal_tops
 
     st = PROFILES[args.profile]
     scheme = load_scheme("svh21")
@@ -89,12 +88,14 @@ def main(argv=None) -> int:
                                  jitter=0.015, max_jitter=0.05, turn=True)
             parts[f"{kind} refiner: {st.ref_steps} steps"] = st.ref_steps * median_step(ref, stream, args.repeats)
         samples = d.samples(scheme, kind, scores)
+        ordinal = ordinal_tops(kind, st.scorer_ordinal)
         sc = build_scorer(st.patch, samples["targets"].shape[1], n, base=st.scorer_base, depth=st.scorer_depth,
-                          seg=st.seg, groups=damage_groups(kind))
-        losses, weights = scorer_loss(st.seg)
+                          seg=st.seg, groups=damage_groups(kind), ordinal=ordinal)
+        losses, weights = scorer_loss(st.seg, ordinal)
         sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
         stream = ScorerData(samples, patch=st.patch, n_landmarks=n, seg=st.seg, batch=32, seed=0,
-                            per_epoch=32 * 20, weighted=damage_flags(kind, st.patient_weighted))
+                            per_epoch=32 * 20, weighted=damage_flags(kind, st.patient_weighted),
+                            aug=st.scorer_aug, ordinal=ordinal)
         steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
         parts[f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps"] = \
             steps * median_step(sc, stream, args.repeats)
