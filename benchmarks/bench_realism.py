@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -251,6 +252,11 @@ def main(argv=None) -> int:
                      and p.get("n_train") == args.train and p.get("n_test") == args.test
                      and p.get("size_scale") == args.size_scale)
     if fresh:
+        # what the method trained and predicted on an earlier cohort in DIR would be reused as if it were this one's
+        stale = [*out.glob("method-seed*"), out / "localizer-seeds"]
+        for path in (p for p in stale if p.is_dir()):
+            shutil.rmtree(path)
+            print(f"removed {path}: it belonged to the cohort made before")
         t0 = time.perf_counter()
         make_cohort(cohort, args.train, args.test, args.seed, size_scale=args.size_scale, progress=True)
         print(f"cohort {args.train}/{args.test} (seed {args.seed}, size scale {args.size_scale}): "
