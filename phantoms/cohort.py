@@ -381,7 +381,7 @@ def _patient(job: tuple) -> tuple:
         second = reader2_scores(scores, _rng(seed, code, index, 3)) if name == "test" else None
         anatomy = Anatomy.draw(_rng(seed, code, index, 1))
     else:
-        latent, scores = realistic_scores.patient_latent_and_scores(_rng(seed, code, index, 0))
+        latent, shown, scores = realistic_scores.patient_draw(_rng(seed, code, index, 0))
         second = realistic_scores.reader2_scores(latent, _rng(seed, code, index, 3)) if name == "test" else None
         build = xray.Build.draw(_rng(seed, code, index, 1))
     rows, records = [], {}
@@ -390,7 +390,7 @@ def _patient(job: tuple) -> tuple:
         if preset == "easy":
             shot = render_patient_limb(scores, limb, anatomy, rng, size_scale)
         else:
-            shot = render_realistic_limb(scores, limb, build, rng, size_scale)
+            shot = render_realistic_limb(shown, limb, build, rng, size_scale)     # what the joints are
         stem = f"{pid}-{limb}"
         with replacing(out / name / f"{stem}.jpg") as tmp:
             Image.fromarray(shot.image).save(tmp, "JPEG", quality=shot.record["jpeg_quality"])
@@ -490,7 +490,7 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     else:
         model = {"latent": realistic_scores.LATENT, "marginals": {f"{k} {d}": list(v) for (k, d), v in
                                                                   realistic_scores.MARGINALS.items()},
-                 "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR),
+                 "reader1": realistic_scores.READER1, "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR),
                  "label_scatter": LABEL_SCATTER}
     info = {
         "format": "ra2-phantom-cohort",

@@ -317,12 +317,18 @@ def test_realistic_score_distributions_are_those_of_real_readers():
     assert 0.87 <= np.mean(hand_e == 0) <= 0.95 and np.mean(hand_e == 5) > 3 * np.mean(hand_e == 4)
     # the second reader agrees on totals as published SvH readers do, less so on single damaged joints
     rng = np.random.default_rng(0)
-    from phantoms.scores import patient_latent_and_scores, reader2_scores as reread
-    pairs = [patient_latent_and_scores(np.random.default_rng([4, 9, i])) for i in range(300)]
-    a = np.array([list(s.values()) for _, s in pairs])
-    b = np.array([list(reread(lat, rng).values()) for lat, _ in pairs])
+    from phantoms.scores import patient_draw, reader2_scores as reread
+    draws = [patient_draw(np.random.default_rng([4, 9, i])) for i in range(300)]
+    a = np.array([list(s.values()) for _, _, s in draws])
+    b = np.array([list(reread(lat, rng).values()) for lat, _, _ in draws])
     assert 0.85 <= icc_a1(a.sum(axis=1), b.sum(axis=1)) <= 0.97
     assert 0.15 < np.mean((a != b)[a > 0]) < 0.85 and np.mean((a != b)[a == 0]) < 0.15
+    # the gold erosion scores are a reading of what the images show; narrowing is read as shown
+    shown = np.array([list(s.values()) for _, s, _ in draws])
+    erosion = np.array([j.damage == cat.EROSION for j in cat.JOINTS])
+    assert np.array_equal(shown[:, ~erosion], a[:, ~erosion])
+    differ = shown[:, erosion] != a[:, erosion]
+    assert 0.01 < differ.mean() < 0.1 and np.mean(differ[a[:, erosion] > 0]) > 0.2
 
 
 def test_realistic_erosion_takes_bone_away_slowly_with_the_score():
