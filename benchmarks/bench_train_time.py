@@ -56,11 +56,11 @@ def main(argv=None) -> int:
     from submission.bundle import PROFILES
     from submission.data import load_training, metric_weights
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
-    from submission.models import build_scorer
     from submission.refine import RefinerData, build_refiner
-    from submission.score import ScorerData, scorer_loss
+    from submission.score import scorer_and_stream
     from submission.stack import Stacker
-    from submission.units import damage_flags, damage_groups, log_scores, ordinal_tops
+    from submission.train import scorer_options
+    from submission.units import log_scores
 
     st = PROFILES[args.profile]
     scheme = load_scheme("svh21")
@@ -87,15 +87,10 @@ def main(argv=None) -> int:
                                  pitch=d.refiner.pitch, sigma=1.5, batch=32, seed=0, per_epoch=32 * 20,
                                  jitter=0.015, max_jitter=0.05, turn=True)
             parts[f"{kind} refiner: {st.ref_steps} steps"] = st.ref_steps * median_step(ref, stream, args.repeats)
-        samples = d.samples(scheme, kind, scores)
-        ordinal = ordinal_tops(kind, st.scorer_ordinal)
-        sc = build_scorer(st.patch, samples["targets"].shape[1], n, base=st.scorer_base, depth=st.scorer_depth,
-                          seg=st.seg, groups=damage_groups(kind), ordinal=ordinal)
-        losses, weights = scorer_loss(st.seg, ordinal)
+        # the scorer as the training builds it (augmentation and ordinal heads included)
+        sc, losses, weights, stream, _ = scorer_and_stream(d.samples(scheme, kind, scores),
+                                                           **scorer_options(kind, scheme, st))
         sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
-        stream = ScorerData(samples, patch=st.patch, n_landmarks=n, seg=st.seg, batch=32, seed=0,
-                            per_epoch=32 * 20, weighted=damage_flags(kind, st.patient_weighted),
-                            aug=st.scorer_aug, ordinal=ordinal)
         steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
         parts[f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps"] = \
             steps * median_step(sc, stream, args.repeats)

@@ -127,25 +127,33 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
     return losses, weights
 
 
-def train_scorer(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int, base: int,
-                 depth: int, batch: int = 32, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", weighted=None, groups: tuple[int, ...] | None = None, aug: bool = False,
-                 ordinal=None):
-    """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
-    (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
-    to zero along a cosine; ``weighted`` flags the output columns weighed by patient weight
-    (see ``ScorerData``); ``groups`` the runs of columns with a head of their own (see
-    ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds turns, scales and
-    other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's highest score, see
-    ``units.column_max``; 0 keeps a column plain) trains an ordinal head instead of the plain regressor
-    for the columns given a highest score; returns the model."""
-    keras.utils.set_random_seed(seed)
-    n_out = samples["targets"].shape[1]
-    model = build_scorer(patch, n_out, n_landmarks, base=base, depth=depth, seg=seg, groups=groups, ordinal=ordinal)
+def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
+                      base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
+                      groups: tuple[int, ...] | None = None, aug: bool = False, ordinal=None):
+    """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
+    stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
+    model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
+                         groups=groups, ordinal=ordinal)
     losses, weights = scorer_loss(seg, ordinal)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal)
+    return model, losses, weights, data, epochs
+
+
+def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bool = True,
+                 desc: str = "scorer", **options):
+    """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
+    (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
+    to zero along a cosine.  ``options`` (``scorer_and_stream``'s): ``patch``, ``n_landmarks``,
+    ``seg``, ``steps``, ``epochs``, ``base``, ``depth``, ``batch``; ``weighted`` flags the output
+    columns weighed by patient weight (see ``ScorerData``); ``groups`` the runs of columns with a head
+    of their own (see ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds
+    turns, scales and other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's
+    highest score, see ``units.column_max``; 0 keeps a column plain) trains an ordinal head instead of
+    the plain regressor for the columns given a highest score; returns the model."""
+    keras.utils.set_random_seed(seed)
+    model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
     train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model

@@ -62,6 +62,16 @@ def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progres
     return models
 
 
+def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
+    """The keyword options of ``score.train_scorer`` (and ``scorer_and_stream``) for one limb kind's
+    scorer under ``settings``: the one place a profile becomes a scorer."""
+    return dict(patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]), seg=settings.seg,
+                steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
+                depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
+                groups=damage_groups(kind), aug=settings.scorer_aug,
+                ordinal=ordinal_tops(kind, settings.scorer_ordinal))
+
+
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
                 progress: bool) -> dict:
     from .score import train_scorer
@@ -71,13 +81,8 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         samples = d.samples(scheme, kind, scores, patients)
         if not len(samples["patches"]):
             raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
-        models[kind] = train_scorer(samples, patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]),
-                                    seg=settings.seg, steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs,
-                                    base=settings.scorer_base, depth=settings.scorer_depth, seed=seed,
-                                    progress=progress, desc=f"{kind} scorer",
-                                    weighted=damage_flags(kind, settings.patient_weighted),
-                                    groups=damage_groups(kind), aug=settings.scorer_aug,
-                                    ordinal=ordinal_tops(kind, settings.scorer_ordinal))
+        models[kind] = train_scorer(samples, seed=seed, progress=progress, desc=f"{kind} scorer",
+                                    **scorer_options(kind, scheme, settings))
     return models
 
 
