@@ -1,4 +1,4 @@
-"""Scores of the realistic phantoms: per-joint distributions as in the real cohort, a second reader.
+"""Scores of the realistic phantoms: per-joint distributions as in the real cohort, read by two readers.
 
 Every patient has a latent damage per joint: a patient severity times a hand/foot factor, a
 damage-type factor, a per-side factor, a per-joint factor shared by the left and right joint and by
@@ -21,13 +21,12 @@ calibrated on the reading, so the gold scores keep ``MARGINALS``.
 The second reader (``reader2_scores``) re-reads the same latent with its own noise and a small
 systematic offset of its own, then cuts it with the same thresholds.  The noise between the two
 readings is set so that the intraclass correlation of the patients' totals between the readers is
-about 0.95: published SvH
-inter-reader ICCs are 0.85-0.97 (Bruynesteyn et al., J Clin Epidemiol 2004;57:502-12, two readers,
-51 early-RA patients) and inter-observer reliability 0.88-0.94 (van der Heijde et al., Rheumatology
-1999, reading in chronological order, in pairs or as single films), while agreement on single joints
-is poor where damage is subtle (Lukas et al., Ann Rheum Dis 2009;68:1691-5: of 7,255 joints read
-twice by two readers, change scores rarely agreed).  The measured ICC and per-joint agreement are
-written into cohort.json.
+about 0.95: published SvH inter-reader ICCs are 0.85-0.97 (Bruynesteyn et al., J Clin Epidemiol
+2004;57:502-12, two readers, 51 early-RA patients) and inter-observer reliability 0.88-0.94 (van der
+Heijde et al., Rheumatology 1999, reading in chronological order, in pairs or as single films),
+while agreement on single joints is poor where damage is subtle (Lukas et al., Ann Rheum Dis
+2009;68:1691-5: of 7,255 joints read twice by two readers, change scores rarely agreed).  The
+measured ICC and per-joint agreement are written into cohort.json.
 """
 from __future__ import annotations
 
