@@ -457,7 +457,8 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
             if bar is not None:
                 bar.update()
     else:
-        realistic_scores.thresholds()        # computed once here, inherited by the workers
+        realistic_scores.thresholds(read=False)     # computed once here, inherited by the workers
+        realistic_scores.thresholds()
         with ProcessPoolExecutor(n_workers) as pool:
             for res in pool.map(_patient, jobs, chunksize=1):
                 results[res[0]] = res
