@@ -491,8 +491,8 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
     else:
         model = {"latent": realistic_scores.LATENT, "marginals": {f"{k} {d}": list(v) for (k, d), v in
                                                                   realistic_scores.MARGINALS.items()},
-                 "reader1": realistic_scores.READER1, "reader2": realistic_scores.READER2, "narrowing_gap_factor": list(xray.NARROWING_FACTOR),
-                 "label_scatter": LABEL_SCATTER}
+                 "reader1": realistic_scores.READER1, "reader2": realistic_scores.READER2,
+                 "narrowing_gap_factor": list(xray.NARROWING_FACTOR), "label_scatter": LABEL_SCATTER}
     info = {
         "format": "ra2-phantom-cohort",
         "version": FORMAT_VERSION,

@@ -18,7 +18,7 @@ that carry the gold erosion exactly the phantoms gave 0.83 and 0.69.  Its size (
 latent) is chosen to match that ratio, not taken from a publication.  What the images show is cut
 at thresholds calibrated on the latent, so the images are exactly those of the generator before the
 gold became a reading; the readers cut their readings at thresholds calibrated on the reading (a
-reader's scale is his own), so the gold scores keep ``MARGINALS``.
+reader's scale is its own), so the gold scores keep ``MARGINALS``.
 
 The second reader (``reader2_scores``) re-reads the same latent with its own noise and a small
 systematic offset of its own, then cuts it with the same thresholds.  The noise between the two
