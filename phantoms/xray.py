@@ -149,11 +149,9 @@ def _add_chain(limb: PosedLimb, start, bones, joints, rng, scores_of=None):
             # a flexed joint's space closes up in projection
             proj = gap * fore if gap > 0 else gap
             centre = e1 + u * proj / 2
-            nxt_angle = bones[k + 1][2]
             _joint(limb, jname, centre, angle, proj, half, name, bones[k + 1][0], masked)
             e0 = e1 + u * proj if proj > 0 else e1 - u * 0.6
             prev = (name, (jname, proj, score))
-            del nxt_angle
         else:
             prev = (name, None)
     return limb
