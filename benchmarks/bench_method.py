@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from baselines.predictors import BASELINES, predict_baseline
-    from phantoms.cohort import make_cohort
+    from phantoms.cohort import cohort_differs, make_cohort
     from evaluator.landmarks import localisation_metric
     from evaluator.official import per_patient, score_frames
     from evaluator.stats import paired_wilcoxon
@@ -126,7 +126,9 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     cohort = out / "cohort"
-    if not (cohort / "gold" / "test.csv").is_file():
+    why = cohort_differs(cohort, args.train, args.test, args.seed, preset=args.preset)
+    if why:
+        print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, args.train, args.test, args.seed, preset=args.preset)
     train, test, gold_dir = cohort / "train", cohort / "test", cohort / "gold"
     template = test / "template.csv"

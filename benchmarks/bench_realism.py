@@ -4,7 +4,7 @@
         [--size-scale 1] [--no-method] [--method-commit e9a0b2b] [--method-tree /tmp/ra2-e9a0b2b]
         [--method-seeds 0 1 2] [--landmark-seeds 3 4 5 6 7]
 
-Makes (or reuses, when DIR/cohort holds one) a realistic phantom cohort of the real held-out design
+Makes (or reuses, when this code drew the one in DIR/cohort) a realistic phantom cohort of the real held-out design
 (295 training / 73 test patients) and prints, beside the figures measured on real RA2 hand
 radiographs (shared/real-radiographs.md and the issue that asked for this benchmark):
 
@@ -45,7 +45,7 @@ from baselines.predictors import predict_baseline
 from challenge import catalogue as cat
 from challenge.tables import read_scores
 from evaluator.official import score_frames
-from phantoms.cohort import make_cohort
+from phantoms.cohort import cohort_differs, make_cohort
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -243,15 +243,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     cohort = out / "cohort"
-    info_path = cohort / "cohort.json"
-    fresh = True
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        p = info.get("parameters", {})
-        fresh = not (info.get("preset") == "realistic" and info.get("seed") == args.seed
-                     and p.get("n_train") == args.train and p.get("n_test") == args.test
-                     and p.get("size_scale") == args.size_scale)
-    if fresh:
+    why = cohort_differs(cohort, args.train, args.test, args.seed, size_scale=args.size_scale)
+    if why:
+        print(f"making the cohort in {cohort}: {why}")
         # what the method trained and predicted on an earlier cohort in DIR would be reused as if it were this one's
         stale = [*out.glob("method-seed*"), out / "localizer-seeds"]
         for path in (p for p in stale if p.is_dir()):

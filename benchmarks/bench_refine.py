@@ -54,7 +54,9 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
     from submission.geometry import canonical
     from submission.localize import train_localizer
 
-    tag = hashlib.sha256(str(cohort.resolve()).encode()).hexdigest()[:8]
+    # named after the cohort's record where it has one: its path is the same for a cohort drawn again there
+    record = cohort / "cohort.json"
+    tag = hashlib.sha256(record.read_bytes() if record.is_file() else str(cohort.resolve()).encode()).hexdigest()[:8]
     models = {}
     for kind in KINDS:
         path = out / f"localizer_{kind}_{steps}_{tag}.keras"
@@ -130,7 +132,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import keras
 
-    from phantoms.cohort import make_cohort
+    from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import load_scheme
     from submission.bundle import Settings
     from submission.data import RefinerSamples
@@ -139,7 +141,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cohort = Path(args.cohort) if args.cohort else out / "cohort"
-    if not (cohort / "gold" / "landmarks.csv").is_file():
+    if args.cohort:
+        if not (cohort / "gold" / "landmarks.csv").is_file():
+            raise SystemExit(f"--cohort {cohort}: no gold/landmarks.csv there")
+    elif why := cohort_differs(cohort, args.train, args.test, args.seed, size_scale=args.size_scale):
+        print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, args.train, args.test, args.seed, size_scale=args.size_scale)
     scheme, settings = load_scheme("svh21"), Settings()
     t = time.time()

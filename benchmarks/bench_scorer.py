@@ -66,8 +66,8 @@ def fold_figures(pred, truth, scores, kinds) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cohort", default="/tmp/ra2_bench/cohort",
-                    help="cohort folder (made with 80/40 patients, seed 7, if it has no train/training.csv)")
+    ap.add_argument("--cohort", help="a phantom cohort to use as it is (default: /tmp/ra2_bench/cohort, made "
+                                      "with 80/40 patients, seed 7, unless this code drew the one there)")
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
-    from phantoms.cohort import make_cohort
+    from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import load_scheme
     from dataclasses import replace
 
@@ -93,8 +93,12 @@ def main(argv=None) -> int:
         settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from None
-    cohort = Path(args.cohort)
-    if not (cohort / "train" / "training.csv").is_file():
+    cohort = Path(args.cohort or "/tmp/ra2_bench/cohort")
+    if args.cohort:
+        if not (cohort / "train" / "training.csv").is_file():
+            raise SystemExit(f"--cohort {cohort}: no train/training.csv there")
+    elif why := cohort_differs(cohort, 80, 40, 7, preset=args.preset):
+        print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, 80, 40, 7, preset=args.preset)
     scheme = load_scheme("svh21")
     data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)

@@ -44,7 +44,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
     ap.add_argument("--patients", type=int, default=300)
-    ap.add_argument("--cohort", default=None, help="cohort folder (default /tmp/ra2_train_time/N)")
+    ap.add_argument("--cohort", default=None,
+                    help="a phantom cohort to use as it is (default /tmp/ra2_train_time/N, made with N/1 patients, "
+                         "seed 11, unless this code drew the one there)")
     ap.add_argument("--repeats", type=int, default=10, help="timed steps per network")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
     import keras
 
     from challenge.schemes import load_scheme
-    from phantoms.cohort import make_cohort
+    from phantoms.cohort import cohort_differs, make_cohort
     from submission.bundle import PROFILES
     from submission.data import load_training, metric_weights
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
@@ -65,7 +67,11 @@ def main(argv=None) -> int:
     st = PROFILES[args.profile]
     scheme = load_scheme("svh21")
     cohort = Path(args.cohort or f"/tmp/ra2_train_time/{args.patients}")
-    if not (cohort / "train" / "training.csv").is_file():
+    if args.cohort:
+        if not (cohort / "train" / "training.csv").is_file():
+            raise SystemExit(f"--cohort {cohort}: no train/training.csv there")
+    elif why := cohort_differs(cohort, args.patients, 1, 11):
+        print(f"making the cohort in {cohort}: {why}")
         t = time.time()
         make_cohort(cohort, args.patients, 1, 11)
         print(f"made a {args.patients}-patient phantom cohort in {time.time() - t:.0f} s: {cohort}")

@@ -25,11 +25,15 @@ streams, so a patient does not depend on the others and one seed gives identical
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -426,6 +430,54 @@ def check_parameters(n_train: int, n_test: int, *, size_scale: float = 1.0, pres
         raise ParameterError("workers", workers, "need at least 1")
 
 
+#: the modules whose code draws a cohort (``generator_digest``)
+GENERATOR_MODULES = ("cohort.py", "render.py", "scores.py", "xray.py")
+
+
+@lru_cache(1)
+def generator_digest() -> str:
+    """A digest of the code that draws a cohort: the syntax trees of ``GENERATOR_MODULES`` without their
+    docstrings, so comments, docstrings and layout do not change it and any change to the code does.
+    ``make_cohort`` records it in cohort.json; a cohort with the same preset, seed, counts and size
+    scale and the same digest holds the same bytes (given the same numpy and Pillow)."""
+    digest = hashlib.sha256()
+    for name in GENERATOR_MODULES:
+        tree = ast.parse((Path(__file__).parent / name).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(name.encode() + ast.dump(tree).encode())
+    return digest.hexdigest()[:12]
+
+
+def cohort_differs(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
+                   preset: str = "realistic") -> str | None:
+    """Why ``out`` does not hold the cohort that ``make_cohort`` would write with these arguments, or
+    None when it does (completely written by this generator, ``generator_digest``).  Benchmarks
+    reuse a cohort only when this is None: one drawn by an earlier generator looks just the same."""
+    try:
+        info = json.loads((Path(out) / "cohort.json").read_text())
+    except (OSError, ValueError):
+        return "no cohort there"
+    if not isinstance(info, dict) or info.get("format") != "ra2-phantom-cohort":
+        return "its cohort.json is not a phantom cohort's"
+    if info.get("status") == "writing":
+        return "it was not completely written"
+    p = info.get("parameters", {})
+    asked = {"preset": preset, "seed": seed, "n_train": n_train, "n_test": n_test, "size_scale": size_scale}
+    held = {"preset": info.get("preset"), "seed": info.get("seed"), "n_train": p.get("n_train"),
+            "n_test": p.get("n_test"), "size_scale": p.get("size_scale")}
+    diff = [f"{k} {held[k]}, not {v}" for k, v in asked.items() if held[k] != v]
+    if diff:
+        return "it has " + ", ".join(diff)
+    if info.get("generator") != generator_digest():
+        return (f"another generator drew it (digest {info.get('generator') or 'not recorded'}, "
+                f"this code's {generator_digest()})")
+    return None
+
+
 def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, size_scale: float = 1.0,
                 preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
     """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
@@ -498,6 +550,7 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
         "version": FORMAT_VERSION,
         "seed": seed,
         "preset": preset,
+        "generator": generator_digest(),
         "parameters": {"n_train": n_train, "n_test": n_test, "size_scale": size_scale,
                        "landmark_scheme": "svh21"} | model,
         "statistics": cohort_statistics(pd.concat([train, test]), None)

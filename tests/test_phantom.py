@@ -1,5 +1,6 @@
 """Phantom cohorts: layout, determinism, valid tables, landmarks and masks, visible damage, cohort statistics,
 for the easy and the realistic preset; ``ra2 synth`` never touches a file it did not write."""
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,8 +12,8 @@ from PIL import Image
 from challenge import catalogue as cat
 from challenge.schemes import load_scheme
 from challenge.tables import check_scores, read_table
-from phantoms.cohort import (TARGETS, cohort_scores, limb_geometry, make_cohort, measured_correlations,
-                             reader2_scores)
+from phantoms.cohort import (TARGETS, cohort_differs, cohort_scores, generator_digest, limb_geometry, make_cohort,
+                             measured_correlations, reader2_scores)
 from phantoms.render import Acquisition, Anatomy, render_limb
 from ra2.cli import main
 
@@ -242,6 +243,49 @@ def test_landmarks_sit_at_their_anatomical_places():
     assert p["ip"][1] < p["mcp1"][1] < p["mc1"][1]
     assert p["cmc3"][1] < p["capnlun"][1] < p["radcar"][1] < p["radius"][1] + 5
     assert p["lunate"][1] < p["radcar"][1] + 5 and p["ulna"][0] < p["radius"][0]
+
+
+
+def test_a_cohort_is_reused_only_when_this_code_drew_it_with_the_same_arguments(cohort, tmp_path):
+    out, info = cohort
+    assert info["generator"] == generator_digest() and len(generator_digest()) == 12
+    assert cohort_differs(out, 4, 3, seed=7, size_scale=0.7, preset="easy") is None
+    assert cohort_differs(out, 4, 3, seed=8, size_scale=0.7, preset="easy") == "it has seed 7, not 8"
+    assert cohort_differs(out, 4, 2, seed=7, size_scale=0.7) == "it has preset easy, not realistic, n_test 3, not 2"
+    assert cohort_differs(tmp_path / "none", 4, 3) == "no cohort there"
+    # the same arguments, but drawn by other code (or before the digest was recorded)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "cohort.json").write_text(json.dumps(info | {"generator": "0123456789ab"}))
+    assert cohort_differs(copy, 4, 3, seed=7, size_scale=0.7, preset="easy") == (
+        f"another generator drew it (digest 0123456789ab, this code's {generator_digest()})")
+    (copy / "cohort.json").write_text(json.dumps(info | {"status": "writing"}))
+    assert cohort_differs(copy, 4, 3, seed=7, size_scale=0.7, preset="easy") == "it was not completely written"
+
+
+def test_the_generator_digest_follows_the_code_not_its_comments(tmp_path, monkeypatch):
+    import phantoms.cohort as pc
+    src = Path(pc.__file__).parent
+    for name in pc.GENERATOR_MODULES:
+        (tmp_path / name).write_text((src / name).read_text())
+    real = generator_digest()
+    monkeypatch.setattr(pc, "__file__", str(tmp_path / "cohort.py"))
+
+    def digest():
+        pc.generator_digest.cache_clear()
+        return pc.generator_digest()
+    try:
+        base = digest()
+        assert base == real                       # the same code in another place
+        xray = tmp_path / "xray.py"
+        text = xray.read_text()
+        xray.write_text(text.replace('"""', '"""Another docstring line.\n', 1) + "\n# a comment\n")
+        assert digest() == base
+        xray.write_text(text + "\nUNUSED = 1\n")
+        assert digest() != base
+    finally:
+        monkeypatch.undo()
+        pc.generator_digest.cache_clear()
 
 
 # --- the command ------------------------------------------------------------------------------------------
