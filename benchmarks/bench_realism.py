@@ -4,9 +4,9 @@
         [--size-scale 1] [--no-method] [--method-commit e9a0b2b] [--method-tree /tmp/ra2-e9a0b2b]
         [--method-seeds 0 1 2] [--landmark-seeds 3 4 5 6 7]
 
-Makes (or reuses, when this code drew the one in DIR/cohort) a realistic phantom cohort of the real held-out design
-(295 training / 73 test patients) and prints, beside the figures measured on real RA2 hand
-radiographs (shared/real-radiographs.md and the issue that asked for this benchmark):
+Makes (or reuses, when this code drew the one in DIR/cohort) a realistic phantom cohort of the real
+held-out design (295 training / 73 test patients) and prints, beside the figures measured on real
+RA2 hand radiographs (shared/real-radiographs.md and the issue that asked for this benchmark):
 
 * image size, aspect, grey-level quantiles and hand placement in the field;
 * per-joint score distributions of the hands and the Overall_Tol quantiles;
