@@ -31,9 +31,8 @@ import json
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
