@@ -31,6 +31,12 @@ from challenge.tables import with_totals
 from evaluator.official import score_frames
 from phantoms import scores as S
 
+#: each joint column's pool (limb kind, damage type), highest score and gold reading noise, catalogue order
+POOL = np.array([cat.KINDS.index(j.kind) * len(cat.DAMAGE_TYPES) + cat.DAMAGE_TYPES.index(j.damage)
+                 for j in cat.JOINTS])
+TOP = np.array([j.max_score for j in cat.JOINTS])
+SIGMA1 = np.array([S.READER1[j.damage] for j in cat.JOINTS])
+
 
 def draw(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """n patients: log latent, shown, gold and reader-2 scores (patients × 86 joints, catalogue order)."""
@@ -50,8 +56,8 @@ def frame(values: np.ndarray) -> pd.DataFrame:
 def given_image(train: dict, shown: np.ndarray) -> np.ndarray:
     """E[log2(gold + 1) | shown score, pool of joints], from the training draws, as a score."""
     out = np.log2(shown + 1)
-    for pool in np.unique(S._POOL):
-        cols = S._POOL == pool
+    for pool in np.unique(POOL):
+        cols = POOL == pool
         for value in np.unique(train["shown"][:, cols]):
             seen = train["shown"][:, cols] == value
             here = shown[:, cols] == value
@@ -66,12 +72,12 @@ def given_latent(latent: np.ndarray, rng: np.random.Generator, readings: int = 4
     cuts = S.thresholds(read=True)
     total = np.zeros(latent.shape)
     for _ in range(readings):
-        reading = latent + S._SIGMA1 * rng.standard_normal(latent.shape)
+        reading = latent + SIGMA1 * rng.standard_normal(latent.shape)
         gold = np.zeros(latent.shape)
         for pool in range(len(cuts)):
-            cols = S._POOL == pool
+            cols = POOL == pool
             gold[:, cols] = np.searchsorted(cuts[pool], reading[:, cols], side="right")
-        total += np.log2(np.minimum(gold, S._TOP) + 1)
+        total += np.log2(np.minimum(gold, TOP) + 1)
     return 2 ** (total / readings) - 1
 
 
