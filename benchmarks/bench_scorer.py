@@ -43,8 +43,9 @@ def _setting(settings_cls, text: str) -> tuple[str, object]:
     return name, (int(value) if "int" in kind else float(value) if "float" in kind else value)
 
 
-def fold_figures(pred, truth, scores, kinds) -> dict:
-    """Plain RMSE per kind and damage type, and the official hand/foot SC2/SC3, on one fold."""
+def fold_figures(pred, truth, scores, kinds, scheme=None) -> dict:
+    """Plain RMSE per kind and damage type (and, with a ``scheme`` whose kind has several joint
+    groups, per group too: ``rmse_hand_erosion_wrist``), and the official hand/foot SC2/SC3, on one fold."""
     from challenge.tables import with_totals
     from evaluator.official import score_frames
     from submission.units import to_scores
@@ -56,6 +57,9 @@ def fold_figures(pred, truth, scores, kinds) -> dict:
             if cols:
                 err = (pred[cols] - truth[cols]).to_numpy()
                 out[f"rmse_{kind}_{damage}"] = float(np.sqrt(np.mean(err ** 2)))
+                group = [scheme.group_of(kind, scheme.landmark_of(c)) for c in cols] if scheme else []
+                for g in sorted(set(group)) if len(set(group)) > 1 else ():
+                    out[f"rmse_{kind}_{damage}_{g}"] = float(np.sqrt(np.mean(err[:, np.array(group) == g] ** 2)))
     official = score_frames(to_scores(pred.fillna(0)), with_totals(scores.loc[pred.index]))
     for kind in kinds:
         for key in ("sc2", "sc3"):
@@ -114,7 +118,7 @@ def main(argv=None) -> int:
                              progress=False)
         fit = time.time() - t
         pred = patch_predictions(models, data, scheme, scores, settings, patients[held])
-        figures = {"seed": seed, "fit_seconds": fit, **fold_figures(pred, truth, scores, args.kinds)}
+        figures = {"seed": seed, "fit_seconds": fit, **fold_figures(pred, truth, scores, args.kinds, scheme)}
         runs.append(figures)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),
               flush=True)

@@ -197,7 +197,8 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
         side = d.patch_mm / spacing[path] if d.patch_mm and spacing[path] else None
         patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
-                                            mask=mask if mask is not None else np.zeros_like(img), side=side)
+                                            mask=mask if mask is not None else np.zeros_like(img), side=side,
+                                            factors=settings.patch_factors(scheme, kind))
         d.patches.append(patches.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))
         d.has_mask.append(mask is not None)

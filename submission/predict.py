@@ -41,7 +41,7 @@ class ImageResult:
     landmarks: dict            # name -> (x, y)
     scores: dict               # full column name -> predicted score (patch, before stacking)
     masks: np.ndarray | None   # (L, patch, patch) joint-space probabilities, mirrored like the patches
-    patch_side: float = 0.0    # side of a joint patch in stored pixels
+    patch_sides: tuple = ()    # side of each landmark's joint patch in stored pixels
 
 
 class Method:
@@ -110,7 +110,9 @@ class Method:
         mm = self.bundle.patch_mm.get(kind)
         side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
                                                                          s.patch_scale(kind))
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
+        factors = s.patch_factors(self.scheme, kind)
+        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side,
+                                     factors=factors)
         clock("patches")
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
                                       n_landmarks=len(names), turn=s.scorer_turn)
@@ -118,7 +120,8 @@ class Method:
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         return ImageResult(stem, limb, img.shape[1], img.shape[0],
-                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
+                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks,
+                           tuple(side * f for f in factors))
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
         """log2-space patch predictions (NaN where missing) -> final scores (89 columns)."""

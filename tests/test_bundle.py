@@ -137,6 +137,22 @@ def test_a_patch_side_given_in_pixels_sets_the_field_of_view():
     wide, _ = extract_patches(img, "LH", point, patch=16, patch_scale=1.0, context=1.0, side=2 * side)
     span = lambda p: p[0, 8, -1] - p[0, 8, 0]                             # noqa: E731
     assert span(wide) == pytest.approx(2 * span(default), rel=0.1)
+    # a point's own factor widens its patch alone (the wrist's, Settings.patch_factors)
+    two = np.array([[200.0, 150.0], [200.0, 150.0]])
+    mixed, _ = extract_patches(img, "LH", two, patch=16, patch_scale=1.0, context=1.0, factors=(1.0, 2.0))
+    np.testing.assert_array_equal(mixed[0], default[0])
+    np.testing.assert_allclose(mixed[1], wide[0], atol=1e-4)
+
+
+def test_the_wrist_patch_factor_widens_the_wrist_points_patches_only():
+    from challenge.schemes import load_scheme
+    from submission.bundle import PROFILES
+
+    scheme, settings = load_scheme("svh21"), replace(PROFILES["quick"], wrist_patch_factor=2.0)
+    factors = dict(zip(scheme.landmarks["hand"], settings.patch_factors(scheme, "hand")))
+    assert factors["mcp2"] == factors["ip"] == 1.0 and factors["lunate"] == factors["radcar"] == 2.0
+    assert set(settings.patch_factors(scheme, "foot")) == {1.0}
+    assert set(PROFILES["small"].patch_factors(scheme, "hand")) == {1.0}
 
 
 @pytest.mark.slow
@@ -170,8 +186,11 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
 
     method = Method(bundle.folder)
     img, info = read_image(sorted(test.glob("*-LH.dcm"))[0])
-    assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_side == pytest.approx(bundle.patch_mm["hand"] / 0.2)
-    assert method.analyse(img, "LH").patch_side == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
+    assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_sides[0] == pytest.approx(bundle.patch_mm["hand"] / 0.2)
+    assert method.analyse(img, "LH").patch_sides[0] == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
+    method.settings = replace(method.settings, wrist_patch_factor=1.5)     # each landmark's own side
+    sides = dict(zip(bundle.scheme.landmarks["hand"], method.analyse(img, "LH").patch_sides))
+    assert sides["lunate"] == pytest.approx(1.5 * sides["mcp2"])
     turned = method.analyse(img, "LH").scores            # the scorer's test-time turn follows the settings
     method.settings = replace(method.settings, scorer_turn=False)
     plain = method.analyse(img, "LH").scores
