@@ -113,9 +113,11 @@ class Method:
         factors = s.patch_factors(self.scheme, kind)
         patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side,
                                      factors=factors)
+        wide = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side,
+                               factors=s.context_factors(self.scheme, kind))[0] if s.context_factor else None
         clock("patches")
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
-                                      n_landmarks=len(names), turn=s.scorer_turn)
+                                      n_landmarks=len(names), turn=s.scorer_turn, wide=wide)
         clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}

@@ -176,15 +176,18 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
     hand = sorted(train.glob("*-LH.dcm"))[0]
     assert mm_per_pixel(hand) == pytest.approx(0.1) and mm_per_pixel(tmp_path / "none.jpg") is None
-    # (a scorer ordinal for narrowing only goes through training, the bundle and prediction here too)
-    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",))
+    # (a scorer ordinal for narrowing only, with a wide second channel, goes through training, the
+    # bundle and prediction here too)
+    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",),
+                       context_factor=2.0)
     bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
-    assert bundle.settings.scorer_ordinal == ("narrowing",)
+    assert bundle.settings.scorer_ordinal == ("narrowing",) and bundle.settings.context_factor == 2.0
     sides = [patch_side(*read_image(p)[0].shape[::-1], settings.patch_scale("hand")) * 0.1
              for p in sorted(train.glob("*-?H.dcm"))]
     assert bundle.patch_mm["hand"] == pytest.approx(np.median(sides)) and set(bundle.patch_mm) == {"hand", "foot"}
 
     method = Method(bundle.folder)
+    assert {t.name.split(":")[0]: t.shape[-1] for t in method.scorers["hand"].inputs}["patch"] == 2
     img, info = read_image(sorted(test.glob("*-LH.dcm"))[0])
     assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_sides[0] == pytest.approx(bundle.patch_mm["hand"] / 0.2)
     assert method.analyse(img, "LH").patch_sides[0] == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
