@@ -54,11 +54,7 @@ class Settings:
     ``*_epochs`` only split them for the progress display and the learning-rate schedule.
     ``oof_folds``: the out-of-fold scorers per kind (each sees (K-1)/K of the patients; all
     are averaged at prediction time).  ``*_patch_scale`` multiply a joint patch's side (see
-    ``geometry.patch_side``); ``wrist_patch_factor`` multiplies it again for a hand's wrist points
-    (the wrist's erosion sites are whole carpal bones and the ends of the radius and ulna, wider
-    than a finger joint; ``patch_factors``).  ``context_factor``: above 0, the scorer's input has a
-    second channel, the same point's patch that many times as wide at the same pixel count (a joint
-    read at a fine pitch, its surroundings at a coarse one).  ``patient_weighted``: the damage types whose scorer loss weighs
+    ``geometry.patch_side``).  ``patient_weighted``: the damage types whose scorer loss weighs
     each patient by its official leaderboard weight.  ``ref_*``: the landmark refiner
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
@@ -88,8 +84,6 @@ class Settings:
     patch: int = 48
     hand_patch_scale: float = 0.6
     foot_patch_scale: float = 1.0
-    wrist_patch_factor: float = 1.0
-    context_factor: float = 0.0
     scorer_base: int = 8
     scorer_depth: int = 3
     hand_scorer_steps: int = 1500
@@ -114,16 +108,6 @@ class Settings:
 
     def patch_scale(self, kind: str) -> float:
         return self.hand_patch_scale if kind == "hand" else self.foot_patch_scale
-
-    def patch_factors(self, scheme: Scheme, kind: str) -> tuple[float, ...]:
-        """Each of the scheme's ``kind`` landmarks' patch side as a multiple of the kind's
-        (``wrist_patch_factor`` for the points of the wrist group, else 1)."""
-        return tuple(self.wrist_patch_factor if scheme.group_of(kind, name) == "wrist" else 1.0
-                     for name in scheme.landmarks[kind])
-
-    def context_factors(self, scheme: Scheme, kind: str) -> tuple[float, ...]:
-        """Each landmark's wide patch (the scorer's second channel) as a multiple of the kind's side."""
-        return tuple(f * self.context_factor for f in self.patch_factors(scheme, kind))
 
     def scorer_steps(self, kind: str) -> int:
         return self.hand_scorer_steps if kind == "hand" else self.foot_scorer_steps

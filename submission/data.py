@@ -86,7 +86,6 @@ class KindData:
     loc_images: list = field(default_factory=list)   # canonical (S, S) float16
     loc_points: list = field(default_factory=list)   # canonical (L, 2), NaN where unlabelled
     patches: list = field(default_factory=list)      # (L, C, C) float16 per image
-    wide: list = field(default_factory=list)         # (L, C, C) float16 per image, with a context factor
     masks: list = field(default_factory=list)        # (L, C, C) float16 per image
     has_mask: list = field(default_factory=list)     # bool per image
     patients: list = field(default_factory=list)     # patient of each patch image
@@ -100,7 +99,7 @@ class KindData:
         carried = scheme.carry_matrix(kind)
         keep = [i for i, p in enumerate(self.patients) if p in scores.index and (patients is None or p in patients)]
         out = {k: [] for k in ("patches", "masks", "has_mask", "landmark", "targets", "carried", "patient", "limb",
-                               "patient_weight") + (("wide",) if self.wide else ())}
+                               "patient_weight")}
         weight = metric_weights(scores)
         for i in keep:
             p, limb = self.patients[i], self.limbs[i]
@@ -108,8 +107,6 @@ class KindData:
             valid = np.isfinite(self.patches[i]).all(axis=(1, 2)) & np.any(self.patches[i] != 0, axis=(1, 2))
             for li in np.flatnonzero(valid):
                 out["patches"].append(self.patches[i][li])
-                if self.wide:
-                    out["wide"].append(self.wide[i][li])
                 out["masks"].append(self.masks[i][li])
                 out["has_mask"].append(float(self.has_mask[i]))
                 out["landmark"].append(li)
@@ -200,13 +197,8 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
         side = d.patch_mm / spacing[path] if d.patch_mm and spacing[path] else None
         patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
-                                            mask=mask if mask is not None else np.zeros_like(img), side=side,
-                                            factors=settings.patch_factors(scheme, kind))
+                                            mask=mask if mask is not None else np.zeros_like(img), side=side)
         d.patches.append(patches.astype(np.float16))
-        if settings.context_factor:
-            wide, _ = extract_patches(img, limb, xy, patch=settings.patch, patch_scale=settings.patch_scale(kind),
-                                      side=side, factors=settings.context_factors(scheme, kind))
-            d.wide.append(wide.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))
         d.has_mask.append(mask is not None)
         d.patients.append(patient)

@@ -8,8 +8,8 @@
   one pixel is ``pitch`` × the stored long side, unpadded; crops are cut from it by ``cut_crops``
   (bilinear, optionally turned and scaled about their centres).
 * Joint patches (``extract_patches``): a square around a landmark whose side scales with the image
-  (reference: √(H·W)/4096 × 384 px, times ``patch_scale``; or a physical size, see ``patch_mm``;
-  times a landmark's own factor, wider for the wrist's bones), resized to ``patch`` pixels, mirrored and intensity-mapped like the canonical frame, cut with a
+  (reference: √(H·W)/4096 × 384 px, times ``patch_scale``; or a physical size, see ``patch_mm``),
+  resized to ``patch`` pixels, mirrored and intensity-mapped like the canonical frame, cut with a
   ``CONTEXT`` margin so that training can shift them by random crops.
 * Heatmap targets and peaks (``heatmaps``, ``spatial_softmax``, ``find_peaks``), the coordinate
   channels the networks see (``with_coords``), 180° turns and the random affine moves of the
@@ -185,13 +185,11 @@ def patch_mm(sides_mm) -> float | None:
 
 
 def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: int, patch_scale: float,
-                    mask: np.ndarray | None = None, context: float = CONTEXT, side: float | None = None,
-                    factors=None):
+                    mask: np.ndarray | None = None, context: float = CONTEXT, side: float | None = None):
     """Patches (L, C, C) with C = round(patch × context) around stored-image points (L, 2).
 
     ``side``: a patch's side in stored pixels when it is known otherwise (from the pixel
-    spacing, see ``patch_mm``); by default ``patch_side`` of the image's size.  ``factors`` (L,):
-    each point's patch is that many times ``side`` (default 1 for all; see ``Settings.patch_factors``).
+    spacing, see ``patch_mm``); by default ``patch_side`` of the image's size.
 
     The patches are what cropping the image resized to the patch pitch would give,
     but only the windows around the points are resized (a 1,500-px radiograph is
@@ -202,8 +200,9 @@ def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: in
     """
     h, w = img.shape
     c = int(round(patch * context))
-    base = side or patch_side(w, h, patch_scale)
-    factors = np.ones(len(points)) if factors is None else np.asarray(factors, dtype=float)
+    f = patch / (side or patch_side(w, h, patch_scale))
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    fx, fy = nw / w, nh / h
     step = max(1, int(np.sqrt(h * w / 250_000)))
     lo, hi = intensity_range(img[::step, ::step])
     pts = np.asarray(points, dtype=float).copy()
@@ -217,9 +216,6 @@ def extract_patches(img: np.ndarray, limb: str, points: np.ndarray, *, patch: in
     for k, (x, y) in enumerate(pts):
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
-        f = patch / (base * factors[k])                         # patch pixels per stored pixel
-        nw, nh = max(1, round(w * f)), max(1, round(h * f))
-        fx, fy = nw / w, nh / h
         cx, cy = int(round((x + 0.5) * fx - 0.5)), int(round((y + 0.5) * fy - 0.5))
         x0, y0 = cx - c // 2, cy - c // 2
         sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(nw, x0 + c), min(nh, y0 + c)

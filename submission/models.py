@@ -75,12 +75,10 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
 
 
 def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12, depth: int = 3,
-                 seg: bool = True, groups: tuple[int, ...] | None = None, ordinal=None,
-                 channels: int = 1) -> keras.Model:
+                 seg: bool = True, groups: tuple[int, ...] | None = None, ordinal=None) -> keras.Model:
     """Encoder–decoder scorer.
 
-    Inputs: ``patch`` (patch, patch, channels: the joint's patch, then any wider views of it) and
-    ``landmark`` (one-hot, n_landmarks).
+    Inputs: ``patch`` (patch, patch, 1) and ``landmark`` (one-hot, n_landmarks).
     Outputs: ``scores`` (n_outputs sigmoid) and, with ``seg``, ``mask`` (patch, patch, 1 sigmoid).
     Without ``seg`` the same decoder feeds the regressor but has no mask head or mask loss.
     ``groups``: sizes of consecutive runs of output columns (one per damage type) that get
@@ -103,7 +101,7 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     if any(len({t > 0 for t in tops[a:b]}) > 1 for a, b in zip(starts, starts[1:])):
         raise ValueError(f"highest scores {tops}: each output group {groups} must be all ordinal or all plain")
     levels = max(tops)
-    img = keras.Input((patch, patch, channels), name="patch")
+    img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
     dec, bottleneck = _unet_features(img, base, depth, "sc")
     outputs = {}

@@ -34,9 +34,10 @@ def draw_overlay(img: np.ndarray, result, method, out_path: str | Path) -> Path:
     ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(img, cmap="gray", vmin=0, vmax=1)
     kind = kind_of(result.limb)
+    side = result.patch_side
     for li, (name, (x, y)) in enumerate(result.landmarks.items()):
         if result.masks is not None:
-            gx, gy = _patch_grid(x, y, result.patch_sides[li], result.masks.shape[1], is_right(result.limb))
+            gx, gy = _patch_grid(x, y, side, result.masks.shape[1], is_right(result.limb))
             if result.masks[li].max() > 0.5:
                 ax.contour(gx, gy, result.masks[li], levels=[0.5], colors="lime", linewidths=0.6)
         cols = method.scheme.columns_of(kind, name)
@@ -60,11 +61,11 @@ def joint_space_mask(result, method) -> np.ndarray:
     out = np.zeros((result.height, result.width), np.uint8)
     if result.masks is None:
         return out
+    n = max(1, int(round(result.patch_side)))
     for li, (x, y) in enumerate(result.landmarks.values()):
         patch = (result.masks[li] > 0.5).astype(np.uint8) * 255
         if not patch.any():
             continue
-        n = max(1, int(round(result.patch_sides[li])))
         if is_right(result.limb):                     # mask patches are cut from the mirrored image
             patch = patch[:, ::-1]
         big = np.asarray(Image.fromarray(patch).resize((n, n), Image.NEAREST))

@@ -41,7 +41,7 @@ class ImageResult:
     landmarks: dict            # name -> (x, y)
     scores: dict               # full column name -> predicted score (patch, before stacking)
     masks: np.ndarray | None   # (L, patch, patch) joint-space probabilities, mirrored like the patches
-    patch_sides: tuple = ()    # side of each landmark's joint patch in stored pixels
+    patch_side: float = 0.0    # side of a joint patch in stored pixels
 
 
 class Method:
@@ -110,20 +110,15 @@ class Method:
         mm = self.bundle.patch_mm.get(kind)
         side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
                                                                          s.patch_scale(kind))
-        factors = s.patch_factors(self.scheme, kind)
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side,
-                                     factors=factors)
-        wide = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side,
-                               factors=s.context_factors(self.scheme, kind))[0] if s.context_factor else None
+        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
         clock("patches")
         unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
-                                      n_landmarks=len(names), turn=s.scorer_turn, wide=wide)
+                                      n_landmarks=len(names), turn=s.scorer_turn)
         clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         return ImageResult(stem, limb, img.shape[1], img.shape[0],
-                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks,
-                           tuple(side * f for f in factors))
+                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
         """log2-space patch predictions (NaN where missing) -> final scores (89 columns)."""

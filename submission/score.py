@@ -32,18 +32,15 @@ class ScorerData(keras.utils.PyDataset):
     counts 64 times as much as one of a patient without damage.
     ``per_epoch`` patches are drawn per epoch (default N).  With ``ordinal`` (each column's highest
     score, 0 for a plain column) the ordinal columns' targets are the ordinal head's exceedances
-    (``models.ordinal_targets``) instead.  With ``samples["wide"]`` (N, C, C: the same points' patches
-    ``context`` times as wide) the network sees it as a second channel, moved, turned and exposed
-    with its patch (a shift of the crop is ``context`` times smaller in it).
+    (``models.ordinal_targets``) instead.
     """
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
                  boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None,
-                 aug: bool = False, ordinal=None, context: float = 0.0):
+                 aug: bool = False, ordinal=None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
         self.aug, self.ordinal = aug, ordinal
-        self.context = context if "wide" in samples else 0.0
         damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
@@ -73,22 +70,16 @@ class ScorerData(keras.utils.PyDataset):
         xs, ms = [], []
         for j in idx:
             img, m = self.s["patches"][j].astype(np.float32), self.s["masks"][j].astype(np.float32)
-            wide = [self.s["wide"][j].astype(np.float32)] if self.context else []
             if self.aug:
-                img, m, *wide = warp_patch(img, m, self.rng, *wide)
+                img, m = warp_patch(img, m, self.rng)
             ox, oy = self.rng.integers(0, c - p + 1, 2)
             img, m = img[oy:oy + p, ox:ox + p], m[oy:oy + p, ox:ox + p]
-            if wide:                    # the same shift, in the wide patch's coarser pixels
-                wx, wy = ((c - p) // 2 + np.round((np.array([ox, oy]) - (c - p) / 2) / self.context)).astype(int)
-                img = np.stack([img, wide[0][wy:wy + p, wx:wx + p]], axis=-1)
-            else:
-                img = img[..., None]
             if self.rng.random() < 0.5:
                 img, m = img[::-1, ::-1], m[::-1, ::-1]
             img = np.clip(img, 0, 1.5) * self.rng.uniform(0.9, 1.15)
             xs.append(expose_patch(img, self.rng) if self.aug else img)
             ms.append(m)
-        x = {"patch": np.stack(xs),
+        x = {"patch": np.stack(xs)[..., None],
              "landmark": np.eye(self.n_landmarks, dtype=np.float32)[self.s["landmark"][idx]]}
         targets, weight = self.s["targets"][idx], self.column_weight[idx]
         plain = np.ones(targets.shape[1], bool) if self.ordinal is None else np.asarray(self.ordinal) == 0
@@ -103,23 +94,21 @@ class ScorerData(keras.utils.PyDataset):
         return x, y, self.weight[idx]
 
 
-def warp_patch(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, *more: np.ndarray) -> tuple:
-    """A context patch and its mask (and ``more`` patches of the same centre) turned about the centre
-    by up to ±15° and scaled by 1/1.1–1.1, all by the same move (the joint's own tilt and size vary
-    from image to image); edges are mirrored."""
+def warp_patch(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A context patch and its mask turned about the centre by up to ±15° and scaled by 1/1.1–1.1 (the
+    joint's own tilt and size vary from image to image); edges are mirrored."""
     affine = random_affine(rng, img.shape[0], shift=0.0, scale=1.1, degrees=15)
-    return tuple(warp(a, affine, mode="mirror") for a in (img, mask, *more))
+    return warp(img, affine, mode="mirror"), warp(mask, affine, mode="mirror")
 
 
 def expose_patch(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Another exposure of the same patch (H, W) or (H, W, channels), every channel alike: a gamma of
-    0.7–1.4, now and then a slight blur, and detector noise of up to 3 % of the range."""
+    """Another exposure of the same patch: a gamma of 0.7–1.4, now and then a slight blur, and
+    detector noise of up to 3 % of the range."""
     from scipy.ndimage import gaussian_filter
 
     img = np.power(np.maximum(img, 0), rng.uniform(0.7, 1.4)).astype(np.float32)
     if rng.random() < 0.3:
-        sigma = rng.uniform(0.3, 1.0)
-        img = gaussian_filter(img, (sigma, sigma) + (0,) * (img.ndim - 2))
+        img = gaussian_filter(img, rng.uniform(0.3, 1.0))
     return img + rng.normal(0, rng.uniform(0, 0.03), img.shape).astype(np.float32)
 
 
@@ -140,18 +129,15 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
 
 def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
                       base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
-                      groups: tuple[int, ...] | None = None, aug: bool = False, ordinal=None,
-                      context: float = 0.0):
+                      groups: tuple[int, ...] | None = None, aug: bool = False, ordinal=None):
     """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
     stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
-    if bool(context) != ("wide" in samples):
-        raise ValueError(f"context {context} needs the samples' wide patches, and only it does")
     model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
-                         groups=groups, ordinal=ordinal, channels=2 if context else 1)
+                         groups=groups, ordinal=ordinal)
     losses, weights = scorer_loss(seg, ordinal)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal, context=context)
+                      per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal)
     return model, losses, weights, data, epochs
 
 
@@ -165,8 +151,7 @@ def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bo
     of their own (see ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds
     turns, scales and other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's
     highest score, see ``units.column_max``; 0 keeps a column plain) trains an ordinal head instead of
-    the plain regressor for the columns given a highest score; ``context`` (the wide patches' factor,
-    ``samples["wide"]``) gives the network their second channel; returns the model."""
+    the plain regressor for the columns given a highest score; returns the model."""
     keras.utils.set_random_seed(seed)
     model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
@@ -190,17 +175,13 @@ def ensemble(models) -> keras.Model:
 
 
 def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch: int, n_landmarks: int,
-                    batch: int = 256, turn: bool = True, wide: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches
-    (and, for a scorer with a second channel, the same points' ``wide`` patches).
+                    batch: int = 256, turn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches.
 
     With ``turn`` (test-time augmentation) each patch is also scored turned by 180°, as the
     scorer was trained, in the same batch, and the two answers are averaged (the turned mask
     turned back)."""
     x = center(patches, patch)[..., None].astype(np.float32)
-    if wide is not None:
-        x = np.concatenate([x, center(wide, patch)[..., None].astype(np.float32)], axis=-1)
     onehot = np.eye(n_landmarks, dtype=np.float32)[landmarks]
     if turn:
         x, onehot = np.concatenate([x, x[:, ::-1, ::-1]]), np.concatenate([onehot, onehot])

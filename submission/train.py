@@ -69,7 +69,7 @@ def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
                 steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
                 depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
                 groups=damage_groups(kind), aug=settings.scorer_aug,
-                ordinal=ordinal_tops(kind, settings.scorer_ordinal), context=settings.context_factor)
+                ordinal=ordinal_tops(kind, settings.scorer_ordinal))
 
 
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
@@ -96,7 +96,7 @@ def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settin
         if not len(s["patches"]):
             continue
         unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch,
-                                  n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn, wide=s.get("wide"))
+                                  n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
         fill_matrix(out, unit * column_top(kind), kind, scheme, s["patient"], s["limb"], s["landmark"])
     return out
 

@@ -137,22 +137,6 @@ def test_a_patch_side_given_in_pixels_sets_the_field_of_view():
     wide, _ = extract_patches(img, "LH", point, patch=16, patch_scale=1.0, context=1.0, side=2 * side)
     span = lambda p: p[0, 8, -1] - p[0, 8, 0]                             # noqa: E731
     assert span(wide) == pytest.approx(2 * span(default), rel=0.1)
-    # a point's own factor widens its patch alone (the wrist's, Settings.patch_factors)
-    two = np.array([[200.0, 150.0], [200.0, 150.0]])
-    mixed, _ = extract_patches(img, "LH", two, patch=16, patch_scale=1.0, context=1.0, factors=(1.0, 2.0))
-    np.testing.assert_array_equal(mixed[0], default[0])
-    np.testing.assert_allclose(mixed[1], wide[0], atol=1e-4)
-
-
-def test_the_wrist_patch_factor_widens_the_wrist_points_patches_only():
-    from challenge.schemes import load_scheme
-    from submission.bundle import PROFILES
-
-    scheme, settings = load_scheme("svh21"), replace(PROFILES["quick"], wrist_patch_factor=2.0)
-    factors = dict(zip(scheme.landmarks["hand"], settings.patch_factors(scheme, "hand")))
-    assert factors["mcp2"] == factors["ip"] == 1.0 and factors["lunate"] == factors["radcar"] == 2.0
-    assert set(settings.patch_factors(scheme, "foot")) == {1.0}
-    assert set(PROFILES["small"].patch_factors(scheme, "hand")) == {1.0}
 
 
 @pytest.mark.slow
@@ -176,24 +160,18 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
     hand = sorted(train.glob("*-LH.dcm"))[0]
     assert mm_per_pixel(hand) == pytest.approx(0.1) and mm_per_pixel(tmp_path / "none.jpg") is None
-    # (a scorer ordinal for narrowing only, with a wide second channel, goes through training, the
-    # bundle and prediction here too)
-    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",),
-                       context_factor=2.0)
+    # (a scorer ordinal for narrowing only goes through training, the bundle and prediction here too)
+    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",))
     bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
-    assert bundle.settings.scorer_ordinal == ("narrowing",) and bundle.settings.context_factor == 2.0
+    assert bundle.settings.scorer_ordinal == ("narrowing",)
     sides = [patch_side(*read_image(p)[0].shape[::-1], settings.patch_scale("hand")) * 0.1
              for p in sorted(train.glob("*-?H.dcm"))]
     assert bundle.patch_mm["hand"] == pytest.approx(np.median(sides)) and set(bundle.patch_mm) == {"hand", "foot"}
 
     method = Method(bundle.folder)
-    assert {t.name.split(":")[0]: t.shape[-1] for t in method.scorers["hand"].inputs}["patch"] == 2
     img, info = read_image(sorted(test.glob("*-LH.dcm"))[0])
-    assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_sides[0] == pytest.approx(bundle.patch_mm["hand"] / 0.2)
-    assert method.analyse(img, "LH").patch_sides[0] == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
-    method.settings = replace(method.settings, wrist_patch_factor=1.5)     # each landmark's own side
-    sides = dict(zip(bundle.scheme.landmarks["hand"], method.analyse(img, "LH").patch_sides))
-    assert sides["lunate"] == pytest.approx(1.5 * sides["mcp2"])
+    assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_side == pytest.approx(bundle.patch_mm["hand"] / 0.2)
+    assert method.analyse(img, "LH").patch_side == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
     turned = method.analyse(img, "LH").scores            # the scorer's test-time turn follows the settings
     method.settings = replace(method.settings, scorer_turn=False)
     plain = method.analyse(img, "LH").scores

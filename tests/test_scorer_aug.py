@@ -51,31 +51,3 @@ def test_augmented_batches_have_the_plain_batches_shapes():
         assert x["patch"].shape == (4, 48, 48, 1) and y["mask"].shape == (4, 48, 48, 2) and w.shape == (4,)
         assert np.isfinite(x["patch"]).all()
     assert not np.allclose(plain[0][0]["patch"], aug[0][0]["patch"])
-
-
-def test_the_wide_channel_moves_with_its_patch_at_its_own_pitch():
-    """A wide patch twice the side: the crop's random shift moves its content half as far, and the
-    warps, turns and exposures move both channels together."""
-    n, c, p = 64, 60, 48
-    fine = np.stack([_disc(r=4.0, at=(29.5 + 8, 29.5))] * n)        # a spot 8 px right of the centre
-    wide = np.stack([_disc(r=2.0, at=(29.5 + 4, 29.5))] * n)        # the same spot at half the pitch
-    samples = {"patches": fine, "wide": wide, "masks": np.zeros((n, c, c), np.uint8),
-               "has_mask": np.ones(n, bool), "landmark": np.arange(n) % 3,
-               "targets": np.zeros((n, 2), np.float32), "carried": np.ones((n, 2), np.float32)}
-    yy, xx = np.mgrid[:p, :p]
-
-    def centre(a):
-        w = a / a.sum()
-        return np.array([(w * xx).sum(), (w * yy).sum()]) - (p - 1) / 2
-
-    for aug in (False, True):
-        x, _, _ = ScorerData(samples, patch=p, n_landmarks=3, seg=False, batch=n, seed=3, aug=aug,
-                             context=2.0)[0]
-        assert x["patch"].shape == (n, p, p, 2)
-        offsets = [(centre(b[..., 0] > 0.5 * b[..., 0].max()), centre(b[..., 1] > 0.5 * b[..., 1].max()))
-                   for b in x["patch"]]                                 # (above the exposure's noise)
-        for f, w in offsets:
-            np.testing.assert_allclose(w, f / 2, atol=1.0 if aug else 0.6)
-        assert np.ptp([f[0] for f, _ in offsets]) > 5                   # the crops did shift
-    no_context = ScorerData(samples, patch=p, n_landmarks=3, seg=False, batch=4, seed=3)
-    assert no_context[0][0]["patch"].shape == (4, p, p, 1)
