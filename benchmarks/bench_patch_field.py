@@ -6,7 +6,7 @@ the landmark that carries the column (svh21 scheme), in mm, as the larger of the
 (a square patch sees a break when that is below its half side).  The patch's half side in mm is
 measured on the hand images of a cohort (``patch_side`` at the profile's ``hand_patch_scale`` over
 the image's pixels per mm, median over the images), and each column's share of breaks inside it is
-printed at the plain side and at 2 and 3 times it.  No image is rendered; about 10 s.
+printed at the plain side and at 2 and 3 times it.  No image is rendered; about a second.
 
     .venv/bin/python benchmarks/bench_patch_field.py --cohort /tmp/real24/cohort
 """
