@@ -54,7 +54,8 @@ class Settings:
     ``*_epochs`` only split them for the progress display and the learning-rate schedule.
     ``oof_folds``: the out-of-fold scorers per kind (each sees (K-1)/K of the patients; all
     are averaged at prediction time).  ``*_patch_scale`` multiply a joint patch's side (see
-    ``geometry.patch_side``).  ``patient_weighted``: the damage types whose scorer loss weighs
+    ``geometry.patch_side``); ``*_patch`` is the side in pixels the scorer sees it at, so the two
+    together set the pitch.  ``patient_weighted``: the damage types whose scorer loss weighs
     each patient by its official leaderboard weight.  ``ref_*``: the landmark refiner
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
@@ -81,7 +82,8 @@ class Settings:
     ref_base: int = 8
     ref_passes: int = 1
     ref_turned: bool = False
-    patch: int = 48
+    hand_patch: int = 48
+    foot_patch: int = 48
     hand_patch_scale: float = 0.6
     foot_patch_scale: float = 1.0
     scorer_base: int = 8
@@ -109,6 +111,9 @@ class Settings:
     def patch_scale(self, kind: str) -> float:
         return self.hand_patch_scale if kind == "hand" else self.foot_patch_scale
 
+    def patch_px(self, kind: str) -> int:
+        return self.hand_patch if kind == "hand" else self.foot_patch
+
     def scorer_steps(self, kind: str) -> int:
         return self.hand_scorer_steps if kind == "hand" else self.foot_scorer_steps
 
@@ -125,6 +130,11 @@ class Settings:
     def from_dict(cls, d: dict) -> "Settings":
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in d.items() if k in names}
+        if "patch" in d:                   # bundles of before each limb kind had its own
+            if not _same_kind(d["patch"], 0):
+                raise ValueError(f"setting 'patch' is {d['patch']!r}, expected an integer like 48")
+            for name in ("hand_patch", "foot_patch"):
+                kept.setdefault(name, d["patch"])
         if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
             kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
         for name in _DAMAGE_LISTS:
@@ -152,8 +162,8 @@ def _same_kind(value, default) -> bool:
 PROFILES = {
     # tiny networks and a few steps: tests and smoke runs
     "quick": Settings(profile="quick", loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12,
-                      loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, patch=32, scorer_base=4,
-                      scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1, oof_folds=2,
+                      loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, hand_patch=32, foot_patch=32,
+                      scorer_base=4, scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1, oof_folds=2,
                       stack_trees=20),
     # the networks sized for 2 CPU cores (CI, the demo), the localizer refined on fine crops
     # (docs/measurements.md says what each choice gained)
@@ -163,9 +173,10 @@ PROFILES = {
     # length of training it helped), ordinal scorer heads (narrowing better on every seed of the
     # calibrated phantoms, erosion mixed); no test-time turns (they cost time and gained nothing measurable);
     # hand patches at 0.8 instead of 0.6 of the reference field (the 12-mm patch missed most wrist and
-    # some MCP erosions: erosion better on every seed, narrowing a little worse)
-    "full": Settings(profile="full", loc_steps=1000, ref_steps=800, hand_patch_scale=0.8, hand_scorer_steps=3000,
-                     foot_scorer_steps=2000, scorer_epochs=10, scorer_aug=True, scorer_turn=False,
+    # some MCP erosions: erosion better on every seed, narrowing a little worse), seen at 64 px instead
+    # of 48 (the 0.6 field's pitch again: both damage types better on every seed)
+    "full": Settings(profile="full", loc_steps=1000, ref_steps=800, hand_patch_scale=0.8, hand_patch=64,
+                     hand_scorer_steps=3000, foot_scorer_steps=2000, scorer_epochs=10, scorer_aug=True, scorer_turn=False,
                      scorer_ordinal=DAMAGE_TYPES),
 }
 DEFAULT_PROFILE = "full"

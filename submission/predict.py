@@ -110,9 +110,9 @@ class Method:
         mm = self.bundle.patch_mm.get(kind)
         side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
                                                                          s.patch_scale(kind))
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch, patch_scale=s.patch_scale(kind), side=side)
+        patches, _ = extract_patches(img, limb, xy, patch=s.patch_px(kind), patch_scale=s.patch_scale(kind), side=side)
         clock("patches")
-        unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch,
+        unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch_px(kind),
                                       n_landmarks=len(names), turn=s.scorer_turn)
         clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)

@@ -65,7 +65,7 @@ def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progres
 def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
     """The keyword options of ``score.train_scorer`` (and ``scorer_and_stream``) for one limb kind's
     scorer under ``settings``: the one place a profile becomes a scorer."""
-    return dict(patch=settings.patch, n_landmarks=len(scheme.landmarks[kind]), seg=settings.seg,
+    return dict(patch=settings.patch_px(kind), n_landmarks=len(scheme.landmarks[kind]), seg=settings.seg,
                 steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
                 depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
                 groups=damage_groups(kind), aug=settings.scorer_aug,
@@ -95,7 +95,7 @@ def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settin
         s = d.samples(scheme, kind, scores, set(patients))
         if not len(s["patches"]):
             continue
-        unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch,
+        unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch_px(kind),
                                   n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
         fill_matrix(out, unit * column_top(kind), kind, scheme, s["patient"], s["limb"], s["landmark"])
     return out

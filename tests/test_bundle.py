@@ -160,10 +160,11 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
     hand = sorted(train.glob("*-LH.dcm"))[0]
     assert mm_per_pixel(hand) == pytest.approx(0.1) and mm_per_pixel(tmp_path / "none.jpg") is None
-    # (a scorer ordinal for narrowing only goes through training, the bundle and prediction here too)
-    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",))
+    # (a scorer ordinal for narrowing only, and hand patches seen at another size than the feet's, go
+    # through training, the bundle and prediction here too)
+    settings = replace(PROFILES["quick"], stack=False, ref_steps=0, scorer_ordinal=("narrowing",), hand_patch=24)
     bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
-    assert bundle.settings.scorer_ordinal == ("narrowing",)
+    assert bundle.settings.scorer_ordinal == ("narrowing",) and bundle.settings.patch_px("foot") == 32
     sides = [patch_side(*read_image(p)[0].shape[::-1], settings.patch_scale("hand")) * 0.1
              for p in sorted(train.glob("*-?H.dcm"))]
     assert bundle.patch_mm["hand"] == pytest.approx(np.median(sides)) and set(bundle.patch_mm) == {"hand", "foot"}
@@ -177,6 +178,9 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     plain = method.analyse(img, "LH").scores
     assert turned.keys() == plain.keys() and max(abs(turned[k] - plain[k]) for k in turned) > 1e-6
     method.settings = bundle.settings
+    foot, _ = read_image(sorted(test.glob("*-LF.dcm"))[0])
+    assert method.analyse(img, "LH").masks.shape[1:] == (24, 24)
+    assert method.analyse(foot, "LF").masks.shape[1:] == (32, 32)
     summary = predict_folder(bundle.folder, test, test / "template.csv", tmp_path / "pred.csv", progress=False,
                              method=method)
     assert summary["images"] == 4 and not summary["failed"]

@@ -294,6 +294,12 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     # a bundle written while the setting was one switch reads as both damage types or none
     assert Settings.from_dict({"scorer_ordinal": True}).scorer_ordinal == DAMAGE_TYPES
     assert Settings.from_dict({"scorer_ordinal": False}).scorer_ordinal == ()
+    # and one written while hands and feet shared one patch size gives it to both
+    old = Settings.from_dict({"patch": 40})
+    assert (old.patch_px("hand"), old.patch_px("foot")) == (40, 40)
+    assert PROFILES["full"].patch_px("hand") == 64 and PROFILES["full"].patch_px("foot") == 48
+    with pytest.raises(ValueError, match="setting 'patch' is 'big', expected an integer"):
+        Settings.from_dict({"patch": "big"})
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
