@@ -196,7 +196,8 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
             d.refiner.add(img, limb, xy)
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
         side = d.patch_mm / spacing[path] if d.patch_mm and spacing[path] else None
-        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch_px(kind), patch_scale=settings.patch_scale(kind),
+        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch_px(kind),
+                                            patch_scale=settings.patch_scale(kind),
                                             mask=mask if mask is not None else np.zeros_like(img), side=side)
         d.patches.append(patches.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))

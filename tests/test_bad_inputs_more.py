@@ -164,7 +164,8 @@ def _edit(folder: Path, change) -> None:
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda d: d["settings"].__setitem__("hand_patch", "big"), "setting 'hand_patch' is 'big', expected an integer like"),
+    (lambda d: d["settings"].__setitem__("hand_patch", "big"),
+     "setting 'hand_patch' is 'big', expected an integer like"),
     (lambda d: d["settings"].__setitem__("seg", 1), "setting 'seg' is 1, expected true or false"),
     (lambda d: d["settings"].__setitem__("loc_sigma", "wide"), "setting 'loc_sigma' is 'wide', expected a finite"),
     (lambda d: d["settings"].__setitem__("scorer_ordinal", ["narowing"]),
