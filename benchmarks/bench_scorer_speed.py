@@ -1,0 +1,60 @@
+"""What the hand scorers cost at prediction for a patch size: the out-of-fold ensemble of a profile
+(``oof_folds`` scorers of its shape, averaged in one model as ``Method`` loads them) on one hand
+image's patches, median milliseconds over ``--calls``.  The networks are untrained: only the
+arithmetic counts, so no bundle or cohort is needed.
+
+    .venv/bin/python benchmarks/bench_scorer_speed.py [--profile full] [--patch 48 64] [--calls 30]
+
+Timings are only comparable within one run: start it when the host is otherwise idle.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
+    ap.add_argument("--patch", type=int, nargs="+", default=[48, 64], help="hand patch sides in pixels")
+    ap.add_argument("--calls", type=int, default=30)
+    args = ap.parse_args(argv)
+    from submission.bundle import PROFILES
+
+    step = 2 ** PROFILES[args.profile].scorer_depth          # the encoder halves the patch this often
+    if any(px < step or px % step for px in args.patch) or args.calls < 1:
+        ap.error(f"--patch: sides must be positive multiples of {step} for {args.profile}'s scorer; --calls >= 1")
+
+    from challenge.schemes import load_scheme
+    from submission.geometry import CONTEXT
+    from submission.models import build_scorer
+    from submission.score import ensemble, predict_patches
+    from submission.train import scorer_options
+    from submission.units import kind_columns
+
+    scheme, n_out = load_scheme("svh21"), len(kind_columns("hand"))
+
+    for px in args.patch:
+        settings = replace(PROFILES[args.profile], hand_patch=px)
+        o = scorer_options("hand", scheme, settings)
+        model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
+                                       groups=o["groups"], ordinal=o["ordinal"]) for _ in range(settings.oof_folds)])
+        side = int(round(px * CONTEXT))
+        patches = np.random.default_rng(0).random((o["n_landmarks"], side, side), dtype=np.float32)
+        times = []
+        for i in range(args.calls + 3):                  # the first calls trace the graph
+            t = time.perf_counter()
+            predict_patches(model, patches, np.arange(o["n_landmarks"]), patch=px, n_landmarks=o["n_landmarks"],
+                            turn=settings.scorer_turn)
+            if i >= 3:
+                times.append(time.perf_counter() - t)
+        print(f"{args.profile}, hand patches {px} px: {settings.oof_folds} scorers on one hand image's "
+              f"{o['n_landmarks']} patches, median {1000 * np.median(times):.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
