@@ -27,6 +27,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import interrupts
 from .errors import ParameterError, UsageError
 
 
@@ -158,7 +159,8 @@ def replacing(path: str | Path, *, mode: int = 0o644, suffix: str = ".tmp"):
     """Yield a temporary sibling of ``path`` to write; rename it over ``path`` if the block succeeds.
 
     The parent folder is created if missing.  On any exception (``KeyboardInterrupt``
-    included) the temporary file is removed and ``path`` is left as it was.  ``suffix``
+    included, and a SIGTERM that a library swallowed: ``interrupts.check``) the temporary
+    file is removed and ``path`` is left as it was.  ``suffix``
     ends the temporary name, for writers that insist on one (``suffix=".keras"``).
     """
     path = Path(path)
@@ -167,6 +169,7 @@ def replacing(path: str | Path, *, mode: int = 0o644, suffix: str = ".tmp"):
     os.close(fd)
     try:
         yield Path(tmp)
+        interrupts.check()                  # an interrupt a library swallowed must not commit the file
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

@@ -19,6 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
+from challenge import interrupts
 from challenge.errors import ParameterError, UsageError
 
 # The other packages' ``cli`` modules (``ra2 demo`` is registered here); a package that is not there is skipped.
@@ -53,11 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminated(signum, frame):
-    """SIGTERM (how schedulers end over-time jobs) unwinds like Ctrl-C, so that every command's
-    clean-up runs: staged outputs are removed and earlier outputs stay as they were."""
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
 
 def _message(exc: UsageError, args) -> str:
     """The error as the user gave the input: a library parameter under the subcommand's option."""
@@ -76,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        signal.signal(signal.SIGTERM, _terminated)
-    except ValueError:                 # not the main thread (a test runner calling main)
-        pass
+    # SIGTERM (how schedulers end over-time jobs) unwinds like Ctrl-C, so that every command's clean-up
+    # runs: staged outputs are removed and earlier outputs stay as they were.  Not in a test runner's
+    # other threads, where signals cannot be handled.
+    interrupts.install(signal.SIGTERM)
     try:
         rc = args.func(args)
     except UsageError as exc:
@@ -89,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 141
     except KeyboardInterrupt as exc:
-        print(f"ra2 {args.command}: interrupted ({str(exc) or 'SIGINT'}): no partial output was kept", file=sys.stderr)
-        return 143 if str(exc) == "SIGTERM" else 130
+        name = interrupts.pending() or str(exc) or "SIGINT"
+        print(f"ra2 {args.command}: interrupted ({name}): no partial output was kept", file=sys.stderr)
+        return 143 if name == "SIGTERM" else 130
+    finally:
+        interrupts.clear()
     return int(rc or 0)
 
 

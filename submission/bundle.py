@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from challenge import interrupts
 from challenge.catalogue import DAMAGE_TYPES
 from challenge.errors import UsageError
 from challenge.outputs import write_json
@@ -385,6 +386,7 @@ def staged_folder(out: str | Path, marker: str = MANIFEST, what: str = "a model 
     old = None
     try:
         yield tmp
+        interrupts.check()                  # an interrupt a library swallowed must not replace ``out``
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             out.replace(old / out.name)

@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from challenge import interrupts
+
 
 def _block(x, filters: int, name: str, dilation: int = 1):
     for i in (1, 2):
@@ -215,6 +217,7 @@ def train_steps(model: keras.Model, data, epochs: int, *, lr: float, loss, loss_
     with tqdm(total=epochs * len(data), desc=desc, disable=not progress, unit="step") as bar:
         for _ in range(epochs):
             for i in range(len(data)):
+                interrupts.check()
                 logs = model.train_on_batch(*data[i], return_dict=True)
                 last = float(logs["loss"])
                 bar.update()

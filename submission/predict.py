@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from challenge import interrupts
 from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS, kind_of
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError, listed
@@ -191,6 +192,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     staging, mask_staging = _Staging(overlays), _Staging(masks_out)
     jobs = [(p, limb) for p in patients for limb in LIMBS]
     for patient, limb in tqdm(jobs, desc="predicting", disable=not progress, unit="img"):
+        interrupts.check()
         path = folder.path(patient, limb)
         name = f"{patient}-{limb}"
         if path is None:
@@ -207,7 +209,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             continue
         except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
             if _interrupted(exc):
-                raise KeyboardInterrupt(str(exc)) from exc
+                raise KeyboardInterrupt(interrupts.pending() or "SIGINT") from exc
             failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
             log.debug("%s: analysis failed", path.name, exc_info=True)
             continue
@@ -275,6 +277,7 @@ class _Staging:
         return self.tmp / name
 
     def commit(self) -> None:
+        interrupts.check()
         if self.tmp is not None:
             for p in sorted(self.tmp.iterdir()):
                 p.replace(self.folder / p.name)

@@ -120,6 +120,45 @@ def test_the_writer_replaces_whole_files_and_an_interrupted_write_changes_nothin
     assert (tmp_path / "t.csv").read_text() == "b\n" and oct((tmp_path / "t.csv").stat().st_mode & 0o777) == "0o644"
 
 
+def test_a_sigterm_that_a_destructor_swallows_still_stops_the_next_commit(tmp_path, capsys):
+    """Python loses the KeyboardInterrupt a signal handler raises inside a destructor or weakref callback
+    (Keras runs many while it saves a model); the signal must still stop the command before it commits."""
+    import gc
+    import signal
+
+    from challenge import interrupts
+    from submission.bundle import staged_folder
+
+    class Saving:                                       # stands in for Keras's callbacks while it saves
+        def __del__(self):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+
+    write_text(tmp_path / "out.csv", "old\n")
+    (tmp_path / "bundle").mkdir()
+    write_text(tmp_path / "bundle" / "bundle.json", "{}")
+    old_handler, old_hook = signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    try:
+        assert interrupts.install(signal.SIGTERM) and interrupts.pending() is None
+        Saving()
+        gc.collect()
+        assert interrupts.pending() == "SIGTERM"        # the raise was lost, the signal was not
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            write_text(tmp_path / "out.csv", "new\n")
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            with staged_folder(tmp_path / "bundle") as tmp:
+                (tmp / "bundle.json").write_text('{"new": 1}')
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "out.csv"]
+        assert (tmp_path / "out.csv").read_text() == "old\n"
+        assert (tmp_path / "bundle" / "bundle.json").read_text() == "{}"
+        assert "Traceback" not in capsys.readouterr().err    # a lost interrupt is no traceback for the user
+    finally:
+        interrupts.clear()
+        signal.signal(signal.SIGTERM, old_handler)
+        sys.unraisablehook = old_hook
+    write_text(tmp_path / "out.csv", "new\n")           # cleared: writes go through again
+    assert (tmp_path / "out.csv").read_text() == "new\n"
+
+
 # ------------------------------------------------------------------ score / compare / leaderboard / baseline
 def test_score_json_onto_its_own_predictions_or_gold_file_is_refused(corpus, capsys):
     before = hashes(corpus.root)

@@ -1,0 +1,60 @@
+"""SIGTERM ends a command as Ctrl-C does, even where a library swallows the exception.
+
+Python runs a signal handler between two bytecodes of the main thread.  When that moment falls
+inside a weakref callback or a destructor (Keras runs many while it saves a model), the
+``KeyboardInterrupt`` the handler raises is printed as "Exception ignored" and lost, and the
+command would run on and finish as if never stopped.  So the handler also records the signal,
+and ``check()`` raises it again: every training step, every image predicted and every staged
+output just before it is committed calls it.  A lost interrupt therefore stops the command at
+the next of those points, and never lets a result of the interrupted run replace an earlier one.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+_pending: str | None = None
+_default_unraisable = sys.unraisablehook
+
+
+def _on_signal(signum, frame):
+    global _pending
+    _pending = signal.Signals(signum).name
+    raise KeyboardInterrupt(_pending)
+
+
+def _quiet_unraisable(unraisable):
+    """A swallowed interrupt is not a traceback for the user: ``check()`` will raise it again."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _pending is not None:
+        return
+    _default_unraisable(unraisable)
+
+
+def install(signum: int = signal.SIGTERM) -> bool:
+    """Make ``signum`` raise ``KeyboardInterrupt(<its name>)`` and be remembered; clears any earlier
+    record.  False (and nothing changed) where signals cannot be handled: not the main thread."""
+    global _pending
+    try:
+        signal.signal(signum, _on_signal)
+    except ValueError:
+        return False
+    _pending = None
+    sys.unraisablehook = _quiet_unraisable
+    return True
+
+
+def pending() -> str | None:
+    """The name of the signal received and not yet acted on, if any."""
+    return _pending
+
+
+def check() -> None:
+    """Raise ``KeyboardInterrupt`` again if a signal was received (its first raise may have been lost)."""
+    if _pending is not None:
+        raise KeyboardInterrupt(_pending)
+
+
+def clear() -> None:
+    """Forget a received signal (after a command has ended on it, in a process that goes on)."""
+    global _pending
+    _pending = None
