@@ -57,7 +57,8 @@ class Settings:
     are averaged at prediction time).  ``*_patch_scale`` multiply a joint patch's side (see
     ``geometry.patch_side``); ``*_patch`` is the side in pixels the scorer sees it at, so the two
     together set the pitch.  ``patient_weighted``: the damage types whose scorer loss weighs
-    each patient by its official leaderboard weight.  ``ref_*``: the landmark refiner
+    each patient by its official leaderboard weight, raised to ``patient_weight_power`` (1: the
+    weight itself, from 1 to 64; 0.5: its square root, 1 to 8).  ``ref_*``: the landmark refiner
     (``refine``), a network on fine-pitch crops of the stored image around the localizer's
     points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
     turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
@@ -96,6 +97,7 @@ class Settings:
     scorer_ordinal: tuple[str, ...] = ()
     scorer_turn: bool = True
     patient_weighted: tuple[str, ...] = ("erosion",)
+    patient_weight_power: float = 1.0
     oof_folds: int = 4
     stack_trees: int = 500
     stack_depth: int = 4

@@ -27,9 +27,9 @@ class ScorerData(keras.utils.PyDataset):
     over-score (with MSE, oversampling alone shifts every uncertain prediction
     towards damage).  With ``samples["patient_weight"]`` (the official weight of
     each patch's patient, see ``data.metric_weights``), the score columns flagged
-    in ``weighted`` are weighed by it (normalised to mean 1), as the leaderboard
-    weighs patients: such a column of a patient with a total score above 148
-    counts 64 times as much as one of a patient without damage.
+    in ``weighted`` are weighed by it raised to ``weight_power`` (normalised to mean 1); at 1, as
+    the leaderboard weighs patients: such a column of a patient with a total score above 148
+    counts 64 times as much as one of a patient without damage (8 times at ``weight_power=0.5``).
     ``per_epoch`` patches are drawn per epoch (default N).  With ``ordinal`` (each column's highest
     score, 0 for a plain column) the ordinal columns' targets are the ordinal head's exceedances
     (``models.ordinal_targets``) instead.
@@ -37,7 +37,7 @@ class ScorerData(keras.utils.PyDataset):
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
                  boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None,
-                 aug: bool = False, ordinal=None):
+                 weight_power: float = 1.0, aug: bool = False, ordinal=None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
         self.aug, self.ordinal = aug, ordinal
@@ -48,7 +48,7 @@ class ScorerData(keras.utils.PyDataset):
         # per patch and column: 0 where not carried, else 1 or the patient's normalised weight
         self.column_weight = samples["carried"].astype(np.float32)
         if weighted is not None and "patient_weight" in samples:
-            pw = np.asarray(samples["patient_weight"], float)
+            pw = np.asarray(samples["patient_weight"], float) ** weight_power
             scale = np.where(np.asarray(weighted, bool)[None, :], (pw / pw.mean())[:, None], 1.0)
             self.column_weight = (self.column_weight * scale).astype(np.float32)
         self.per_epoch = per_epoch or len(p)
@@ -129,7 +129,8 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
 
 def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
                       base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
-                      groups: tuple[int, ...] | None = None, aug: bool = False, ordinal=None):
+                      weight_power: float = 1.0, groups: tuple[int, ...] | None = None, aug: bool = False,
+                      ordinal=None):
     """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
     stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
     model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
@@ -137,7 +138,8 @@ def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool,
     losses, weights = scorer_loss(seg, ordinal)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch, weighted=weighted, aug=aug, ordinal=ordinal)
+                      per_epoch=per_epoch, weighted=weighted, weight_power=weight_power, aug=aug,
+                      ordinal=ordinal)
     return model, losses, weights, data, epochs
 
 
@@ -147,11 +149,12 @@ def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bo
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
     to zero along a cosine.  ``options`` (``scorer_and_stream``'s): ``patch``, ``n_landmarks``,
     ``seg``, ``steps``, ``epochs``, ``base``, ``depth``, ``batch``; ``weighted`` flags the output
-    columns weighed by patient weight (see ``ScorerData``); ``groups`` the runs of columns with a head
-    of their own (see ``build_scorer``; ``damage_groups`` gives one per damage type); ``aug`` adds
-    turns, scales and other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` (each column's
-    highest score, see ``units.column_max``; 0 keeps a column plain) trains an ordinal head instead of
-    the plain regressor for the columns given a highest score; returns the model."""
+    columns weighed by patient weight raised to ``weight_power`` (see ``ScorerData``); ``groups`` the
+    runs of columns with a head of their own (see ``build_scorer``; ``damage_groups`` gives one per
+    damage type); ``aug`` adds turns, scales and other exposures (``warp_patch``, ``expose_patch``);
+    ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
+    an ordinal head instead of the plain regressor for the columns given a highest score; returns the
+    model."""
     keras.utils.set_random_seed(seed)
     model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate

@@ -68,7 +68,7 @@ def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
     return dict(patch=settings.patch_px(kind), n_landmarks=len(scheme.landmarks[kind]), seg=settings.seg,
                 steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
                 depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
-                groups=damage_groups(kind), aug=settings.scorer_aug,
+                weight_power=settings.patient_weight_power, groups=damage_groups(kind), aug=settings.scorer_aug,
                 ordinal=ordinal_tops(kind, settings.scorer_ordinal))
 
 

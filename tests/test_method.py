@@ -155,10 +155,13 @@ def test_scorer_weights_patients_as_the_leaderboard_does():
                       weighted=[False, True])
     _, y, w = data[0]
     assert y["scores"].shape == (50, 4)
-    for col, shares in ((0, (1 / 3, 1 / 3, 1 / 3)), (1, (1 / 67, 2 / 67, 64 / 67))):
-        weights = data.weight[data.order] * data.column_weight[data.order, col]
+    root = ScorerData(samples, patch=16, n_landmarks=1, seg=False, batch=50, boost=3.0, seed=0, per_epoch=60000,
+                      weighted=[False, True], weight_power=0.5)          # square roots: 1, 1.41, 8
+    for d, col, shares in ((data, 0, (1 / 3, 1 / 3, 1 / 3)), (data, 1, (1 / 67, 2 / 67, 64 / 67)),
+                           (root, 0, (1 / 3, 1 / 3, 1 / 3)), (root, 1, np.array([1, 2 ** 0.5, 8]) / (9 + 2 ** 0.5))):
+        weights = d.weight[d.order] * d.column_weight[d.order, col]
         for lo, share in zip((0, 100, 200), shares):
-            drawn = (data.order >= lo) & (data.order < lo + 100)
+            drawn = (d.order >= lo) & (d.order < lo + 100)
             assert abs((weights * drawn).sum() / weights.sum() - share) < 0.01
 
 
