@@ -33,13 +33,15 @@ def _quiet_unraisable(unraisable):
 def install(signum: int = signal.SIGTERM) -> bool:
     """Make ``signum`` raise ``KeyboardInterrupt(<its name>)`` and be remembered; clears any earlier
     record.  False (and nothing changed) where signals cannot be handled: not the main thread."""
-    global _pending
+    global _pending, _default_unraisable
     try:
         signal.signal(signum, _on_signal)
     except ValueError:
         return False
     _pending = None
-    sys.unraisablehook = _quiet_unraisable
+    if sys.unraisablehook is not _quiet_unraisable:
+        _default_unraisable = sys.unraisablehook
+        sys.unraisablehook = _quiet_unraisable
     return True
 
 
