@@ -54,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def _message(exc: UsageError, args) -> str:
     """The error as the user gave the input: a library parameter under the subcommand's option."""
     if isinstance(exc, ParameterError) and not exc.name.startswith("-"):
