@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         settings = replace(PROFILES[args.profile], hand_patch=px)
         o = scorer_options("hand", scheme, settings)
         model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
-                                       groups=o["groups"], ordinal=o["ordinal"]) for _ in range(settings.oof_folds)])
+                                       groups=o["groups"], ordinal=o["ordinal"], split=o["split"]) for _ in range(settings.oof_folds)])
         side = int(round(px * CONTEXT))
         patches = np.random.default_rng(0).random((o["n_landmarks"], side, side), dtype=np.float32)
         times = []

@@ -65,6 +65,7 @@ class Settings:
     ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
     regression with MSE.
+    ``scorer_split``: each damage type's head on an encoder–decoder of its own (``build_scorer``).
     ``scorer_ema``: a scorer's weights end as their moving average over the training steps with this
     momentum (0: as the last step left them).
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
@@ -101,6 +102,7 @@ class Settings:
     patient_weighted: tuple[str, ...] = ("erosion",)
     patient_weight_power: float = 1.0
     scorer_ema: float = 0.0
+    scorer_split: bool = False
     oof_folds: int = 4
     stack_trees: int = 500
     stack_depth: int = 4
