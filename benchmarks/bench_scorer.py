@@ -28,7 +28,8 @@ from challenge.catalogue import KIND_LIMBS, KINDS
 TAGS = {"narrowing": "_J__", "erosion": "_E__"}
 
 
-def _setting(settings_cls, text: str) -> tuple[str, object]:
+def parse_setting(settings_cls, text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` (``--set``) as (name, value of the setting's type); a comma list for a tuple."""
     name, _, value = text.partition("=")
     types = {f.name: f.type for f in fields(settings_cls)}
     if name not in types:
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     from submission.units import log_scores
 
     try:
-        settings = replace(PROFILES[args.profile], ref_steps=0, **dict(_setting(Settings, s) for s in args.set))
+        settings = replace(PROFILES[args.profile], ref_steps=0, **dict(parse_setting(Settings, s) for s in args.set))
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from None
     cohort = Path(args.cohort or "/tmp/ra2_bench/cohort")

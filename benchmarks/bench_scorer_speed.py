@@ -1,9 +1,13 @@
-"""What the hand scorers cost at prediction for a patch size: the out-of-fold ensemble of a profile
-(``oof_folds`` scorers of its shape, averaged in one model as ``Method`` loads them) on one hand
-image's patches, median milliseconds over ``--calls``.  The networks are untrained: only the
-arithmetic counts, so no bundle or cohort is needed.
+"""What the hand scorers cost at prediction for a patch size or another setting: the out-of-fold
+ensemble of a profile (``oof_folds`` scorers of its shape, averaged in one model as ``Method`` loads
+them) on one hand image's patches, median milliseconds over ``--calls``.  The networks are
+untrained: only the arithmetic counts, so no bundle or cohort is needed.
 
     .venv/bin/python benchmarks/bench_scorer_speed.py [--profile full] [--patch 48 64] [--calls 30]
+    .venv/bin/python benchmarks/bench_scorer_speed.py --set scorer_depth=4 --set scorer_split=1
+
+Each ``--patch`` side and each ``--set NAME=VALUE`` is one variant of the profile (with ``--set``
+and no ``--patch``, the profile as it is comes first).
 
 Timings are only comparable within one run: start it when the host is otherwise idle.
 """
@@ -19,14 +23,32 @@ import numpy as np
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
-    ap.add_argument("--patch", type=int, nargs="+", default=[48, 64], help="hand patch sides in pixels")
+    ap.add_argument("--patch", type=int, nargs="+", help="hand patch sides in pixels (default 48 64 without --set)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a variant of the profile with this setting changed (repeatable)")
     ap.add_argument("--calls", type=int, default=30)
     args = ap.parse_args(argv)
-    from submission.bundle import PROFILES
+    from bench_scorer import parse_setting
+    from submission.bundle import PROFILES, Settings
 
-    step = 2 ** PROFILES[args.profile].scorer_depth          # the encoder halves the patch this often
-    if any(px < step or px % step for px in args.patch) or args.calls < 1:
-        ap.error(f"--patch: sides must be positive multiples of {step} for {args.profile}'s scorer; --calls >= 1")
+    if args.calls < 1:
+        ap.error("--calls: at least 1")
+    profile = PROFILES[args.profile]
+    patches = args.patch or ([] if args.set else [48, 64])
+    variants = [(f"hand patches {px} px", replace(profile, hand_patch=px)) for px in patches]
+    if args.set and not args.patch:
+        variants.append((f"hand patches {profile.hand_patch} px", profile))
+    for text in args.set:
+        name, value = parse_setting(Settings, text)
+        try:
+            variants.append((f"hand patches {profile.hand_patch} px, {name}={value}", replace(profile, **{name: value})))
+        except ValueError as exc:
+            ap.error(f"--set {text}: {exc}")
+    for _, settings in variants:
+        step = 2 ** settings.scorer_depth                 # the encoder halves the patch this often
+        if settings.hand_patch < step or settings.hand_patch % step:
+            ap.error(f"hand patches of {settings.hand_patch} px must be a positive multiple of {step} for a "
+                     f"scorer of depth {settings.scorer_depth}")
 
     from challenge.schemes import load_scheme
     from submission.geometry import CONTEXT
@@ -37,8 +59,8 @@ def main(argv=None) -> int:
 
     scheme, n_out = load_scheme("svh21"), len(kind_columns("hand"))
 
-    for px in args.patch:
-        settings = replace(PROFILES[args.profile], hand_patch=px)
+    for label, settings in variants:
+        px = settings.hand_patch
         o = scorer_options("hand", scheme, settings)
         model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
                                        groups=o["groups"], ordinal=o["ordinal"], split=o["split"]) for _ in range(settings.oof_folds)])
@@ -51,7 +73,7 @@ def main(argv=None) -> int:
                             turn=settings.scorer_turn)
             if i >= 3:
                 times.append(time.perf_counter() - t)
-        print(f"{args.profile}, hand patches {px} px: {settings.oof_folds} scorers on one hand image's "
+        print(f"{args.profile}, {label}: {settings.oof_folds} scorers on one hand image's "
               f"{o['n_landmarks']} patches, median {1000 * np.median(times):.1f} ms")
     return 0
 
