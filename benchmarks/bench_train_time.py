@@ -13,6 +13,9 @@ measures each part on this host and prints them with their sum:
 * one stacker fit on (patients x 86) features with the profile's trees.
 
     .venv/bin/python benchmarks/bench_train_time.py --profile full --patients 300
+    .venv/bin/python benchmarks/bench_train_time.py --profile full --set scorer_depth=4
+
+``--set NAME=VALUE`` (repeatable) changes a setting of the profile first.
 
 The sum is a projection, not one timed training: it leaves out Python start-up
 and the out-of-fold predictions (seconds), and a shared host's speed moves
@@ -48,14 +51,24 @@ def main(argv=None) -> int:
                     help="a phantom cohort to use as it is (default /tmp/ra2_train_time/N, made with N/1 patients, "
                          "seed 11, unless this code drew the one there)")
     ap.add_argument("--repeats", type=int, default=10, help="timed steps per network")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="change a setting of the profile (repeatable)")
     args = ap.parse_args(argv)
+    from dataclasses import replace
+
+    from bench_scorer import parse_setting
+    from submission.bundle import PROFILES, Settings
+
+    try:
+        st = replace(PROFILES[args.profile], **dict(parse_setting(Settings, text) for text in args.set))
+    except ValueError as exc:
+        ap.error(f"--set: {exc}")
     logging.basicConfig(level=logging.WARNING)
 
     import keras
 
     from challenge.schemes import load_scheme
     from phantoms.cohort import cohort_differs, make_cohort
-    from submission.bundle import PROFILES
     from submission.data import load_training, metric_weights
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
     from submission.refine import RefinerData, build_refiner
@@ -64,7 +77,6 @@ def main(argv=None) -> int:
     from submission.train import scorer_options
     from submission.units import log_scores
 
-    st = PROFILES[args.profile]
     scheme = load_scheme("svh21")
     cohort = Path(args.cohort or f"/tmp/ra2_train_time/{args.patients}")
     if args.cohort:
@@ -108,7 +120,8 @@ def main(argv=None) -> int:
             x, log_scores(scores).to_numpy(), sample_weight=metric_weights(scores).to_numpy())
         parts[f"stacker: 86 columns x {st.stack_trees} trees"] = time.time() - t
 
-    print(f"\nprofile {args.profile}, {len(scores)} patients, Keras {keras.__version__} on "
+    changed = f" ({', '.join(args.set)})" if args.set else ""
+    print(f"\nprofile {args.profile}{changed}, {len(scores)} patients, Keras {keras.__version__} on "
           f"{keras.backend.backend()}")
     for name, seconds in parts.items():
         print(f"  {name:<44} {seconds:8.0f} s")
