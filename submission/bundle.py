@@ -66,8 +66,6 @@ class Settings:
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
     regression with MSE.
     ``scorer_split``: each damage type's head on an encoder–decoder of its own (``build_scorer``).
-    ``scorer_ema``: a scorer's weights end as their moving average over the training steps with this
-    momentum (0: as the last step left them).
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
     measured effect of each choice is in the README and the benchmarks' output.
@@ -101,7 +99,6 @@ class Settings:
     scorer_turn: bool = True
     patient_weighted: tuple[str, ...] = ("erosion",)
     patient_weight_power: float = 1.0
-    scorer_ema: float = 0.0
     scorer_split: bool = False
     oof_folds: int = 4
     stack_trees: int = 500
@@ -115,8 +112,6 @@ class Settings:
             if unknown:
                 raise ValueError(f"setting {name!r} names {', '.join(sorted(unknown))}: the damage types are "
                                  f"{', '.join(DAMAGE_TYPES)}")
-        if not 0 <= self.scorer_ema < 1:
-            raise ValueError(f"setting 'scorer_ema' is {self.scorer_ema}: a momentum from 0 (off) to below 1")
 
     def patch_scale(self, kind: str) -> float:
         return self.hand_patch_scale if kind == "hand" else self.foot_patch_scale

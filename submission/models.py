@@ -225,17 +225,14 @@ def epoch_plan(steps: int, epochs: int, batch: int) -> tuple[int, int]:
 
 
 def train_steps(model: keras.Model, data, epochs: int, *, lr: float, loss, loss_weights=None, desc: str,
-                progress: bool = True, ema: float = 0.0) -> float:
+                progress: bool = True) -> float:
     """Compile ``model`` with Adam whose rate falls from ``lr`` to zero along a cosine over all
     steps, then train on every batch of ``data`` (``(x, y)`` or ``(x, y, sample_weight)``)
-    ``epochs`` times, calling ``data.on_epoch_end()`` after each pass; returns the last batch's loss.
-    ``ema`` > 0: the trainable weights end as their exponential moving average over the steps
-    with this momentum (0.999 averages about the last thousand), not as the last step left them."""
+    ``epochs`` times, calling ``data.on_epoch_end()`` after each pass; returns the last batch's loss."""
     from tqdm import tqdm
 
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
-    optimizer = keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
-    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, loss_weights=loss_weights)
     last = float("nan")
     with tqdm(total=epochs * len(data), desc=desc, disable=not progress, unit="step") as bar:
         for _ in range(epochs):
@@ -246,7 +243,6 @@ def train_steps(model: keras.Model, data, epochs: int, *, lr: float, loss, loss_
                 bar.update()
                 bar.set_postfix(loss=f"{last:.4f}", refresh=False)
             data.on_epoch_end()
-    optimizer.finalize_variable_values(model.trainable_variables)     # the average, with ``ema``
     return last
 
 

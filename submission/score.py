@@ -144,7 +144,7 @@ def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool,
 
 
 def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", ema: float = 0.0, **options):
+                 desc: str = "scorer", **options):
     """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
     (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
     to zero along a cosine.  ``options`` (``scorer_and_stream``'s): ``patch``, ``n_landmarks``,
@@ -154,14 +154,11 @@ def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bo
     damage type); ``aug`` adds turns, scales and other exposures (``warp_patch``, ``expose_patch``);
     ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
     an ordinal head instead of the plain regressor for the columns given a highest score; ``split``
-    gives each group's head an encoder–decoder of its own (``build_scorer``); ``ema``:
-    the weights' moving average with this momentum is kept (``models.train_steps``); returns the
-    model."""
+    gives each group's head an encoder–decoder of its own (``build_scorer``); returns the model."""
     keras.utils.set_random_seed(seed)
     model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
-    train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress,
-                ema=ema)
+    train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
     return model
 
 

@@ -82,7 +82,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
         if not len(samples["patches"]):
             raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
         models[kind] = train_scorer(samples, seed=seed, progress=progress, desc=f"{kind} scorer",
-                                    ema=settings.scorer_ema, **scorer_options(kind, scheme, settings))
+                                    **scorer_options(kind, scheme, settings))
     return models
 
 

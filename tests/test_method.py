@@ -194,41 +194,6 @@ def test_models_build_train_and_save(tmp_path):
         build_scorer(16, 7, 3, base=4, depth=2, groups=(4, 4))
 
 
-def test_training_with_ema_ends_on_the_moving_average_of_the_steps():
-    import keras
-
-    from submission.models import train_steps
-
-    class Batches(keras.utils.PyDataset):               # notes the weights each step starts from
-        def __init__(self, model):
-            super().__init__()
-            rng = np.random.default_rng(0)
-            self.model, self.seen = model, []
-            self.x, self.y = rng.normal(size=(5, 8, 3)).astype("float32"), rng.normal(size=(5, 8, 1)).astype("float32")
-
-        def __len__(self):
-            return 5
-
-        def __getitem__(self, i):
-            self.seen.append(self.model.get_weights())
-            return self.x[i], self.y[i]
-
-    def trained(ema):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        data = Batches(model)
-        train_steps(model, data, 1, lr=0.1, loss="mse", desc="t", progress=False, ema=ema)
-        return data.seen[1:] + [model.get_weights()]    # the weights after each of the 5 steps
-
-    steps = trained(0.0)
-    average = steps[0]
-    for w in steps[1:]:
-        average = [0.5 * a + 0.5 * b for a, b in zip(average, w)]
-    kept = trained(0.5)[-1]
-    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(kept, average))
-    assert not all(np.allclose(a, b, atol=1e-3) for a, b in zip(kept, steps[-1]))
-
-
 def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     import keras
 
