@@ -4,7 +4,7 @@ them) on one hand image's patches, median milliseconds over ``--calls``.  The ne
 untrained: only the arithmetic counts, so no bundle or cohort is needed.
 
     .venv/bin/python benchmarks/bench_scorer_speed.py [--profile full] [--patch 48 64] [--calls 30]
-    .venv/bin/python benchmarks/bench_scorer_speed.py --set scorer_depth=4 --set scorer_split=1
+    .venv/bin/python benchmarks/bench_scorer_speed.py --set scorer_depth=4 --set scorer_base=10
 
 Each ``--patch`` side and each ``--set NAME=VALUE`` is one variant of the profile (with ``--set``
 and no ``--patch``, the profile as it is comes first).
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         px = settings.hand_patch
         o = scorer_options("hand", scheme, settings)
         model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
-                                       groups=o["groups"], ordinal=o["ordinal"], split=o["split"]) for _ in range(settings.oof_folds)])
+                                       groups=o["groups"], ordinal=o["ordinal"]) for _ in range(settings.oof_folds)])
         side = int(round(px * CONTEXT))
         patches = np.random.default_rng(0).random((o["n_landmarks"], side, side), dtype=np.float32)
         times = []

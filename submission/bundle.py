@@ -65,7 +65,6 @@ class Settings:
     ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
     regression with MSE.
-    ``scorer_split``: each damage type's head on an encoder–decoder of its own (``build_scorer``).
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
     measured effect of each choice is in the README and the benchmarks' output.
@@ -99,7 +98,6 @@ class Settings:
     scorer_turn: bool = True
     patient_weighted: tuple[str, ...] = ("erosion",)
     patient_weight_power: float = 1.0
-    scorer_split: bool = False
     oof_folds: int = 4
     stack_trees: int = 500
     stack_depth: int = 4

@@ -77,8 +77,7 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
 
 
 def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12, depth: int = 3,
-                 seg: bool = True, groups: tuple[int, ...] | None = None, ordinal=None,
-                 split: bool = False) -> keras.Model:
+                 seg: bool = True, groups: tuple[int, ...] | None = None, ordinal=None) -> keras.Model:
     """Encoder–decoder scorer.
 
     Inputs: ``patch`` (patch, patch, 1) and ``landmark`` (one-hot, n_landmarks).
@@ -93,10 +92,6 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     sigmoids each, column by column; a column's thresholds at or above its own highest score are
     unused), and ``scores`` is the fixed linear read-out ``ordinal_readout`` of those and the plain
     columns' sigmoids: the expected unit-space score.
-
-    ``split``: each group's head sits on an encoder–decoder of its own instead of one shared by all
-    (no weight is shared, so one damage type's loss does not shape the other's features); with
-    ``seg`` each has a mask head and ``mask`` is their mean.
     """
     groups = tuple(groups or (n_outputs,))
     if sum(groups) != n_outputs:
@@ -110,18 +105,22 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     levels = max(tops)
     img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
-    trunks = [f"t{g}_" for g in range(len(groups))] if split else [""]
-    pooled, masks = [], []
-    for t in trunks:                            # the shared trunk, or one per group
-        features, mask = _scorer_trunk(img, which, base, depth, seg, t)
-        pooled.append(features)
-        masks.append(mask)
+    dec, bottleneck = _unet_features(img, base, depth, "sc")
     outputs = {}
     if seg:
-        outputs["mask"] = masks[0] if len(masks) == 1 else layers.Average(name="mask")(masks)
+        mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(dec)
+        outputs["mask"] = mask
+        dec = layers.Concatenate(name="dec_mask")([dec, mask])
+    x = dec
+    for i in range(depth):
+        x = layers.Conv2D(base * 2 ** (i + 1), 3, strides=2, padding="same", activation="relu",
+                          name=f"reg_conv{i}")(x)
+    pooled = layers.Concatenate(name="reg_pool")([
+        layers.GlobalAveragePooling2D(name="reg_gap")(x), layers.GlobalMaxPooling2D(name="reg_gmp")(x),
+        layers.GlobalAveragePooling2D(name="mid_gap")(bottleneck), which])
     heads = {True: [], False: []}                 # ordinal and plain heads' logits
     for g, (size, a) in enumerate(zip(groups, starts)):
-        h = layers.Dense(64, activation="relu", name=f"reg_dense{g}")(pooled[g if split else 0])
+        h = layers.Dense(64, activation="relu", name=f"reg_dense{g}")(pooled)
         h = layers.Dropout(0.2, name=f"reg_drop{g}")(h)
         ordinal_group = tops[a] > 0
         heads[ordinal_group].append(layers.Dense(size * (levels if ordinal_group else 1), name=f"reg_out{g}")(h))
@@ -140,25 +139,6 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     outputs["scores"] = readout(joined(probs, "reg_probs"))
     readout.set_weights([ordinal_readout(tops)])
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
-
-
-def _scorer_trunk(img, which, base: int, depth: int, seg: bool, prefix: str):
-    """The scorer's encoder–decoder, mask head and strided regression convolutions on a patch:
-    (pooled features with the landmark's one-hot, mask or None); ``prefix`` names the layers."""
-    dec, bottleneck = _unet_features(img, base, depth, f"{prefix}sc")
-    mask = None
-    if seg:
-        mask = layers.Conv2D(1, 1, activation="sigmoid", name=f"{prefix}mask" if prefix else "mask")(dec)
-        dec = layers.Concatenate(name=f"{prefix}dec_mask")([dec, mask])
-    x = dec
-    for i in range(depth):
-        x = layers.Conv2D(base * 2 ** (i + 1), 3, strides=2, padding="same", activation="relu",
-                          name=f"{prefix}reg_conv{i}")(x)
-    pooled = layers.Concatenate(name=f"{prefix}reg_pool")([
-        layers.GlobalAveragePooling2D(name=f"{prefix}reg_gap")(x),
-        layers.GlobalMaxPooling2D(name=f"{prefix}reg_gmp")(x),
-        layers.GlobalAveragePooling2D(name=f"{prefix}mid_gap")(bottleneck), which])
-    return pooled, mask
 
 
 def ordinal_readout(tops) -> np.ndarray:

@@ -130,11 +130,11 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
 def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
                       base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
                       weight_power: float = 1.0, groups: tuple[int, ...] | None = None, aug: bool = False,
-                      ordinal=None, split: bool = False):
+                      ordinal=None):
     """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
     stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
     model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
-                         groups=groups, ordinal=ordinal, split=split)
+                         groups=groups, ordinal=ordinal)
     losses, weights = scorer_loss(seg, ordinal)
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
@@ -153,8 +153,8 @@ def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bo
     runs of columns with a head of their own (see ``build_scorer``; ``damage_groups`` gives one per
     damage type); ``aug`` adds turns, scales and other exposures (``warp_patch``, ``expose_patch``);
     ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
-    an ordinal head instead of the plain regressor for the columns given a highest score; ``split``
-    gives each group's head an encoder–decoder of its own (``build_scorer``); returns the model."""
+    an ordinal head instead of the plain regressor for the columns given a highest score; returns the
+    model."""
     keras.utils.set_random_seed(seed)
     model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
     # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate

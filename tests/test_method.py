@@ -223,30 +223,6 @@ def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     assert np.allclose(mask_b, (mask + mask_t[:, ::-1, ::-1]) / 2, atol=1e-6)
 
 
-@pytest.mark.parametrize("split", [False, True])
-def test_a_split_scorer_keeps_each_damage_types_features_to_itself(split):
-    import keras
-
-    from submission.models import build_scorer, masked_mse
-
-    keras.utils.set_random_seed(0)
-    model = build_scorer(16, 5, 2, base=4, depth=2, seg=False, groups=(2, 3), split=split)
-    rng = np.random.default_rng(0)
-    x = {"patch": rng.random((8, 16, 16, 1)).astype("float32"), "landmark": np.eye(2, dtype="float32")[[0, 1] * 4]}
-    carried = np.tile(np.array([1, 1, 0, 0, 0], "float32"), (8, 1))      # only the first group's loss
-    y = {"scores": np.concatenate([rng.random((8, 5)), carried], axis=1).astype("float32")}
-    model.compile(optimizer="adam", loss={"scores": masked_mse})
-    trunk = [w for w in model.trainable_weights if w.path.startswith("t1_" if split else "sc_")]
-    before = [keras.ops.convert_to_numpy(w) for w in trunk]
-    for _ in range(3):
-        model.train_on_batch(x, y)
-    moved = [not np.allclose(a, keras.ops.convert_to_numpy(w)) for a, w in zip(before, trunk)]
-    assert trunk and (not any(moved) if split else all(moved))
-    if split:                  # the second group's trunk has its own copy of every layer of the first's
-        names = {w.path.split("/")[0] for w in model.weights}
-        assert {n.replace("t0_", "t1_") for n in names if n.startswith("t0_")} == {n for n in names if n.startswith("t1_")}
-
-
 def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     import keras
 
