@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,15 @@ def parse_setting(settings_cls, text: str) -> tuple[str, object]:
     if "bool" in kind:
         return name, value.lower() in ("1", "true", "yes")
     return name, (int(value) if "int" in kind else float(value) if "float" in kind else value)
+
+
+def changed(settings, texts, **fixed):
+    """``settings`` with the ``--set`` texts (and ``fixed``) applied; a value a setting refuses ends
+    the script with one line."""
+    try:
+        return replace(settings, **fixed, **dict(parse_setting(type(settings), t) for t in texts))
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
 
 
 def fold_figures(pred, truth, scores, kinds, scheme=None) -> dict:
@@ -87,17 +96,12 @@ def main(argv=None) -> int:
 
     from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import load_scheme
-    from dataclasses import replace
-
-    from submission.bundle import PROFILES, Settings
+    from submission.bundle import PROFILES
     from submission.data import load_training
     from submission.train import fit_scorers, patch_predictions
     from submission.units import log_scores
 
-    try:
-        settings = replace(PROFILES[args.profile], ref_steps=0, **dict(parse_setting(Settings, s) for s in args.set))
-    except ValueError as exc:
-        raise SystemExit(f"--set: {exc}") from None
+    settings = changed(PROFILES[args.profile], args.set, ref_steps=0)
     cohort = Path(args.cohort or "/tmp/ra2_bench/cohort")
     if args.cohort:
         if not (cohort / "train" / "training.csv").is_file():

@@ -28,8 +28,8 @@ def main(argv=None) -> int:
                     help="a variant of the profile with this setting changed (repeatable)")
     ap.add_argument("--calls", type=int, default=30)
     args = ap.parse_args(argv)
-    from bench_scorer import parse_setting
-    from submission.bundle import PROFILES, Settings
+    from bench_scorer import changed
+    from submission.bundle import PROFILES
 
     if args.calls < 1:
         ap.error("--calls: at least 1")
@@ -39,11 +39,7 @@ def main(argv=None) -> int:
     if args.set and not args.patch:
         variants.append((f"hand patches {profile.hand_patch} px", profile))
     for text in args.set:
-        name, value = parse_setting(Settings, text)
-        try:
-            variants.append((f"hand patches {profile.hand_patch} px, {name}={value}", replace(profile, **{name: value})))
-        except ValueError as exc:
-            ap.error(f"--set {text}: {exc}")
+        variants.append((f"hand patches {profile.hand_patch} px, {text}", changed(profile, [text])))
     for _, settings in variants:
         step = 2 ** settings.scorer_depth                 # the encoder halves the patch this often
         if settings.hand_patch < step or settings.hand_patch % step:

@@ -54,15 +54,10 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="change a setting of the profile (repeatable)")
     args = ap.parse_args(argv)
-    from dataclasses import replace
+    from bench_scorer import changed
+    from submission.bundle import PROFILES
 
-    from bench_scorer import parse_setting
-    from submission.bundle import PROFILES, Settings
-
-    try:
-        st = replace(PROFILES[args.profile], **dict(parse_setting(Settings, text) for text in args.set))
-    except ValueError as exc:
-        ap.error(f"--set: {exc}")
+    st = changed(PROFILES[args.profile], args.set)
     logging.basicConfig(level=logging.WARNING)
 
     import keras
