@@ -43,7 +43,7 @@ MANIFEST = "bundle.json"
 
 
 #: the settings that name damage types
-_DAMAGE_LISTS = ("patient_weighted", "scorer_ordinal", "scorer_boosted")
+_DAMAGE_LISTS = ("patient_weighted", "scorer_ordinal")
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ class Settings:
     turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
     ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
-    regression with MSE.  ``scorer_boosted``: the damage types whose damage (a score above 0 in
-    one of their columns) makes a patch drawn three times as often in training (``score.ScorerData``).
+    regression with MSE.
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
     measured effect of each choice is in the README and the benchmarks' output.
@@ -97,7 +96,6 @@ class Settings:
     scorer_aug: bool = False
     scorer_ordinal: tuple[str, ...] = ()
     scorer_turn: bool = True
-    scorer_boosted: tuple[str, ...] = DAMAGE_TYPES
     patient_weighted: tuple[str, ...] = ("erosion",)
     patient_weight_power: float = 1.0
     oof_folds: int = 4

@@ -20,8 +20,7 @@ class ScorerData(keras.utils.PyDataset):
 
     ``samples`` holds arrays: patches (N, C, C), masks (N, C, C), has_mask (N,),
     landmark (N,) index, targets (N, K) in [0, 1], carried (N, K) 0/1.
-    Patches with any damage are drawn ``boost`` times as often as healthy ones (with ``boosted``, the
-    columns flagged there decide what counts as damage),
+    Patches with any damage are drawn ``boost`` times as often as healthy ones,
     and every batch carries importance weights 1 / (N · p) so that the loss
     stays an unbiased estimate of the plain mean over the patches: the rare
     damaged joints are seen more often without the network learning to
@@ -38,14 +37,11 @@ class ScorerData(keras.utils.PyDataset):
 
     def __init__(self, samples: dict, *, patch: int, n_landmarks: int, seg: bool, batch: int = 32,
                  boost: float = 3.0, seed: int = 0, per_epoch: int | None = None, weighted=None,
-                 weight_power: float = 1.0, aug: bool = False, ordinal=None, boosted=None):
+                 weight_power: float = 1.0, aug: bool = False, ordinal=None):
         super().__init__()
         self.s, self.patch, self.n_landmarks, self.seg, self.batch = samples, patch, n_landmarks, seg, batch
         self.aug, self.ordinal = aug, ordinal
-        counts = samples["carried"] > 0
-        if boosted is not None:
-            counts = counts & np.asarray(boosted, bool)[None, :]
-        damaged = np.any((samples["targets"] > 0) & counts, axis=1)
+        damaged = np.any((samples["targets"] > 0) & (samples["carried"] > 0), axis=1)
         p = np.where(damaged, boost, 1.0)
         self.p = p / p.sum()
         self.weight = (1.0 / (len(p) * self.p)).astype(np.float32)
@@ -134,7 +130,7 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
 def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
                       base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
                       weight_power: float = 1.0, groups: tuple[int, ...] | None = None, aug: bool = False,
-                      ordinal=None, boosted=None):
+                      ordinal=None):
     """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
     stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
     model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
@@ -143,7 +139,7 @@ def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool,
     epochs, per_epoch = epoch_plan(steps, epochs, batch)
     data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
                       per_epoch=per_epoch, weighted=weighted, weight_power=weight_power, aug=aug,
-                      ordinal=ordinal, boosted=boosted)
+                      ordinal=ordinal)
     return model, losses, weights, data, epochs
 
 
@@ -155,9 +151,8 @@ def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bo
     ``seg``, ``steps``, ``epochs``, ``base``, ``depth``, ``batch``; ``weighted`` flags the output
     columns weighed by patient weight raised to ``weight_power`` (see ``ScorerData``); ``groups`` the
     runs of columns with a head of their own (see ``build_scorer``; ``damage_groups`` gives one per
-    damage type); ``boosted`` flags the columns whose damage oversamples a patch (see
-    ``ScorerData``; all by default); ``aug`` adds turns, scales and other exposures (``warp_patch``,
-    ``expose_patch``); ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
+    damage type); ``aug`` adds turns, scales and other exposures (``warp_patch``, ``expose_patch``);
+    ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
     an ordinal head instead of the plain regressor for the columns given a highest score; returns the
     model."""
     keras.utils.set_random_seed(seed)

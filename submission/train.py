@@ -69,8 +69,7 @@ def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
                 steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
                 depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
                 weight_power=settings.patient_weight_power, groups=damage_groups(kind), aug=settings.scorer_aug,
-                ordinal=ordinal_tops(kind, settings.scorer_ordinal),
-                boosted=damage_flags(kind, settings.scorer_boosted))
+                ordinal=ordinal_tops(kind, settings.scorer_ordinal))
 
 
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
