@@ -5,9 +5,11 @@ untrained: only the arithmetic counts, so no bundle or cohort is needed.
 
     .venv/bin/python benchmarks/bench_scorer_speed.py [--profile full] [--patch 48 64] [--calls 30]
     .venv/bin/python benchmarks/bench_scorer_speed.py --set scorer_depth=4 --set scorer_base=10
+    .venv/bin/python benchmarks/bench_scorer_speed.py --patch 64 --xla
 
 Each ``--patch`` side and each ``--set NAME=VALUE`` is one variant of the profile (with ``--set``
-and no ``--patch``, the profile as it is comes first).
+and no ``--patch``, the profile as it is comes first); ``--xla`` also times each variant compiled
+with XLA (``jit_compile``, which Keras leaves off on a machine without a GPU).
 
 Timings are only comparable within one run: start it when the host is otherwise idle.
 """
@@ -27,6 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a variant of the profile with this setting changed (repeatable)")
     ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--xla", action="store_true", help="also time each variant compiled with XLA")
     args = ap.parse_args(argv)
     from bench_scorer import changed
     from submission.bundle import PROFILES
@@ -55,11 +58,14 @@ def main(argv=None) -> int:
 
     scheme, n_out = load_scheme("svh21"), len(kind_columns("hand"))
 
-    for label, settings in variants:
+    runs = [(label, settings, xla) for label, settings in variants for xla in ((False, True) if args.xla else (False,))]
+    for label, settings, xla in runs:
         px = settings.hand_patch
         o = scorer_options("hand", scheme, settings)
         model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
                                        groups=o["groups"], ordinal=o["ordinal"]) for _ in range(settings.oof_folds)])
+        model.jit_compile = xla
+        label = f"{label}, XLA" if xla else label
         side = int(round(px * CONTEXT))
         patches = np.random.default_rng(0).random((o["n_landmarks"], side, side), dtype=np.float32)
         times = []
