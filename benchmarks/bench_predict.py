@@ -1,5 +1,5 @@
 """Prediction-time choices of a trained bundle, measured without retraining: the scorer's and the
-refiner's test-time turns and the size of the out-of-fold scorer ensemble.
+refiner's test-time turns, the refiner's passes and the size of the out-of-fold scorer ensemble.
 
     .venv/bin/python benchmarks/bench_predict.py --bundle DIR --cohort DIR [--repeats 2]
         [--variants "as trained" "no turns" ...]
@@ -32,6 +32,8 @@ VARIANTS = {
     "no scorer turn": ({"scorer_turn": False}, None),
     "no refiner turn": ({"ref_turned": False}, None),
     "no turns": ({"scorer_turn": False, "ref_turned": False}, None),
+    "refiner turned": ({"ref_turned": True}, None),
+    "two refiner passes": ({"ref_passes": 2}, None),
     "one scorer": ({}, 1),
     "one scorer, no turns": ({"scorer_turn": False, "ref_turned": False}, 1),
 }
@@ -110,9 +112,10 @@ def main(argv=None) -> int:
         sc = score_frames(read_scores(work / f"{slug}.csv"), gold)
         loc = localisation_metric(read_landmarks(work / f"{slug}_landmarks.csv"), gold_marks, sizes)
         within = {g: v["within"] for g, v in loc["groups"].items()}
+        medians = {g: v["median"] for g, v in loc["groups"].items()}
         per_image = float(np.median(seconds[name]))
         result["variants"][name] = {**{k: sc[k] for k in ("sc1", "sc2", "sc3", "sc2_hand", "sc3_hand")},
-                                    "within": within, "seconds_per_image": per_image,
+                                    "within": within, "median_distance": medians, "seconds_per_image": per_image,
                                     "seconds_per_image_runs": seconds[name],
                                     "ratio_to_decode": per_image / result["decode_s_per_image"]}
         marks = " / ".join(f"{100 * within[g]:.2f}" for g in ("finger", "wrist", "toe") if g in within)
