@@ -66,8 +66,10 @@ class Settings:
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
     regression with MSE.
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
-    by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).  The
-    measured effect of each choice is in the README and the benchmarks' output.
+    by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).
+    ``stack_*``: the symmetry stacker's forests (trees per column, depth) and whether its trees also
+    see each limb's mean prediction per damage type (``stack.Stacker``).  The measured effect of
+    each choice is in the README and the benchmarks' output.
     """
 
     profile: str = "small"
@@ -101,6 +103,7 @@ class Settings:
     oof_folds: int = 4
     stack_trees: int = 500
     stack_depth: int = 4
+    stack_summaries: bool = True
     seg: bool = True
     stack: bool = True
 
@@ -138,6 +141,8 @@ class Settings:
                 raise ValueError(f"setting 'patch' is {d['patch']!r}, expected an integer like 48")
             for name in ("hand_patch", "foot_patch"):
                 kept.setdefault(name, d["patch"])
+        if "stack" in d:                   # bundles of before the limb means fed a stacker without them
+            kept.setdefault("stack_summaries", False)
         if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
             kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
         for name in _DAMAGE_LISTS:

@@ -1,11 +1,13 @@
 """``explain``: which patch predictions the stacker leans on (mean |SHAP| of its trees).
 
 For every joint column's ExtraTrees, ``shap.TreeExplainer`` gives the SHAP
-value of each of the 86 patch predictions on the out-of-fold features the
-stacker was fitted on; the mean absolute value is one row of an 86 × 86
-contribution matrix.  Folded by side it gives, per limb kind, the paper's two
-maps: *same side* (a left-hand joint explained by left-hand patches, averaged
-with right by right) and *other side* (explained by the mirror limb).
+value of each of the 86 patch predictions (and of the eight limb means, for a
+stacker that sees them) on the out-of-fold features the stacker was fitted on;
+the mean absolute value is one row of an 86 × 86 (or 86 × 94) contribution
+matrix.  Folded by side it gives, per limb kind, the paper's two maps: *same
+side* (a left-hand joint explained by left-hand patches, averaged with right by
+right) and *other side* (explained by the mirror limb); the limb means stay in
+the full matrix (``shap_all.csv``).
 """
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ from .bundle import Bundle
 
 
 def contribution_matrix(stacker, features: np.ndarray) -> pd.DataFrame:
-    """Mean |SHAP| (target column × feature column), both in ``JOINT_COLUMNS`` order."""
+    """Mean |SHAP| (target column × feature column): rows in ``JOINT_COLUMNS`` order, columns the
+    stacker's ``feature_names``."""
     import shap
 
-    x = stacker.fill_missing(features)
+    x = stacker.features(stacker.fill_missing(features))
     rows = [np.abs(shap.TreeExplainer(m).shap_values(x)).mean(axis=0) for m in stacker.models_]
-    return pd.DataFrame(np.array(rows), index=list(JOINT_COLUMNS), columns=list(JOINT_COLUMNS))
+    return pd.DataFrame(np.array(rows), index=list(JOINT_COLUMNS), columns=stacker.feature_names())
 
 
 def fold_sides(matrix: pd.DataFrame, kind: str, other: bool) -> pd.DataFrame:

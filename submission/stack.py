@@ -1,4 +1,5 @@
-"""The symmetry stacker: per joint column, ExtraTrees over all 86 patch predictions.
+"""The symmetry stacker: per joint column, ExtraTrees over all 86 patch predictions (and each
+limb's mean prediction per damage type).
 
 Features and targets live in the metric's space, log2(score + 1).  The stacker
 is fitted on out-of-fold patch predictions (the scorer's real test-time error);
@@ -28,6 +29,10 @@ from challenge.catalogue import BY_COLUMN, DAMAGE_TYPES, JOINT_COLUMNS
 from evaluator.official import weighted_mean
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
+#: (limb, damage type) of each summary feature (``Stacker.summaries``) and the positions of its joint columns
+SUMMARY_KEYS = list(dict.fromkeys((BY_COLUMN[c].limb, BY_COLUMN[c].damage) for c in JOINT_COLUMNS))
+SUMMARY_GROUPS = [np.array([k for k, c in enumerate(JOINT_COLUMNS) if (BY_COLUMN[c].limb, BY_COLUMN[c].damage) == key])
+                  for key in SUMMARY_KEYS]
 
 
 def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
@@ -50,16 +55,21 @@ class Stacker(RegressorMixin, BaseEstimator):
     ``fit`` learns ends in an underscore: ``models_`` (one forest per column), ``fill_`` (the
     training mean of each feature, for missing ones, see ``fill_missing``) and ``weights_`` (the
     blend weight per damage type).  Using it before ``fit`` raises sklearn's ``NotFittedError``.
+    With ``summaries`` the trees also see each limb's mean prediction per damage type (``features``).
     """
 
+    #: what a stacker pickled before the parameter existed reads: no summaries
+    summaries = False
+
     def __init__(self, *, n_trees: int = 500, depth: int = 4, inner_folds: int = 3, inner_trees: int = 100,
-                 seed: int = 0, n_jobs: int = -1):
+                 seed: int = 0, n_jobs: int = -1, summaries: bool = False):
         self.n_trees = n_trees
         self.depth = depth
         self.inner_folds = inner_folds
         self.inner_trees = inner_trees
         self.seed = seed
         self.n_jobs = n_jobs
+        self.summaries = summaries
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, n_trees: int) -> list[ExtraTreesRegressor]:
         # one forest per column, the columns spread over processes: a tree on 80 patients is
@@ -72,6 +82,21 @@ class Stacker(RegressorMixin, BaseEstimator):
     def _predict_models(models, x: np.ndarray) -> np.ndarray:
         return np.stack([m.predict(x) for m in models], axis=1)
 
+    def features(self, filled: np.ndarray) -> np.ndarray:
+        """What the trees see: the filled patch predictions and, with ``summaries``, each limb's mean
+        prediction per damage type (eight columns: the patient's damage in a limb, from all its
+        joints at once, which a tree of depth 4 cannot add up from 86 noisy columns;
+        docs/measurements.md)."""
+        if not self.summaries:
+            return filled
+        means = [filled[:, idx].mean(axis=1) for idx in SUMMARY_GROUPS]
+        return np.column_stack([filled] + means)
+
+    def feature_names(self) -> list[str]:
+        """The names of ``features``' columns: the joint columns, then ``LH_erosion_mean`` and so on."""
+        return list(JOINT_COLUMNS) + ([f"{limb}_{damage}_mean" for limb, damage in SUMMARY_KEYS]
+                                      if self.summaries else [])
+
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "Stacker":
         """Fit the trees and choose the blend weight per damage type by inner K-fold;
         ``sample_weight``: one weight per patient (default all 1)."""
@@ -81,11 +106,12 @@ class Stacker(RegressorMixin, BaseEstimator):
         # a column no patient has (a limb kind without networks) is filled with 0: the trees ignore it
         self.fill_ = np.where(seen.any(axis=0), np.nansum(x, axis=0) / np.maximum(seen.sum(axis=0), 1), 0.0)
         x = self.fill_missing(x)
+        f = self.features(x)
         inner = np.zeros_like(y)
         folds = KFold(min(self.inner_folds, len(x)), shuffle=True, random_state=self.seed)
         for train, val in folds.split(x):
-            models = self._fit_models(x[train], y[train], w[train], min(self.inner_trees, self.n_trees))
-            inner[val] = self._predict_models(models, x[val])
+            models = self._fit_models(f[train], y[train], w[train], min(self.inner_trees, self.n_trees))
+            inner[val] = self._predict_models(models, f[val])
         weights = {}
         for damage in DAMAGE_TYPES:
             cols = [k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == damage]
@@ -94,7 +120,7 @@ class Stacker(RegressorMixin, BaseEstimator):
                                   - y[:, cols], w) for b in WEIGHTS]
             weights[damage] = float(WEIGHTS[int(np.argmin(err))])
         self.weights_ = weights
-        self.models_ = self._fit_models(x, y, w, self.n_trees)
+        self.models_ = self._fit_models(f, y, w, self.n_trees)
         return self
 
     def fill_missing(self, x: np.ndarray) -> np.ndarray:
@@ -107,7 +133,7 @@ class Stacker(RegressorMixin, BaseEstimator):
     def predict_stack(self, x: np.ndarray) -> np.ndarray:
         """The trees' predictions alone."""
         check_is_fitted(self)
-        return self._predict_models(self.models_, self.fill_missing(x))
+        return self._predict_models(self.models_, self.features(self.fill_missing(x)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The blend; where a patch prediction is missing, the stacker alone."""

@@ -219,7 +219,8 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             bundle.n_scorers = {kind: len(fold_models) for kind in kinds}
             labelled = oof.dropna(how="all").index
             log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
-            stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, seed=seed).fit(
+            stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth,
+                                  summaries=settings.stack_summaries, seed=seed).fit(
                 oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
             joblib.dump(stacker_fit, tmp / Bundle.STACKER)

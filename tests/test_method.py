@@ -1,6 +1,6 @@
 """The method's parts on small arrays, and one end-to-end run on a tiny phantom cohort."""
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -303,6 +303,9 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     assert PROFILES["full"].patch_px("hand") == 64 and PROFILES["full"].patch_px("foot") == 48
     with pytest.raises(ValueError, match="setting 'patch' is 'big', expected an integer"):
         Settings.from_dict({"patch": "big"})
+    # one written before the stacker saw the limb means says so; a new one keeps what it says
+    assert Settings.from_dict({"stack": True}).stack_summaries is False
+    assert Settings.from_dict(asdict(PROFILES["full"])).stack_summaries is True
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):
@@ -343,7 +346,7 @@ def test_stacker_is_a_scikit_learn_estimator():
 
     st = Stacker(n_trees=8, depth=2, inner_trees=50, seed=3, n_jobs=1)
     assert st.get_params() == {"n_trees": 8, "depth": 2, "inner_folds": 3, "inner_trees": 50, "seed": 3,
-                               "n_jobs": 1}
+                               "n_jobs": 1, "summaries": False}
     assert clone(st).get_params() == st.get_params()
     x = np.random.default_rng(4).normal(size=(12, len(JOINT_COLUMNS)))
     for use in (st.predict, st.predict_stack, st.fill_missing):
@@ -356,6 +359,34 @@ def test_stacker_is_a_scikit_learn_estimator():
     filled = st.fill_missing(holed)
     np.testing.assert_allclose(filled[0, :3], x[:, :3].mean(axis=0))
     np.testing.assert_array_equal(filled[1:], x[1:])
+
+
+def test_stacker_limb_summaries_carry_a_limbs_shared_damage():
+    """Where every joint of a limb shows the same damage through its own noise, the limb's mean
+    prediction per damage type lets the trees see through the noise; a stacker pickled before the
+    parameter existed answers as one without summaries."""
+    import pickle
+
+    from challenge.catalogue import BY_COLUMN
+    from submission.stack import SUMMARY_GROUPS, Stacker
+
+    limbs = np.array([BY_COLUMN[c].limb for c in JOINT_COLUMNS])
+    rng = np.random.default_rng(0)
+    severity = {limb: rng.gamma(0.8, 0.8, 120) for limb in ("LH", "RH", "LF", "RF")}
+    truth = np.stack([severity[limb] for limb in limbs], axis=1)
+    x = truth + rng.normal(0, 0.8, truth.shape)
+    fitted = {s: Stacker(n_trees=30, depth=4, inner_trees=10, seed=0, n_jobs=1, summaries=s).fit(x[:80], truth[:80])
+              for s in (False, True)}
+    err = {s: np.mean((st.predict_stack(x[80:]) - truth[80:]) ** 2) for s, st in fitted.items()}
+    assert err[True] < 0.75 * err[False]
+    seen = fitted[True].features(x[:3])
+    assert seen.shape == (3, len(JOINT_COLUMNS) + 8) and len(SUMMARY_GROUPS) == 8
+    np.testing.assert_allclose(seen[:, len(JOINT_COLUMNS):], np.stack([x[:3, g].mean(axis=1) for g in SUMMARY_GROUPS], 1))
+    old = fitted[False]
+    del old.__dict__["summaries"]                        # as pickled before the parameter existed
+    again = pickle.loads(pickle.dumps(old))
+    assert again.summaries is False
+    np.testing.assert_array_equal(again.predict(x[80:]), old.predict(x[80:]))
 
 
 def test_stacker_fit_over_processes_grows_the_same_forests():
@@ -416,6 +447,8 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     written = explain_bundle(bundle, tmp_path / "shap")
     same = pd.read_csv(tmp_path / "shap" / "shap_hand_same_side.csv", index_col=0)
     assert same.shape == (31, 31) and (same.to_numpy() >= 0).all()
+    full = pd.read_csv(tmp_path / "shap" / "shap_all.csv", index_col=0)    # the limb means as features too
+    assert full.shape == (86, 94) and list(full.columns[-2:]) == ["LF_narrowing_mean", "RF_narrowing_mean"]
     assert sum(p.suffix == ".png" for p in written) == 4
 
     rc = main(["predict", "--bundle", str(bundle), "--images", str(test), "--template", str(test / "template.csv"),
