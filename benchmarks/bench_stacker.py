@@ -15,7 +15,7 @@ needs.  Each variant of ``submission.stack.Stacker`` is scored two ways:
   applied to the bundle's patch predictions of the test images (predicted once without the stacker
   and kept in ``--out``'s folder).
 
-Beside them, the patch predictions alone ("no stacker").  Results also go to ``--out`` (JSON).
+Beside them, the patch predictions alone ("no stacker"), their totals the sums of the joints.  Results also go to ``--out`` (JSON).
 """
 from __future__ import annotations
 
@@ -31,8 +31,11 @@ VARIANTS = {
     "limb summaries": {"summaries": True},
     "no limb summaries": {"summaries": False},
     "depth 6": {"depth": 6},
+    "calibrated totals": {"calibrated_totals": True},
+    "totals as sums": {"calibrated_totals": False},
+    "limb summaries, calibrated totals": {"summaries": True, "calibrated_totals": True},
 }
-KEYS = ("sc1", "sc2", "sc3", "sc2_hand", "sc3_hand", "sc2_foot", "sc3_foot")
+KEYS = ("sc1", "sc2", "sc3", "sc2_hand", "sc3_hand", "sc2_foot", "sc3_foot", "sc2_total", "sc3_total")
 
 
 def main(argv=None) -> int:
@@ -83,11 +86,20 @@ def main(argv=None) -> int:
                        progress=False)
     x_test = log_scores(read_scores(patch_csv)).loc[gold_test.index]
 
-    def official(log_pred: pd.DataFrame, gold: pd.DataFrame) -> dict:
-        return {k: score_frames(to_scores(log_pred), with_totals(gold))[k] for k in KEYS}
+    def official(log_pred: pd.DataFrame, gold: pd.DataFrame, totals: pd.DataFrame | None = None) -> dict:
+        pred = to_scores(log_pred)
+        if totals is not None:                       # the stacker's own totals instead of the sums
+            pred[list(totals.columns)] = totals
+        scores = score_frames(pred, with_totals(gold))
+        return {k: scores[k] for k in KEYS}
+
+    def totals_of(st, x: pd.DataFrame) -> pd.DataFrame | None:
+        t = st.predict_totals(x.to_numpy())
+        return None if t is None else pd.DataFrame(t, index=x.index)
 
     trained = bundle.load_stacker()
-    base = dict(n_trees=trained.n_trees, depth=trained.depth, summaries=trained.summaries)
+    base = dict(n_trees=trained.n_trees, depth=trained.depth, summaries=trained.summaries,
+                calibrated_totals=trained.calibrated_totals)
     splits = [list(KFold(args.folds, shuffle=True, random_state=r).split(x_train)) for r in range(args.repeats)]
     rows = {"no stacker": {"cv": official(x_train, gold_train), "cv_runs": [], "test": official(x_test, gold_test)}}
     for name in args.variants:
@@ -95,26 +107,30 @@ def main(argv=None) -> int:
         for r, folds in enumerate(splits):
             params = {**base, "seed": r, **VARIANTS[name]}
             held = pd.DataFrame(np.nan, index=x_train.index, columns=x_train.columns)
+            held_totals = []
             for train, val in folds:
                 st = Stacker(**params).fit(x_train.iloc[train].to_numpy(), y_train.iloc[train].to_numpy(),
                                            sample_weight=w_train.iloc[train].to_numpy())
                 held.iloc[val] = st.predict(x_train.iloc[val].to_numpy())
-            runs.append(official(held, gold_train))
-        st = Stacker(**base, seed=0, **VARIANTS[name]).fit(x_train.to_numpy(), y_train.to_numpy(),
-                                                            sample_weight=w_train.to_numpy())
+                held_totals.append(totals_of(st, x_train.iloc[val]))
+            totals = None if held_totals[0] is None else pd.concat(held_totals).loc[x_train.index]
+            runs.append(official(held, gold_train, totals))
+        st = Stacker(**{**base, "seed": 0, **VARIANTS[name]}).fit(x_train.to_numpy(), y_train.to_numpy(),
+                                                                   sample_weight=w_train.to_numpy())
         test = pd.DataFrame(st.predict(x_test.to_numpy()), index=x_test.index, columns=x_test.columns)
         rows[name] = {"cv": {k: float(np.median([run[k] for run in runs])) for k in KEYS}, "cv_runs": runs,
-                      "test": official(test, gold_test), "blend_weights": st.weights_}
-        print(f"{name}: SC2 / SC3 per cross-validation " + ", ".join(f"{run['sc2']:.4f} / {run['sc3']:.4f}"
-                                                                    for run in runs), flush=True)
+                      "test": official(test, gold_test, totals_of(st, x_test)), "blend_weights": st.weights_,
+                      "total_lines": getattr(st, "totals_", None)}
+        print(f"{name}: SC1 / SC2 / SC3 per cross-validation "
+              + ", ".join(f"{run['sc1']:.4f} / {run['sc2']:.4f} / {run['sc3']:.4f}" for run in runs), flush=True)
 
     print(f"\n{len(x_train)} training patients ({args.folds}-fold cross-validation, median of {args.repeats}) / "
           f"{len(x_test)} test patients")
-    print(f"{'variant':16s} " + " ".join(f"{k:>9s}" for k in KEYS))
+    print(f"{'variant':34s} " + " ".join(f"{k:>9s}" for k in KEYS))
     for part in ("cv", "test"):
         print(f"-- {part}")
         for name, row in rows.items():
-            print(f"{name:16s} " + " ".join(f"{row[part][k]:9.4f}" if row[part][k] is not None else "      n/a"
+            print(f"{name:34s} " + " ".join(f"{row[part][k]:9.4f}" if row[part][k] is not None else "      n/a"
                                            for k in KEYS))
     Path(args.out).write_text(json.dumps({"bundle": str(bundle_dir), "cohort": str(cohort), "folds": args.folds,
                                           "repeats": args.repeats,

@@ -111,7 +111,8 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(len(scores), 86))
         t = time.time()
-        Stacker(n_trees=st.stack_trees, depth=st.stack_depth, summaries=st.stack_summaries, seed=0).fit(
+        Stacker(n_trees=st.stack_trees, depth=st.stack_depth, summaries=st.stack_summaries,
+                calibrated_totals=st.stack_totals, seed=0).fit(
             x, log_scores(scores).to_numpy(), sample_weight=metric_weights(scores).to_numpy())
         parts[f"stacker: 86 columns x {st.stack_trees} trees"] = time.time() - t
 

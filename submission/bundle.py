@@ -67,8 +67,9 @@ class Settings:
     regression with MSE.
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).
-    ``stack_*``: the symmetry stacker's forests (trees per column, depth) and whether its trees also
-    see each limb's mean prediction per damage type (``stack.Stacker``).  The measured effect of
+    ``stack_*``: the symmetry stacker's forests (trees per column, depth), whether its trees also
+    see each limb's mean prediction per damage type, and whether it gives the three totals through a
+    line fitted to its out-of-fold sums instead of the plain sums of the joints (``stack.Stacker``).  The measured effect of
     each choice is in the README and the benchmarks' output.
     """
 
@@ -104,6 +105,7 @@ class Settings:
     stack_trees: int = 500
     stack_depth: int = 4
     stack_summaries: bool = True
+    stack_totals: bool = True
     seg: bool = True
     stack: bool = True
 
@@ -141,8 +143,9 @@ class Settings:
                 raise ValueError(f"setting 'patch' is {d['patch']!r}, expected an integer like 48")
             for name in ("hand_patch", "foot_patch"):
                 kept.setdefault(name, d["patch"])
-        if "stack" in d:                   # bundles of before the limb means fed a stacker without them
+        if "stack" in d:                   # bundles of before the limb means and totals: a stacker without them
             kept.setdefault("stack_summaries", False)
+            kept.setdefault("stack_totals", False)
         if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
             kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
         for name in _DAMAGE_LISTS:

@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from challenge import interrupts
-from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS, kind_of
+from challenge.catalogue import ID, JOINT_COLUMNS, LIMBS, kind_of, max_score
 from challenge.dataset import scan_folder
 from challenge.errors import UsageError, listed
 from challenge.images import ImageReadError, read_image
@@ -122,18 +122,25 @@ class Method:
                            {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
-        """log2-space patch predictions (NaN where missing) -> final scores (89 columns)."""
+        """log2-space patch predictions (NaN where missing) -> final scores (89 columns).  The totals
+        are the sums of the joints, or the stacker's calibrated totals where it has them
+        (``Stacker.predict_totals``) and the patient has an image."""
         use_stack = self.stacker is not None if stack is None else (stack and self.stacker is not None)
         x = log_patch[list(JOINT_COLUMNS)]
+        empty = x.isna().all(axis=1)               # no image at all: the prior, not trees on filled means
+        totals = None
         if use_stack:
-            final = pd.DataFrame(self.stacker.predict(x.to_numpy()), index=x.index, columns=x.columns)
-            empty = x.isna().all(axis=1)           # no image at all: the prior, not trees on filled means
+            blend = self.stacker.predict(x.to_numpy())
+            totals = self.stacker.predict_totals(x.to_numpy(), blend)
+            final = pd.DataFrame(blend, index=x.index, columns=x.columns)
             final.loc[empty] = np.nan
         else:
             final = x.copy()
         prior_log = np.log2(self.prior[list(JOINT_COLUMNS)] + 1)
-        final = final.fillna(prior_log)
-        return to_scores(final)
+        scores = to_scores(final.fillna(prior_log))
+        for col, values in (totals or {}).items():
+            scores.loc[~empty, col] = np.clip(values[~empty.to_numpy()], 0, max_score(col))
+        return scores
 
 
 class _Clock:
@@ -234,7 +241,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
                          "bundle was not trained on): check --images, or ask for --prior-only")
     _report(method, patients, results, missing, failed, ignored)
     final = method.combine(log_patch, stack=stack)
-    write_scores(final, out_path, template)
+    write_scores(final, out_path, template, recompute_totals=False)    # combine's totals, calibrated or sums
     if landmarks_out is not None:
         from challenge.landmarks import write_landmarks
         write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]), landmarks_out)

@@ -1,5 +1,5 @@
 """The symmetry stacker: per joint column, ExtraTrees over all 86 patch predictions (and each
-limb's mean prediction per damage type).
+limb's mean prediction per damage type); the three totals calibrated from the blend's sums.
 
 Features and targets live in the metric's space, log2(score + 1).  The stacker
 is fitted on out-of-fold patch predictions (the scorer's real test-time error);
@@ -25,12 +25,17 @@ from sklearn.model_selection import KFold
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from challenge.catalogue import BY_COLUMN, DAMAGE_TYPES, JOINT_COLUMNS
+from challenge.catalogue import (BY_COLUMN, DAMAGE_TYPES, EROSION, JOINT_COLUMNS, NARROWING, TOTAL, TOTAL_EROSION,
+                                 TOTAL_NARROWING)
 from evaluator.official import weighted_mean
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 #: (limb, damage type) of each summary feature (``Stacker.summaries``) and the positions of its joint columns
 SUMMARY_KEYS = list(dict.fromkeys((BY_COLUMN[c].limb, BY_COLUMN[c].damage) for c in JOINT_COLUMNS))
+#: each total column and the positions of the joint columns it adds up
+TOTAL_GROUPS = {TOTAL_EROSION: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == EROSION]),
+                TOTAL_NARROWING: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == NARROWING]),
+                TOTAL: np.arange(len(JOINT_COLUMNS))}
 SUMMARY_GROUPS = [np.array([k for k, c in enumerate(JOINT_COLUMNS) if (BY_COLUMN[c].limb, BY_COLUMN[c].damage) == key])
                   for key in SUMMARY_KEYS]
 
@@ -41,6 +46,27 @@ def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
 
 def _fit_forest(seed: int, n_trees: int, depth: int, x: np.ndarray, y: np.ndarray, w: np.ndarray):
     return _forest(seed, n_trees, depth).fit(x, y, sample_weight=w)
+
+
+def _log_total(log_scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """log2(total + 1) of the joint columns ``idx`` of log2(score + 1) rows."""
+    return np.log2(np.maximum(2 ** log_scores[:, idx] - 1, 0).sum(axis=1) + 1)
+
+
+def _median_line(s: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """(a, b) of the line t ≈ a·s + b with the least weighted absolute error: SC1's own form of error."""
+    from sklearn.linear_model import QuantileRegressor
+
+    if np.ptp(s) == 0:                       # nothing to fit a slope to: the weighted median offset
+        return 1.0, float(_weighted_median(t - s, w))
+    fit = QuantileRegressor(quantile=0.5, alpha=0.0, solver="highs").fit(s[:, None], t, sample_weight=w)
+    return float(fit.coef_[0]), float(fit.intercept_)
+
+
+def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(v)
+    cum = np.cumsum(w[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
 def _weighted_rmse(diff: np.ndarray, w: np.ndarray) -> float:
@@ -56,13 +82,18 @@ class Stacker(RegressorMixin, BaseEstimator):
     training mean of each feature, for missing ones, see ``fill_missing``) and ``weights_`` (the
     blend weight per damage type).  Using it before ``fit`` raises sklearn's ``NotFittedError``.
     With ``summaries`` the trees also see each limb's mean prediction per damage type (``features``).
+    With ``calibrated_totals``, ``fit`` also learns ``totals_``: for each of the three totals a line
+    from log2(sum of the blend's joints + 1) to log2(total + 1), fitted on the inner folds'
+    predictions by least weighted absolute error (SC1's own form of error), because the sum of
+    per-joint log-space predictions is biased (``predict_totals``; docs/measurements.md).
     """
 
-    #: what a stacker pickled before the parameter existed reads: no summaries
+    #: what a stacker pickled before the parameters existed reads: no summaries, totals as sums
     summaries = False
+    calibrated_totals = False
 
     def __init__(self, *, n_trees: int = 500, depth: int = 4, inner_folds: int = 3, inner_trees: int = 100,
-                 seed: int = 0, n_jobs: int = -1, summaries: bool = False):
+                 seed: int = 0, n_jobs: int = -1, summaries: bool = False, calibrated_totals: bool = False):
         self.n_trees = n_trees
         self.depth = depth
         self.inner_folds = inner_folds
@@ -70,6 +101,7 @@ class Stacker(RegressorMixin, BaseEstimator):
         self.seed = seed
         self.n_jobs = n_jobs
         self.summaries = summaries
+        self.calibrated_totals = calibrated_totals
 
     def _fit_models(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, n_trees: int) -> list[ExtraTreesRegressor]:
         # one forest per column, the columns spread over processes: a tree on 80 patients is
@@ -98,8 +130,8 @@ class Stacker(RegressorMixin, BaseEstimator):
                                       if self.summaries else [])
 
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> "Stacker":
-        """Fit the trees and choose the blend weight per damage type by inner K-fold;
-        ``sample_weight``: one weight per patient (default all 1)."""
+        """Fit the trees and choose the blend weight per damage type (and with ``calibrated_totals`` the
+        totals' lines) by inner K-fold; ``sample_weight``: one weight per patient (default all 1)."""
         x, y = np.asarray(x, float), np.asarray(y, float)
         w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, float)
         seen = np.isfinite(x)
@@ -120,8 +152,27 @@ class Stacker(RegressorMixin, BaseEstimator):
                                   - y[:, cols], w) for b in WEIGHTS]
             weights[damage] = float(WEIGHTS[int(np.argmin(err))])
         self.weights_ = weights
+        if self.calibrated_totals:
+            blend = np.where(seen, self._blend(inner, x), inner)
+            self.totals_ = {col: _median_line(_log_total(blend, idx), _log_total(y, idx), w)
+                            for col, idx in TOTAL_GROUPS.items()}
         self.models_ = self._fit_models(f, y, w, self.n_trees)
         return self
+
+    def _blend(self, stack: np.ndarray, patch: np.ndarray) -> np.ndarray:
+        w = np.array([self.weights_[BY_COLUMN[c].damage] for c in JOINT_COLUMNS])[None, :]
+        return w * stack + (1 - w) * patch
+
+    def predict_totals(self, x: np.ndarray, blend: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+        """``Overall_erosion``, ``Overall_narrowing`` and ``Overall_Tol`` (scores, not log2) from the
+        blend's sums (``blend``: ``predict(x)`` when already at hand), each through the line fitted in
+        ``fit``; None for a stacker without them."""
+        check_is_fitted(self)
+        if not getattr(self, "totals_", None):
+            return None
+        blend = self.predict(x) if blend is None else np.asarray(blend, float)
+        return {col: np.maximum(2 ** (a * _log_total(blend, TOTAL_GROUPS[col]) + b) - 1, 0.0)
+                for col, (a, b) in self.totals_.items()}
 
     def fill_missing(self, x: np.ndarray) -> np.ndarray:
         """The features with every missing (non-finite) value replaced by that feature's training mean:
@@ -139,5 +190,4 @@ class Stacker(RegressorMixin, BaseEstimator):
         """The blend; where a patch prediction is missing, the stacker alone."""
         x = np.asarray(x, float)
         stack = self.predict_stack(x)
-        w = np.array([self.weights_[BY_COLUMN[c].damage] for c in JOINT_COLUMNS])[None, :]
-        return np.where(np.isfinite(x), w * stack + (1 - w) * np.nan_to_num(x), stack)
+        return np.where(np.isfinite(x), self._blend(stack, np.nan_to_num(x)), stack)

@@ -220,7 +220,8 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             labelled = oof.dropna(how="all").index
             log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
             stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth,
-                                  summaries=settings.stack_summaries, seed=seed).fit(
+                                  summaries=settings.stack_summaries, calibrated_totals=settings.stack_totals,
+                                  seed=seed).fit(
                 oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
             joblib.dump(stacker_fit, tmp / Bundle.STACKER)
