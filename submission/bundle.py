@@ -68,9 +68,9 @@ class Settings:
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).
     ``stack_*``: the symmetry stacker's forests (trees per column, depth), whether its trees also
-    see each limb's mean prediction per damage type, and whether it gives the three totals through a
-    line fitted to its out-of-fold sums instead of the plain sums of the joints (``stack.Stacker``).  The measured effect of
-    each choice is in the README and the benchmarks' output.
+    see each limb's mean prediction per damage type, and whether it gives the three totals through
+    lines fitted to its out-of-fold sums instead of the plain sums of the joints (``stack.Stacker``).
+    The measured effect of each choice is in the README and the benchmarks' output.
     """
 
     profile: str = "small"

@@ -32,12 +32,12 @@ from evaluator.official import weighted_mean
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
 #: (limb, damage type) of each summary feature (``Stacker.summaries``) and the positions of its joint columns
 SUMMARY_KEYS = list(dict.fromkeys((BY_COLUMN[c].limb, BY_COLUMN[c].damage) for c in JOINT_COLUMNS))
-#: each total column and the positions of the joint columns it adds up
+SUMMARY_GROUPS = [np.array([k for k, c in enumerate(JOINT_COLUMNS) if (BY_COLUMN[c].limb, BY_COLUMN[c].damage) == key])
+                  for key in SUMMARY_KEYS]
+#: each total column and the positions of the joint columns it adds up (``Stacker.calibrated_totals``)
 TOTAL_GROUPS = {TOTAL_EROSION: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == EROSION]),
                 TOTAL_NARROWING: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == NARROWING]),
                 TOTAL: np.arange(len(JOINT_COLUMNS))}
-SUMMARY_GROUPS = [np.array([k for k, c in enumerate(JOINT_COLUMNS) if (BY_COLUMN[c].limb, BY_COLUMN[c].damage) == key])
-                  for key in SUMMARY_KEYS]
 
 
 def _forest(seed: int, n_trees: int, depth: int) -> ExtraTreesRegressor:
