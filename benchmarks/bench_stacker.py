@@ -15,7 +15,8 @@ needs.  Each variant of ``submission.stack.Stacker`` is scored two ways:
   applied to the bundle's patch predictions of the test images (predicted once without the stacker
   and kept in ``--out``'s folder).
 
-Beside them, the patch predictions alone ("no stacker"), their totals the sums of the joints.  Results also go to ``--out`` (JSON).
+Beside them, the patch predictions alone ("no stacker"), their totals the sums of the joints.
+Results also go to ``--out`` (JSON).
 """
 from __future__ import annotations
 
