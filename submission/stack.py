@@ -26,17 +26,22 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from challenge.catalogue import (BY_COLUMN, DAMAGE_TYPES, EROSION, JOINT_COLUMNS, NARROWING, TOTAL, TOTAL_EROSION,
-                                 TOTAL_NARROWING)
+                                 TOTAL_NARROWING, select)
 from evaluator.official import weighted_mean
 
 WEIGHTS = np.round(np.linspace(0, 1, 11), 2)
+
+
+def _positions(columns) -> np.ndarray:
+    """Where ``columns`` sit in ``JOINT_COLUMNS`` (the order of the stacker's arrays)."""
+    return np.array(sorted(JOINT_COLUMNS.index(c) for c in columns))
+
+
 #: (limb, damage type) of each summary feature (``Stacker.summaries``) and the positions of its joint columns
 SUMMARY_KEYS = list(dict.fromkeys((BY_COLUMN[c].limb, BY_COLUMN[c].damage) for c in JOINT_COLUMNS))
-SUMMARY_GROUPS = [np.array([k for k, c in enumerate(JOINT_COLUMNS) if (BY_COLUMN[c].limb, BY_COLUMN[c].damage) == key])
-                  for key in SUMMARY_KEYS]
+SUMMARY_GROUPS = [_positions(select(damage=damage, limb=limb)) for limb, damage in SUMMARY_KEYS]
 #: each total column and the positions of the joint columns it adds up (``Stacker.calibrated_totals``)
-TOTAL_GROUPS = {TOTAL_EROSION: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == EROSION]),
-                TOTAL_NARROWING: np.array([k for k, c in enumerate(JOINT_COLUMNS) if BY_COLUMN[c].damage == NARROWING]),
+TOTAL_GROUPS = {TOTAL_EROSION: _positions(select(damage=EROSION)), TOTAL_NARROWING: _positions(select(damage=NARROWING)),
                 TOTAL: np.arange(len(JOINT_COLUMNS))}
 
 
