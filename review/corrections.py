@@ -3,7 +3,8 @@
 Edits are what the page keeps: ``{"scores": {patient: {joint column: value}},
 "landmarks": {image stem: {landmark: [x, y]}}}``.  ``save_corrections`` checks every
 edit (known patient, joint column, value within the column's range; known landmark, finite
-coordinates) and writes, each atomically, into ``SITE/corrections/``:
+coordinates inside its image: 0 <= x < width, 0 <= y < height of the image the site was built from)
+and writes, each atomically, into ``SITE/corrections/``:
 
 * ``predictions.csv``: the predictions with the corrected joints, in the source file's row and
   column order, totals as the sums of the joints (valid under ``ra2 validate``);
@@ -39,6 +40,32 @@ def site_index(site: str | Path) -> dict:
         return json.loads(text[len(head):].rstrip().rstrip(";"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{site}: not a review site written by 'ra2 review' ({path}: {exc})") from exc
+
+
+def _patient_page(site: Path, key: str) -> dict:
+    """A patient's ``data/patients/KEY.js`` as a dict."""
+    path = site / "data" / "patients" / f"{key}.js"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        head, tail = "RA2_LOADED(", ");"
+        if not (text.startswith(head) and text.endswith(tail)):
+            raise ValueError("it does not call RA2_LOADED")
+        return json.loads(text[len(head):-len(tail)])
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{site}: a broken review site ({path}: {exc})") from exc
+
+
+def image_sizes(site: str | Path, stems) -> dict:
+    """{image stem: (width, height)} in pixels of the images the site was built from (the landmarks'
+    frame), for the patients of ``stems``; an image the site could not read has none."""
+    site = Path(site)
+    keys = {p["id"]: p["key"] for p in site_index(site)["patients"]}
+    sizes = {}
+    for pid in {str(stem).rsplit("-", 1)[0] for stem in stems} & keys.keys():
+        for image in _patient_page(site, keys[pid])["images"].values():
+            if image.get("width") and image.get("height"):
+                sizes[image["stem"]] = (image["width"], image["height"])
+    return sizes
 
 
 def _number(value, where: str) -> float:
@@ -86,6 +113,7 @@ def apply_edits(site: str | Path, edits: dict):
     if source.is_file():
         landmarks = read_landmarks(source)
         where = {(im, lm): i for i, (im, lm) in enumerate(zip(landmarks["image"], landmarks["landmark"]))}
+        sizes = image_sizes(site, edits["landmarks"])
         for stem, moved in edits["landmarks"].items():
             for name, xy in moved.items():
                 if (stem, name) not in where:
@@ -93,8 +121,13 @@ def apply_edits(site: str | Path, edits: dict):
                 if not isinstance(xy, (list, tuple)) or len(xy) != 2:
                     raise CorrectionError(f"image {stem}, landmark {name}: expected [x, y], got {xy!r}")
                 x, y = (_number(v, f"image {stem}, landmark {name}") for v in xy)
-                if x < 0 or y < 0:
-                    raise CorrectionError(f"image {stem}, landmark {name}: ({x:g}, {y:g}) lies outside the image")
+                if stem not in sizes:
+                    raise CorrectionError(f"image {stem}, landmark {name}: the site shows no image {stem} "
+                                          "(unreadable or not in the predictions), so it cannot be moved")
+                w, h = sizes[stem]
+                if not (0 <= x < w and 0 <= y < h):
+                    raise CorrectionError(f"image {stem}, landmark {name}: ({x:g}, {y:g}) lies outside the "
+                                          f"{w}x{h} px image")
                 row = landmarks.index[where[(stem, name)]]
                 landmarks.loc[row, ["x", "y"]] = [x, y]
     elif edits["landmarks"]:
