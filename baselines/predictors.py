@@ -55,10 +55,23 @@ def image_features(path: Path | None) -> np.ndarray:
     return out
 
 
-def folder_features(folder: str | Path, patients: list[str]) -> np.ndarray:
-    """(patients, 4 * FEATURES_PER_IMAGE) features, limbs in LH, RH, LF, RF order."""
+def folder_features(folder: str | Path, patients: list[str], cache: dict | None = None) -> np.ndarray:
+    """(patients, 4 * FEATURES_PER_IMAGE) features, limbs in LH, RH, LF, RF order.
+
+    ``cache`` (image path -> features), shared between calls, reads each image once, so that an image
+    of both folders (the same folder given twice, a patient in both) is read, and warned about, once."""
     found = scan_folder(folder)
-    rows = [np.concatenate([image_features(found.path(pid, limb)) for limb in cat.LIMBS]) for pid in patients]
+    cache = {} if cache is None else cache
+
+    def features(path: Path | None) -> np.ndarray:
+        if path is None:
+            return image_features(None)
+        key = path.resolve()
+        if key not in cache:
+            cache[key] = image_features(path)
+        return cache[key]
+
+    rows = [np.concatenate([features(found.path(pid, limb)) for limb in cat.LIMBS]) for pid in patients]
     return np.vstack(rows) if rows else np.empty((0, 4 * FEATURES_PER_IMAGE))
 
 
@@ -82,8 +95,9 @@ def _image_stats(train_dir: Path, test_dir: Path, patients: list[str], seed: int
     from sklearn.ensemble import ExtraTreesRegressor
 
     labels = _training_labels(train_dir)
-    x_train = folder_features(train_dir, list(labels.index))
-    x_test = folder_features(test_dir, patients)
+    read: dict = {}                                    # each image read (and any warning said) once
+    x_train = folder_features(train_dir, list(labels.index), read)
+    x_test = folder_features(test_dir, patients, read)
     x_train, x_test = _impute(x_train, x_test)
     columns = list(cat.JOINT_COLUMNS)
     model = ExtraTreesRegressor(n_estimators=300, min_samples_leaf=3, max_features=0.5, random_state=seed,

@@ -27,14 +27,14 @@ def register(sub) -> None:
     q.add_argument("--out", required=True, metavar="CSV", help="landmarks CSV to write (atomically)")
     q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
     q.add_argument("--images", metavar="DIR", help="the images, to check every point lies inside its image")
-    q.set_defaults(func=cmd_landmarks_import)
+    q.set_defaults(func=cmd_landmarks_import, command="landmarks import")     # errors say "ra2 landmarks import"
     q = inner.add_parser("check", help="check a training folder before training",
                          description="The checks 'ra2 train' runs before any training: training.csv (as 'ra2 "
                                      "validate' of a gold file, plus labels in range), images, landmark names "
                                      "and points inside their images. Exit 0 usable, 1 not.")
     q.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
     q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    q.set_defaults(func=cmd_landmarks_check)
+    q.set_defaults(func=cmd_landmarks_check, command="landmarks check")
 
 
 def cmd_landmarks_import(args) -> int:

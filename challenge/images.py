@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import struct
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,6 +124,34 @@ def _quiet_bomb_warning():
         yield
 
 
+_PYDICOM_LOCK = threading.Lock()
+_pydicom_quiet = {"depth": 0, "propagate": True}
+
+
+@contextmanager
+def _quiet_pydicom():
+    """pydicom logs a decoder's failure with its traceback, and a truncated file as a warning, before it
+    raises (or warns) what our ``ImageReadError`` then says in one line: while we read, its records stop
+    at the ``pydicom`` logger (whose own handler is a NullHandler), so each bad file is one line.  With
+    debug logging (``ra2 -v``) they are kept, tracebacks and all."""
+    logger = logging.getLogger("pydicom")
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _PYDICOM_LOCK:                     # nested and concurrent reads: the first in saves, the last out restores
+        if _pydicom_quiet["depth"] == 0:
+            _pydicom_quiet["propagate"] = logger.propagate
+            logger.propagate = False
+        _pydicom_quiet["depth"] += 1
+    try:
+        yield
+    finally:
+        with _PYDICOM_LOCK:
+            _pydicom_quiet["depth"] -= 1
+            if _pydicom_quiet["depth"] == 0:
+                logger.propagate = _pydicom_quiet["propagate"]
+
+
 def _align_pil_limit() -> int:
     """Make Pillow's own bomb limit ours, so images opened elsewhere in the project obey it too
     (Pillow warns above its limit and refuses above twice that); returns the limit."""
@@ -209,7 +238,8 @@ def read_image(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
         if path.stat().st_size == 0:
             raise ImageReadError(f"{path}: empty file (0 bytes)")
         if path.suffix.lower() in DICOM_SUFFIXES or is_dicom(path):
-            arr, info = _read_dicom(path)
+            with _quiet_pydicom():
+                arr, info = _read_dicom(path)
             return np.ascontiguousarray(arr, dtype=np.float32), info
         with _quiet_bomb_warning(), Image.open(path) as im:
             width, height = im.size
@@ -280,7 +310,7 @@ def _dicom_header(path: Path, *, pixels: bool = False):
     from pydicom.errors import InvalidDicomError
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _quiet_pydicom():
             warnings.simplefilter("always")
             # force: a .dcm file without the 128-byte preamble (older writers) is still read
             ds = pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
@@ -361,7 +391,8 @@ def _read_dicom(path: Path) -> tuple[np.ndarray, ImageInfo]:
             warnings.simplefilter("ignore")        # pydicom's notes on odd but readable headers
             raw = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 -- pydicom and its plug-ins raise many kinds; all mean "cannot decode"
-        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # pydicom's "Unable to decode ... by all available plugins:" is followed by each plugin's reason
+        why = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300] or type(exc).__name__
         raise ImageReadError(f"{path}: cannot decode the DICOM pixel data"
                              f"{f' ({syntax_name})' if syntax_name else ''}: {why}") from exc
     if raw.ndim == 3 and raw.shape[-1] in (3, 4):  # colour (pydicom gives RGB): luminance, as Pillow's grey

@@ -136,44 +136,87 @@ def landmark_table(frame: pd.DataFrame) -> dict[str, dict[str, tuple[float, floa
 
 
 def _labelme_file(path: Path) -> list[dict]:
+    """The rows of one labelme JSON file; ``LandmarkError`` naming the file (and the shape, by its index
+    and label) for anything malformed.  Shapes other than points are logged and ignored."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise LandmarkError(f"{path}: not a labelme JSON file ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
-        raise LandmarkError(f"{path}: not a labelme JSON file (no 'shapes' list)")
-    image = image_stem(str(doc.get("imagePath") or path.stem))
+    if not isinstance(doc, dict):
+        raise LandmarkError(f"{path}: not a labelme JSON file (the top level is {_json_kind(doc)}, not an object)")
+    shapes = doc.get("shapes")
+    if not isinstance(shapes, list):
+        got = "no 'shapes' list" if shapes is None else f"'shapes' is {_json_kind(shapes)}, not a list"
+        raise LandmarkError(f"{path}: not a labelme JSON file ({got})")
+    named = doc.get("imagePath")
+    if named is not None and not isinstance(named, str):
+        raise LandmarkError(f"{path}: imagePath is {_json_kind(named)}, not the image's file name")
+    image = image_stem(named or path.stem)
     size = {}
-    try:
-        if doc.get("imageWidth") and doc.get("imageHeight"):
-            size = {"width": int(doc["imageWidth"]), "height": int(doc["imageHeight"])}
-    except (TypeError, ValueError):
-        size = {}
-    rows, seen = [], set()
-    for k, shape in enumerate(doc["shapes"]):
-        label = str(shape.get("label", "")).strip()
+    for key, column in (("imageWidth", "width"), ("imageHeight", "height")):
+        value = doc.get(key)
+        if value is None:
+            continue
+        if not _is_number(value) or not float(value).is_integer() or value < 1:
+            raise LandmarkError(f"{path}: {key} {json.dumps(value)[:40]} is not a whole number of pixels (at least 1)")
+        size[column] = int(value)
+    if len(size) < 2:
+        size = {}                   # one of the two alone says nothing about the image
+    rows, seen = [], {}
+    for k, shape in enumerate(shapes):
+        if not isinstance(shape, dict):
+            raise LandmarkError(f"{path}: shape {k}: is {_json_kind(shape)}, not a labelme shape (an object)")
+        label = shape.get("label")
+        label = "" if label is None else str(label).strip()
         kind = shape.get("shape_type") or "point"
         if kind != "point":
             log.warning("%s: shape %d (%r) is a %s, not a point: ignored", path, k, label, kind)
             continue
-        points = shape.get("points") or []
-        if not label or len(points) != 1 or len(points[0]) != 2:
-            raise LandmarkError(f"{path}: shape {k}: a point needs a label and exactly one [x, y] pair")
+        where = f"{path}: shape {k} ({label!r})"
+        if not label:
+            raise LandmarkError(f"{where}: a point needs a label (the landmark name)")
+        points = shape.get("points")
+        if not isinstance(points, list) or len(points) != 1:
+            count = f"{len(points)} points" if isinstance(points, list) else f"points is {_json_kind(points)}"
+            raise LandmarkError(f"{where}: a point shape needs exactly one [x, y] pair ({count})")
+        point = points[0]
+        if not isinstance(point, list) or len(point) != 2:
+            got = f"{len(point)} values" if isinstance(point, list) else _json_kind(point)
+            raise LandmarkError(f"{where}: the point is not one [x, y] pair ({got})")
+        bad = [(axis, v) for axis, v in zip("xy", point) if not _is_number(v) or not np.isfinite(float(v))]
+        if bad:
+            axis, v = bad[0]
+            raise LandmarkError(f"{where}: {axis} {json.dumps(v)[:40]} is not a finite number")
         if label in seen:
-            raise LandmarkError(f"{path}: landmark {label!r} is labelled twice")
-        seen.add(label)
-        try:
-            x, y = (float(v) for v in points[0])
-        except (TypeError, ValueError) as exc:
-            raise LandmarkError(f"{path}: shape {k} ({label!r}): the point is not two numbers") from exc
-        rows.append({"image": image, "landmark": label, "x": x, "y": y, **size})
+            raise LandmarkError(f"{where}: landmark {label!r} is labelled twice (also shape {seen[label]})")
+        seen[label] = k
+        x, y = (float(v) for v in point)
+        rows.append({"image": image, "landmark": label, "x": x, "y": y, **size, "where": where})
     return rows
+
+
+def _is_number(value) -> bool:
+    """A JSON number (not a boolean, not text) that fits a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _json_kind(value) -> str:
+    """What a JSON value is, in words: 'a list', 'text', 'null' ..."""
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def import_labelme(paths) -> pd.DataFrame:
     """Landmarks from labelme JSON files (or folders of them) as a landmark frame.
 
-    The image is named by the file's ``imagePath`` stem (else the JSON file's stem).
+    The image is named by the file's ``imagePath`` stem (else the JSON file's stem); the frame's
+    ``attrs["where"]`` says where each row came from (file and shape), for the messages about it.
     """
     files: list[Path] = []
     for p in [paths] if isinstance(paths, (str, Path)) else paths:
@@ -187,15 +230,20 @@ def import_labelme(paths) -> pd.DataFrame:
             files.append(p)
         else:
             raise LandmarkError(f"{p}: no such file or folder")
-    rows = []
+    files = list(dict.fromkeys(files))          # a file given both by itself and in its folder: read once
+    rows, source = [], {}
     for f in files:
-        rows.extend(_labelme_file(f))
+        got = _labelme_file(f)
+        for r in got:
+            key = (r["image"], r["landmark"])
+            if key in source:
+                raise LandmarkError(f"{f}: landmark {r['landmark']!r} of image {r['image']!r} is annotated in more "
+                                    f"than one JSON file (also in {source[key]})")
+            source[key] = f
+        rows.extend(got)
     columns = list(LANDMARK_COLUMNS) + [c for c in ("width", "height") if any(c in r for r in rows)]
     frame = pd.DataFrame(rows, columns=columns)
-    dup = frame.duplicated(["image", "landmark"])
-    if dup.any():
-        first = frame[dup].iloc[0]
-        raise LandmarkError(f"image {first['image']!r} is annotated in more than one JSON file")
+    frame.attrs["where"] = [r["where"] for r in rows]
     return frame
 
 
@@ -249,7 +297,11 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
     file = file or frame.attrs.get("path", "landmarks")
     out = frame.copy()
     report = LandmarkReport(out)
-    line = {idx: i + 2 for i, idx in enumerate(out.index)}
+    where = frame.attrs.get("where")       # import_labelme's "FILE: shape K ('label')" of each row
+    if where is not None and len(where) == len(out):
+        at = dict(zip(out.index, where))
+    else:
+        at = {idx: f"{file}, line {i + 2}" for i, idx in enumerate(out.index)}
     out["image"] = [image_stem(c) for c in out["image"]]
     if stems is not None:
         by_case = {}
@@ -266,6 +318,8 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
         report.warnings.append(f"{file}: {len(odd)} image name(s) are not challenge image names "
                                f"PATIENT-LH/RH/LF/RF: {listed(odd)}")
     keep = np.ones(len(out), bool)
+    if stems is not None:
+        keep &= ~out["image"].isin(absent).to_numpy()        # said to be ignored: they are
     if scheme is not None:
         names = out["landmark"].astype(str).str.strip().to_numpy(dtype=object)
         for kind in KINDS:
@@ -287,16 +341,18 @@ def normalise_landmarks(frame: pd.DataFrame, scheme=None, *, stems=None, sizes=N
         out["landmark"] = names
     dup = out.duplicated(["image", "landmark"], keep="first").to_numpy() & keep
     for idx in out.index[dup][:SHOWN]:
-        report.errors.append(f"{file}, line {line[idx]}: landmark {out.at[idx, 'landmark']!r} of image "
+        report.errors.append(f"{at[idx]}: landmark {out.at[idx, 'landmark']!r} of image "
                              f"{out.at[idx, 'image']!r} is given twice (letter case and file extensions aside)")
-    _check_units(out, keep, sizes, report, file, line)
+    _check_units(out, keep, sizes, report, file, at)
     report.frame = out[keep].reset_index(drop=True)
     report.frame.attrs.update(frame.attrs)
+    if "where" in frame.attrs:
+        report.frame.attrs["where"] = [at[idx] for idx in out.index[keep]]
     return report
 
 
-def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, line) -> None:
-    """Normalised (0..1) coordinates and points outside their images."""
+def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, at) -> None:
+    """Normalised (0..1) coordinates and points outside their images (``at``: index -> where the row is)."""
     used = out[keep]
     if not len(used):
         return
@@ -323,7 +379,7 @@ def _check_units(out: pd.DataFrame, keep, sizes, report: LandmarkReport, file, l
     for idx, img, name, x, y, w, h in outside[:SHOWN]:
         swapped = 0 <= y <= w and 0 <= x <= h
         hint = "x and y swapped?" if swapped else "0-1 normalised or swapped coordinates, or another image's points?"
-        report.errors.append(f"{file}, line {line[idx]}: image {img}, landmark {name}: point ({x:g}, {y:g}) lies "
+        report.errors.append(f"{at[idx]}: image {img}, landmark {name}: point ({x:g}, {y:g}) lies "
                              f"outside the {w} x {h} image (x 0..{w}, y 0..{h}; {hint})")
     if len(outside) > SHOWN:
         report.errors.append(f"{file}: and {len(outside) - SHOWN} more points outside their images")

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,25 +152,63 @@ def classify(exc: BaseException, entity: str, *, token_source: str = "") -> Down
 def credentials(env=None, config_path: str | Path | None = None) -> tuple[str | None, str]:
     """(token, where it came from).  The token is None when the configuration file is to be used.
 
-    Raises ``NoCredentials`` when neither the environment variable nor the file is there.
+    Raises ``NoCredentials`` when neither the environment variable nor the file is there, and
+    ``UsageError`` naming the file when it is there but cannot be read: the Synapse client reads it
+    even when the token is set, and would fail with a traceback.
     """
     env = os.environ if env is None else env
+    config = Path(config_path if config_path is not None else CONFIG_FILE).expanduser()
+    try:
+        mode = config.stat().st_mode
+    except OSError:                     # not there (or not reachable, which the client takes the same way)
+        mode = None
+    if mode is not None and stat.S_ISREG(mode):
+        check_config_file(config)
     token = (env.get(TOKEN_VARIABLE) or "").strip()
     if token:
         return token, f" (from {TOKEN_VARIABLE})"
-    config = Path(config_path if config_path is not None else CONFIG_FILE).expanduser()
-    if config.is_file():
-        return None, f" (from {config})"
-    raise NoCredentials(NO_CREDENTIALS_MESSAGE)
+    if mode is None:
+        raise NoCredentials(NO_CREDENTIALS_MESSAGE)
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{config}: is {'a folder' if stat.S_ISDIR(mode) else 'not a regular file'}, not the "
+                         "Synapse configuration file: remove it or make it a file with an [authentication] "
+                         f"section holding authtoken = <token>, or set {TOKEN_VARIABLE}")
+    return None, f" (from {config})"
 
 
-def synapse_client():
-    """A real ``synapseclient.Synapse`` (imported here: it is an optional, slow-to-import dependency)."""
+def check_config_file(config: Path) -> None:
+    """Raise ``UsageError`` naming the Synapse configuration file when the client could not read it (no read
+    permission, not UTF-8 text, not an INI file).  The message never quotes the file: it holds the token."""
+    import configparser
+
+    fix = f"fix or remove it, or set {TOKEN_VARIABLE}"
+    try:
+        text = config.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{config}: the Synapse configuration file is not UTF-8 text (byte {exc.start}); "
+                         f"{fix}") from None
+    except OSError as exc:
+        raise UsageError(f"{config}: the Synapse configuration file cannot be read "
+                         f"({exc.strerror or type(exc).__name__}); {fix}") from None
+    try:
+        configparser.RawConfigParser().read_string(text, source=str(config))
+    except configparser.Error as exc:
+        errors = getattr(exc, "errors", None)
+        line = getattr(exc, "lineno", None) or (errors[0][0] if errors else None)
+        where = f" at line {line}" if line else ""
+        raise UsageError(f"{config}: the Synapse configuration file is not an INI file ([section] headers and "
+                         f"key = value lines){where}; {fix}") from None
+
+
+def synapse_client(config_path: str | Path | None = None):
+    """A real ``synapseclient.Synapse`` (imported here: it is an optional, slow-to-import dependency),
+    reading ``config_path`` (default ``~/.synapseConfig``)."""
     try:
         import synapseclient
     except ImportError as exc:
         raise UsageError("ra2 download needs synapseclient: pip install 'ra2-harness[download]'") from exc
-    client = synapseclient.Synapse(skip_checks=True, silent=True)
+    where = {} if config_path is None else {"configPath": str(Path(config_path).expanduser())}
+    client = synapseclient.Synapse(skip_checks=True, silent=True, **where)
     check_reachable(client.repoEndpoint)
     return client
 
@@ -319,7 +358,8 @@ def download(dest: str | Path, entity: str = DEFAULT_ENTITY, *, client=None, env
     token, source = credentials(env, config_path)
     current = entity
     try:
-        client = client if client is not None else synapse_client()
+        if client is None:
+            client = synapse_client() if config_path is None else synapse_client(config_path)
         client.login(authToken=token, silent=True)
         remote = _remote_files(client, entity)
         dest.mkdir(parents=True, exist_ok=True)
