@@ -109,7 +109,7 @@ def _column_values(series: pd.Series) -> tuple[np.ndarray, list[tuple[int, str]]
         values = series.to_numpy(dtype=float)
         bad = []
         for i in np.flatnonzero(~np.isfinite(values)):
-            bad.append((i, "empty cell" if np.isnan(values[i]) else f"not a finite number: {values[i]!r}"))
+            bad.append((i, "empty cell" if np.isnan(values[i]) else f"not a finite number: {float(values[i]):g}"))
         return values, bad
     cells = series.astype(str).str.strip()
     values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
@@ -126,21 +126,24 @@ def _column_values(series: pd.Series) -> tuple[np.ndarray, list[tuple[int, str]]
 
 
 def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, name: str | None = None,
-                 gold: bool = False, cells: bool = True, per_column: int = 20, training: bool = False) -> list[Problem]:
+                 gold: bool = False, strict: bool = False, cells: bool = True, per_column: int = 20,
+                 training: bool = False) -> list[Problem]:
     """All problems of a score file (predictions, gold or training labels).
 
     With a ``template``, the Patient_ID sets must be equal.  ``gold=True`` also
     warns about non-integer scores and totals that differ from the sums of the joints.
-    ``training=True`` (training labels; implies ``gold``): negative, above-maximum and
-    non-integer joint scores are errors, since a network cannot learn from them.
+    ``strict=True`` (a gold file the scores are measured against; implies ``gold``): negative,
+    above-maximum and non-integer joint scores are errors, since the official metrics cannot use
+    them.  ``training=True`` (training labels) is ``strict`` for a file a network learns from.
     ``cells=False`` checks the structure only (columns, patients), as for a template.
     Cell problems are listed row by row up to ``per_column`` of a kind per column, then
     summarised in one line (a broken 100,000-patient file stays readable).
     """
     file = name or frame.attrs.get("path", "<table>")
     out: list[Problem] = []
-    gold = gold or training
-    bad_level = "error" if training else "warning"
+    strict = strict or training
+    gold = gold or strict
+    bad_level = "error" if strict else "warning"
 
     def err(row, col, msg):
         out.append(Problem("error", file, row, col, msg))
@@ -196,10 +199,13 @@ def check_scores(frame: pd.DataFrame, template: pd.DataFrame | None = None, *, n
             emit("error", col, [i for i, _ in items], msgs.__getitem__, kind)
         top = max_score(col)
         joint = col in JOINT_COLUMNS
-        level = bad_level if joint else "warning"           # totals are recomputed from the joints for training
-        fix = f" (a training label must be an integer 0..{top})" if training and joint else ""
-        emit(level, col, np.flatnonzero(v < 0), lambda i: f"negative value {v[i]:g}" + (fix or " (the official "
-             "scorer sets it to 0)"), "negative values")
+        level = bad_level if joint else "warning"   # totals: recomputed for training; gold's own are warned about
+        fix = (f" (a {'training label' if training else 'gold score'} must be an integer 0..{top})"
+               if strict and joint else "")
+        # a negative gold total has no log2(total + 1): the metrics it weighs would be undefined
+        emit("error" if strict and not training else level, col, np.flatnonzero(v < 0),
+             lambda i: f"negative value {v[i]:g}" + (fix or (" (a gold total cannot be negative)" if strict else
+                                                             " (the official scorer sets it to 0)")), "negative values")
         emit(level, col, np.flatnonzero(v > top), lambda i: f"value {v[i]:g} is above the column's maximum {top}"
              + fix, f"values above {top}")
         if gold:

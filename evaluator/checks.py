@@ -35,13 +35,17 @@ def validate_file(pred_path: str | Path, template_path: str | Path | None = None
 
 
 def load_gold(path: str | Path) -> Checked:
-    """A gold (or second reader) file; errors in it make it unusable (exit 2)."""
+    """A gold file, held to the gold rules (``check_scores(strict=True)``: every joint score an integer
+    from 0 to the column's maximum); errors in it make it unusable (exit 2), one error said on one line."""
     frame = read_table(path)
-    problems = check_scores(frame, gold=True)
+    problems = check_scores(frame, strict=True)
     bad = errors(problems)
+    if len(bad) == 1:
+        p = bad[0]
+        where = ", ".join(f"{k} {v}" for k, v in (("row", p.row), ("column", p.column)) if v is not None)
+        raise UsageError(f"{path} cannot be used as a gold file: {where}{': ' if where else ''}{p.message}")
     if bad:
-        shown = "\n".join(f"  {p}" for p in bad[:20])
-        raise UsageError(f"{path} cannot be used as a gold file ({len(bad)} error(s)):\n{shown}")
+        raise UsageError(f"{path} cannot be used as a gold file ({len(bad)} error(s)):\n{problem_lines(bad, 20)}")
     return Checked(as_scores(frame), [p for p in problems if p.level == "warning"])
 
 

@@ -197,6 +197,8 @@ def cmd_score_landmarks(args) -> int:
     check_json_out(args.json, args.pred, args.gold, *(input_files(args.images) if args.images else []))
     scheme = load_scheme(args.scheme)
     result = score_landmark_files(args.pred, args.gold, args.images, threshold=args.threshold, scheme=scheme)
+    for w in result["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
     print(format_result(result))
     if args.json:
         write_json(args.json, result)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from challenge.errors import ParameterError, UsageError
+from challenge.errors import ParameterError, UsageError, listed
 
 #: what ``leaderboard_files`` writes into ``out_dir``
 LEADERBOARD_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "leaderboard.png", "report.html")
@@ -117,12 +117,14 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
         raise ParameterError("seed", seed, f"must be between 0 and {2 ** 32 - 1}")
     if not tie_k >= 0:
         raise ParameterError("tie_k", tie_k, "must be a number of at least 0")
+    check_distinct_files(paths)
     if out_dir is not None:
         check_leaderboard_folder(out_dir, [*paths, gold_path, reader2])
     gold = load_gold(gold_path)
     teams = team_names(paths, names)
     if len(set(teams)) != len(teams):
-        raise UsageError("team names must be unique")
+        raise UsageError(f"team names must be unique: {listed(sorted({t for t in teams if teams.count(t) > 1}))} "
+                         "given more than once")
     preds = {t: load_predictions(p, gold).frame for t, p in zip(teams, paths)}
     ranking = bootstrap_ranking(preds, gold.frame, n_boot=n_boot, seed=seed, tie_k=tie_k)
     upper = score_frames(load_predictions(reader2, gold).frame, gold.frame) if reader2 else None
@@ -144,6 +146,17 @@ def leaderboard_files(paths, gold_path, *, names=None, reader2=None, n_boot=1000
         write_leaderboard_html(result, out_dir)            # one self-contained page: table and plot
         result["files"] = [str(out_dir / f) for f in LEADERBOARD_FILES]
     return result
+
+
+def check_distinct_files(paths) -> None:
+    """Each prediction file of a leaderboard once: a file given twice (by any path to it) is named."""
+    seen = {}
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            same = "" if str(seen[key]) == str(p) else f" (as {seen[key]})"
+            raise UsageError(f"{p}: the same predictions file is given twice{same}; give each team's file once")
+        seen[key] = p
 
 
 def check_leaderboard_folder(out_dir, inputs) -> None:

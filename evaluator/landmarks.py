@@ -9,7 +9,9 @@ Image names and landmark names are matched as ``challenge.landmarks.normalise_la
 does (file extensions and letter case aside).
 
 ``score_landmark_files`` (``ra2 score-landmarks``): image sizes come from the images (header
-only) or from ``width``/``height`` columns in a file.
+only) or from ``width``/``height`` columns in a file.  Predicted images and landmarks that match
+nothing in the gold file are listed in its warnings; when no predicted point matches a gold point
+there is no result (``UsageError`` naming both files).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from challenge.catalogue import KINDS
-from challenge.errors import ParameterError, UsageError
+from challenge.errors import ParameterError, UsageError, listed
 from challenge.schemes import DEFAULT_SCHEME, Scheme, default_group, load_scheme
 
 THRESHOLD = 0.02
@@ -47,8 +49,8 @@ def point_distances(pred: pd.DataFrame, gold: pd.DataFrame, sizes: dict[str, tup
     predicted = merged["x_pred"].notna() & merged["y_pred"].notna()
     unknown = sorted(set(merged.loc[predicted, "image"]) - set(sizes))
     if unknown:
-        raise UsageError(f"no image size for {len(unknown)} predicted image(s), e.g. {unknown[:3]}: give the folder of "
-                         "the images or width/height columns")
+        raise UsageError(f"no image size for {len(unknown)} predicted image(s) ({listed(unknown, 3)}): give the "
+                         "folder of the images or width/height columns")
     size = merged["image"].map(lambda s: sizes.get(s, (np.nan, np.nan)))
     w = np.array([v[0] for v in size], float)
     h = np.array([v[1] for v in size], float)
@@ -87,15 +89,15 @@ def localisation_metric(pred: pd.DataFrame, gold: pd.DataFrame, sizes: dict[str,
 def score_landmark_files(pred_path, gold_path, images_dir=None, *, threshold: float = THRESHOLD,
                          fine: float = FINE, scheme: Scheme | str | None = None) -> dict:
     """``localisation_metric`` of two landmark CSV files (names normalised to the scheme's; a gold
-    landmark the scheme does not know is still scored, in its default group)."""
-    import logging
-
+    landmark the scheme does not know is still scored, in its default group), with ``warnings``: the
+    files' own, and the predicted images and landmarks that match nothing in the gold file.  Raises
+    ``UsageError`` when no predicted point matches a gold point."""
     from challenge.landmarks import image_sizes, normalise_landmarks, read_landmarks, sizes_from_columns
 
     if not (np.isfinite(threshold) and threshold > 0):
         raise ParameterError("threshold", threshold, "must be a number above 0")
     scheme = load_scheme(scheme or DEFAULT_SCHEME) if not isinstance(scheme, Scheme) else scheme
-    frames = []
+    frames, warnings = [], []
     for path in (pred_path, gold_path):
         report = normalise_landmarks(read_landmarks(path), None, file=str(path))
         frame = report.frame
@@ -103,20 +105,41 @@ def score_landmark_files(pred_path, gold_path, images_dir=None, *, threshold: fl
             spelled = {n.casefold(): n for n in names}
             frame["landmark"] = [spelled.get(n.casefold(), n) if _kind(i) in (kind, None) else n
                                  for i, n in zip(frame["image"], frame["landmark"])]
-        for w in report.warnings:
-            logging.getLogger(__name__).warning("%s", w)
+        warnings.extend(report.warnings)
         frames.append(frame)
     pred, gold = frames
     by_case = {}
     for image in gold["image"]:                        # a patient id in another letter case is the same image
         by_case.setdefault(image.casefold(), image)
     pred["image"] = [by_case.get(i.casefold(), i) for i in pred["image"]]
+    warnings.extend(_unmatched(pred, gold, pred_path, gold_path))
     sizes = sizes_from_columns(pred, gold)
     if images_dir is not None:
         sizes.update(image_sizes(images_dir))
     result = localisation_metric(pred, gold, sizes, threshold=threshold, fine=fine, scheme=scheme)
-    result.update(pred=str(pred_path), gold=str(gold_path), scheme=scheme.name)
+    result.update(pred=str(pred_path), gold=str(gold_path), scheme=scheme.name, warnings=warnings)
     return result
+
+
+def _unmatched(pred: pd.DataFrame, gold: pd.DataFrame, pred_path, gold_path) -> list[str]:
+    """Warnings listing the predicted images and landmark names that match nothing in the gold file;
+    ``UsageError`` when no predicted point matches a gold point (nothing to score)."""
+    points = set(zip(gold["image"], gold["landmark"]))
+    predicted = list(zip(pred["image"], pred["landmark"]))
+    if not points.intersection(predicted):
+        raise UsageError(f"nothing matched: no predicted landmark of {pred_path} is a landmark of an image in "
+                         f"{gold_path} (image and landmark names compared, letter case and file extensions aside)")
+    images = set(gold["image"])
+    strays = sorted({i for i, _ in predicted if i not in images})
+    names = sorted({n for i, n in predicted if i in images and (i, n) not in points})
+    out = []
+    if strays:
+        out.append(f"{pred_path}: {len(strays)} predicted image(s) are not in the gold file {gold_path} "
+                   f"(ignored): {listed(strays)}")
+    if names:
+        out.append(f"{pred_path}: landmark name(s) {listed(names)} match no gold landmark of their images in "
+                   f"{gold_path} (ignored)")
+    return out
 
 
 def _kind(image: str):

@@ -19,8 +19,10 @@ from challenge.catalogue import LIMBS
 from challenge.dataset import scan_folder
 from challenge.errors import TableError
 from challenge.images import ImageReadError, read_grey
+from challenge.schemes import load_scheme
 from challenge.tables import check_scores, errors, read_scores, read_table, read_template
 from ra2.cli import main
+from tests.conftest import untrained_bundle
 
 _spec = importlib.util.spec_from_file_location("badinput_make_corpus",
                                                Path(__file__).parent / "badinput" / "make_corpus.py")
@@ -177,9 +179,9 @@ def test_score_outcomes_and_messages(corpus, capsys, tmp_path, pred, gold, code_
         assert keep.read_text() == '{"earlier": "run"}'        # a failed run leaves the old file alone
 
 
-def test_score_accepts_a_gold_file_with_non_integer_scores(corpus, capsys):
-    code, out, _ = ra2(capsys, "score", corpus.pred, "--gold", corpus.gold_non_integer)
-    assert code == 0 and "SC1" in out
+def test_score_refuses_a_gold_file_with_non_integer_joint_scores(corpus, capsys):
+    code, out, err = ra2(capsys, "score", corpus.pred, "--gold", corpus.gold_non_integer)
+    assert code == 2 and "row UAB003, column RH_pip_J__2: non-integer gold score 1.5" in err and "SC1" not in out
 
 
 def test_score_says_which_gold_cells_are_not_integers(corpus, capsys):
@@ -240,13 +242,11 @@ def train_folder(corpus, tmp_path, labels: str | None) -> Path:
 ])
 def test_train_refuses_bad_labels_and_keeps_an_existing_bundle(corpus, capsys, tmp_path, labels, words):
     pytest.importorskip("keras")
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "bundle.json").write_text('{"earlier": "bundle"}')
+    bundle = untrained_bundle(tmp_path / "bundle", load_scheme("svh21"))        # an earlier bundle of ours
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
     code, _, err = ra2(capsys, "train", "--data", train_folder(corpus, tmp_path, labels), "--out", bundle, "--quick")
     assert code == 2 and words in err
-    assert [p.name for p in bundle.iterdir()] == ["bundle.json"]
-    assert (bundle / "bundle.json").read_text() == '{"earlier": "bundle"}'
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
 
 
 # ------------------------------------------------------------------ ra2 predict (needs a trained bundle: slow)
