@@ -12,6 +12,12 @@
   and the known CSV files), for the ``inputs`` of the checks above.
 * ``replacing(path)``: a context manager giving a temporary sibling to write to; on
   success it is renamed over ``path``, on any failure (an interrupt included) removed.
+* ``staged_folder(out, command)``: the same for a whole output folder (a bundle, a cohort,
+  a review site, a cross-validation, the demo).  The new folder carries ``ra2-output.json``,
+  the record of the command that wrote it and of every file it wrote; ``check_replaceable``
+  lets a command replace only an absent or empty folder, or one whose record names that
+  command and lists everything in it.  A file name alone is no proof: anything else in the
+  folder is foreign, and the folder is refused before any work, naming it.
 * ``write_text`` / ``write_bytes`` / ``write_json`` / ``write_csv``: the one atomic
   writer of every text, JSON and CSV file the harness writes.
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -219,3 +226,151 @@ def write_csv(path: str | Path, frame) -> Path:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             frame.to_csv(fh, index=False, lineterminator="\n")
     return Path(path)
+
+
+# ------------------------------------------------------------------ folders swapped in whole
+#: the record, in every folder a command swaps in whole, of the command and the files it wrote
+RECORD = "ra2-output.json"
+RECORD_FORMAT = "ra2-output"
+
+
+def _entries(folder: Path) -> list[str]:
+    """Every file, link and empty folder under ``folder``, relative, without following links."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        links = [d for d in dirs if (Path(root) / d).is_symlink()]
+        found += [(rel / name).as_posix() for name in files + links]
+        if not dirs and not files and root != str(folder):
+            found.append(rel.as_posix() + "/")
+    return found
+
+
+def _record(folder: Path, command: str | None) -> tuple[dict | None, str]:
+    """The parsed record of ``folder`` (written by ``command``, or any command if None), or why not."""
+    path = folder / RECORD
+    if not path.is_file():
+        return None, f"no {RECORD}"
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{RECORD} is unreadable ({exc.__class__.__name__})"
+    if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
+        return None, f"{RECORD} is not a record of ours (format {rec.get('format') if isinstance(rec, dict) else '?'})"
+    files, kept = rec.get("files"), rec.get("kept", [])
+    if not (isinstance(rec.get("command"), str) and isinstance(files, list) and isinstance(kept, list)
+            and all(isinstance(f, str) for f in files + kept)):
+        return None, f"{RECORD} is damaged (its command, files or kept entries do not parse)"
+    if command is not None and rec["command"] != command:
+        return None, f"ra2 {rec['command']} wrote it, not ra2 {command}"
+    return rec, ""
+
+
+def written_by(folder: str | Path, command: str) -> bool:
+    """Whether ``folder`` carries a whole record of ``ra2 <command>`` (``staged_folder``)."""
+    return _record(Path(folder), command)[0] is not None
+
+
+def _foreign(folder: Path, rec: dict) -> list[str]:
+    """What in ``folder`` its record does not account for: not listed, not in a kept entry, and not in
+    a subfolder that has a whole record of its own (an output of ours written inside another)."""
+    listed_files, kept = set(rec["files"]) | {RECORD}, tuple(rec.get("kept", []))
+    nested = {}
+    out = []
+    for rel in _entries(folder):
+        if rel in listed_files or any(rel == k or rel.startswith(k.rstrip("/") + "/") for k in kept):
+            continue
+        parts = rel.rstrip("/").split("/")
+        owner = next((("/".join(parts[:i])) for i in range(1, len(parts))
+                      if "/".join(parts[:i]) in nested or (folder / "/".join(parts[:i]) / RECORD).is_file()), None)
+        if owner is not None:
+            if owner not in nested:
+                sub, _ = _record(folder / owner, None)
+                nested[owner] = None if sub is None else {f"{owner}/{x}" for x in _foreign(folder / owner, sub)}
+            if nested[owner] is not None and rel not in nested[owner]:
+                continue
+        out.append(rel)
+    return sorted(out)
+
+
+def check_replaceable(out: str | Path, command: str, option: str | None = None) -> Path:
+    """Refuse, before any work, a folder that ``staged_folder(out, command)`` may not replace.
+
+    It may replace an absent or empty folder, or one an earlier ``ra2 <command>`` wrote: its
+    ``ra2-output.json`` parses, names ``command``, and lists everything in the folder.  Anything
+    else is refused (``UsageError``, exit 2), naming the folder and what in it is foreign.
+    """
+    from .errors import listed
+
+    shown = Path(out)
+    target = shown.expanduser()
+    if target.exists() and not target.is_dir():
+        raise _refused(option, shown, "is a file, not a folder; give a folder name")
+    if not target.is_dir() or not any(target.iterdir()):
+        return target
+    rec, why = _record(target, command)
+    if rec is None:
+        entries = sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in target.iterdir())
+        raise _refused(option, shown, f"not a folder that ra2 {command} wrote ({why}); it holds "
+                                      f"{listed(entries, 3)}: give a new or empty folder (nothing was changed)")
+    foreign = _foreign(target, rec)
+    if foreign:
+        raise _refused(option, shown, f"holds files that ra2 {command} did not write ({listed(foreign, 3)}): "
+                                      "move them away or give another folder (nothing was changed)")
+    return target
+
+
+@contextmanager
+def staged_folder(out: str | Path, command: str, *, option: str | None = None, keep: tuple[str, ...] = ()):
+    """Yield a new temporary folder beside ``out``; on success it replaces ``out`` whole.
+
+    ``out`` must pass ``check_replaceable`` (checked first).  Before the swap the new folder gets
+    its ``ra2-output.json`` listing every file in it, and the entries named in ``keep`` (say, a
+    review site's saved corrections) are copied over from the earlier folder.  On any failure or
+    interrupt the temporary folder is removed and ``out`` is left exactly as it was, and so are
+    the parent folders: those this call made are removed again.
+    """
+    out = check_replaceable(out, command, option)
+    made = []
+    parent = out.parent
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        umask = os.umask(0o22)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp's 0700 would hide the result from other users
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
+    old = None
+    try:
+        yield tmp
+        for name in keep:
+            if (out / name).is_dir():
+                shutil.copytree(out / name, tmp / name, symlinks=True, dirs_exist_ok=True)
+            elif (out / name).is_file():
+                shutil.copy2(out / name, tmp / name)
+        files = sorted(e for e in _entries(tmp) if e != RECORD
+                       and not any(e == k or e.startswith(k + "/") for k in keep))
+        write_json(tmp / RECORD, {"format": RECORD_FORMAT, "version": 1, "command": command, "files": files,
+                                  "kept": list(keep)}, indent=1)
+        interrupts.check()                  # an interrupt a library swallowed must not replace ``out``
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            out.replace(old / out.name)
+        tmp.replace(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        if old is not None and (old / out.name).exists() and not out.exists():
+            (old / out.name).replace(out)   # the swap failed half-way: the earlier result back in place
+            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:                      # the parents this call created, innermost first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise

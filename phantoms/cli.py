@@ -22,8 +22,8 @@ def register(subparsers) -> None:
                               description="Write a phantom cohort in the challenge layout: DIR/train, DIR/test "
                                           "(template only), DIR/gold (answers, second reader) and DIR/cohort.json.")
     p.add_argument("--out", required=True,
-                   help="output folder: new, empty, or an earlier phantom cohort (only its own files are replaced; "
-                        "a folder holding any other file is refused)")
+                   help="output folder: new, empty, or a cohort an earlier 'ra2 synth' wrote, with nothing added "
+                        "(the cohort is drawn beside it and swapped in whole at the end)")
     p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
@@ -36,4 +36,4 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="processes drawing patients (default: up to 4 for 8 patients or more; same bytes)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synth, options={"n_train": "--train", "n_test": "--test"})
+    p.set_defaults(func=cmd_synth, options={"n_train": "--train", "n_test": "--test"}, replaces="out")

@@ -29,7 +29,6 @@ import ast
 import hashlib
 import json
 import os
-import re
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -39,8 +38,8 @@ import pandas as pd
 from PIL import Image
 
 from challenge import catalogue as cat
-from challenge.errors import ParameterError, UsageError
-from challenge.outputs import replacing, write_json
+from challenge.errors import ParameterError
+from challenge.outputs import replacing, staged_folder, write_json
 from challenge.schemes import load_scheme
 from challenge.tables import template_frame, with_totals, write_atomic, write_scores
 
@@ -299,75 +298,8 @@ def cohort_statistics(gold: pd.DataFrame, reader2: pd.DataFrame | None = None) -
 
 
 # ----------------------------------------------------------------------------------------------
-# writing a cohort: only files it owns
+# writing a cohort
 # ----------------------------------------------------------------------------------------------
-
-_TABLES = ("train/training.csv", "train/landmarks.csv", "test/template.csv", "gold/test.csv", "gold/reader2.csv",
-           "gold/landmarks.csv")
-_DIRS = ("train/masks", "gold/masks", "train", "test", "gold")
-
-
-def _planned(n_train: int, n_test: int) -> set[str]:
-    """Every file (relative path) a cohort of this size writes."""
-    files = set(_TABLES) | {"cohort.json"}
-    for split, prefix, n in (("train", TRAIN_PREFIX, n_train), ("test", TEST_PREFIX, n_test)):
-        where = "train" if split == "train" else "gold"
-        for pid, _ in _patients(n, prefix):
-            for limb in cat.LIMBS:
-                files |= {f"{split}/{pid}-{limb}.jpg", f"{where}/masks/{pid}-{limb}.png"}
-    return files
-
-
-def _owned(out: Path) -> set[str]:
-    """The files an earlier ``ra2 synth`` wrote into ``out`` (from its cohort.json), or none."""
-    try:
-        info = json.loads((out / "cohort.json").read_text())
-    except (OSError, ValueError):
-        return set()
-    if not isinstance(info, dict) or info.get("format") != "ra2-phantom-cohort":
-        return set()
-    if isinstance(info.get("files"), list):
-        return {str(f) for f in info["files"]}
-    counts = info.get("parameters", {})
-    if isinstance(counts.get("n_train"), int) and isinstance(counts.get("n_test"), int):   # version 1
-        return _planned(counts["n_train"], counts["n_test"])
-    return set()
-
-
-def _prepare(out: Path, planned: set[str]) -> set[str]:
-    """Check that ``out`` holds only files an earlier ``ra2 synth`` wrote; make the folders; return the
-    earlier cohort's files that this one will not overwrite (to remove once it is written)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder")
-    existing: set[str] = set()
-    owned: set[str] | None = None
-    if out.is_dir():
-        for path in out.rglob("*"):
-            if not (path.is_file() or path.is_symlink()):
-                continue
-            if owned is None:
-                owned = _owned(out)
-            rel = path.relative_to(out).as_posix()
-            if rel not in owned and _written_for(rel) not in owned:   # stop at the first foreign file
-                raise UsageError(f"{out}: folder is not empty: it holds files that ra2 synth did not write "
-                                 f"(e.g. {rel}); give a new or empty folder, or an earlier phantom cohort")
-            existing.add(rel)
-    for sub in ("train/masks", "test", "gold/masks"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    return existing - planned
-
-
-#: a temporary sibling of NAME that a killed write left behind: .NAME.tmp (earlier versions) or
-#: .NAME.XXXXXXXX.tmp (``challenge.outputs.replacing``)
-_LEFTOVER = re.compile(r"\.(?P<name>.+?)(\.[^./]{8})?\.tmp")
-
-
-def _written_for(rel: str) -> str | None:
-    """The file a leftover temporary sibling was written for (``rel`` relative to the cohort), else None."""
-    folder, _, name = rel.rpartition("/")
-    m = _LEFTOVER.fullmatch(name)
-    return None if m is None else (f"{folder}/" if folder else "") + m.group("name")
-
 
 def _patients(n: int, prefix: str) -> list[tuple[str, int]]:
     """(Patient_ID, index) pairs: PHT0001, PHT0002, ..."""
@@ -481,18 +413,22 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
                 preset: str = "realistic", progress: bool = False, workers: int | None = None) -> dict:
     """Write a phantom cohort in the challenge layout under ``out``; returns the cohort.json dict.
 
-    ``out`` must be new, empty or an earlier phantom cohort: files this run does not overwrite are
-    removed only if that earlier cohort's cohort.json lists them as its own; any other file there
-    makes it refuse (``UsageError``) before anything is written.  ``workers`` processes draw the
-    patients (default: up to 4 for cohorts of 8 patients or more); the bytes do not depend on it."""
+    ``out`` must be new, empty or an earlier ``ra2 synth`` cohort with nothing added to it (else
+    ``UsageError`` before anything is drawn).  The cohort is drawn beside it and swapped in whole
+    (``challenge.outputs.staged_folder``): an interrupted run leaves the earlier cohort byte for byte.
+    ``workers`` processes draw the patients (default: up to 4 for cohorts of 8 patients or more); the
+    bytes do not depend on it."""
     check_parameters(n_train, n_test, size_scale=size_scale, preset=preset, workers=workers)
-    out = Path(out)
-    planned = _planned(n_train, n_test)
-    stale = _prepare(out, planned)
-    # claim the files before writing them, so that an interrupted run can be rerun over its own leftovers
-    claim = {"format": "ra2-phantom-cohort", "version": FORMAT_VERSION, "status": "writing",
-             "files": sorted(planned | stale)}
-    write_json(out / "cohort.json", claim, indent=None)
+    with staged_folder(out, "synth") as tmp:
+        info = _write_cohort(tmp, n_train, n_test, seed, size_scale, preset, progress, workers)
+    return info
+
+
+def _write_cohort(out: Path, n_train: int, n_test: int, seed: int, size_scale: float, preset: str, progress: bool,
+                  workers: int | None) -> dict:
+    """Draw the cohort into the new folder ``out``; returns its cohort.json dict."""
+    for sub in ("train/masks", "test", "gold/masks"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
     jobs = [(out, name, code, pid, index, seed, size_scale, preset)
             for name, code, prefix, n in (("train", 0, TRAIN_PREFIX, n_train), ("test", 1, TEST_PREFIX, n_test))
             for pid, index in _patients(n, prefix)]
@@ -554,10 +490,7 @@ def make_cohort(out: str | Path, n_train: int, n_test: int, seed: int = 0, *, si
                        "landmark_scheme": "svh21"} | model,
         "statistics": cohort_statistics(pd.concat([train, test]), None)
         | {"reader2": cohort_statistics(test, reader2)["reader2"]},
-        "files": sorted(planned),
         "images": images,
     }
     write_json(out / "cohort.json", info, indent=1)
-    for rel in sorted(stale):                       # the earlier cohort's own files this one did not replace
-        (out / rel).unlink(missing_ok=True)
     return json.loads((out / "cohort.json").read_text())

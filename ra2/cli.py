@@ -62,6 +62,15 @@ def _message(exc: UsageError, args) -> str:
     return str(exc)
 
 
+def _kept(args) -> str:
+    """What an interrupt left, truly: a command that swaps its output folder in whole (``replaces``, set
+    by its parser) left that folder as it was; every other output is written file by file, atomically."""
+    folder = getattr(args, getattr(args, "replaces", "") or "", None)
+    if folder is not None:
+        return f"{folder} is as it was before this run"
+    return "no file was left half-written (each output file is either whole and new, or as it was)"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except KeyboardInterrupt as exc:
         name = interrupts.pending() or str(exc) or "SIGINT"
-        print(f"ra2 {args.command}: interrupted ({name}): no partial output was kept", file=sys.stderr)
+        print(f"ra2 {args.command}: interrupted ({name}): {_kept(args)}", file=sys.stderr)
         return 143 if name == "SIGTERM" else 130
     finally:
         interrupts.clear()
@@ -99,7 +108,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
                        description=about.split("\n\n")[0] + " Finishes in minutes on a 2-core machine.")
-    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out): new, empty, or an earlier demo's, with nothing "
+                                                  "added (replaced whole at the end)")
     p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
@@ -110,7 +120,7 @@ def register(sub) -> None:
     p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
                    help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
                         "settings: the small profile's networks trained for less long (about 10 min on 2 cores)")
-    p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"})
+    p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"}, replaces="out")
 
 
 def cmd_demo(args) -> int:

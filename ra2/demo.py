@@ -11,6 +11,10 @@ the second reader (the clinical upper limit) and writes a report folder:
                          overlays/ and shap/ of the method, report.md and report.html (everything in
                          one page; the HTML is self-contained)
     OUT/review/          the readers' review site of the test images (open index.html from disk)
+
+The demo is written beside OUT and swapped in whole at the end (``challenge.outputs.staged_folder``):
+OUT may be new, empty or an earlier demo's folder with nothing added, and an interrupted demo leaves
+it as it was.
 """
 from __future__ import annotations
 
@@ -33,14 +37,10 @@ def demo_settings():
                    scorer_epochs=3, oof_folds=2, stack_trees=200)
 
 
-#: what the demo writes in its folder; a folder holding anything else is refused
-DEMO_ENTRIES = ("cohort", "predictions", "report", "bundle", "review")
-
-
 def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale: float) -> None:
     """Refuse, before any work, a cohort that cannot be drawn or trained on, a seed out of range and an
-    output folder that holds anything but an earlier demo's entries (the demo replaces those)."""
-    from challenge.outputs import check_output_folder
+    output folder that is neither new, empty nor an earlier demo's as it wrote it (the demo replaces it whole)."""
+    from challenge.outputs import check_output_folder, check_replaceable
     from phantoms.cohort import check_parameters
 
     if n_train < 2:
@@ -49,12 +49,7 @@ def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale
     if not 0 <= seed < 2 ** 32:
         raise ParameterError("seed", seed, f"must be between 0 and {2 ** 32 - 1}")
     check_output_folder(out, "out")
-    out = Path(out)
-    others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_ENTRIES) if out.is_dir() else []
-    if others:
-        raise ParameterError("out", out, f"holds files that are not an earlier demo's ({', '.join(others[:3])}"
-                                         f"{' ...' if len(others) > 3 else ''}); the demo replaces its cohort "
-                                         "and outputs there: give a new or empty folder")
+    check_replaceable(out, "demo", "out")
 
 
 def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int = 7, method: bool = True,
@@ -66,14 +61,35 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.
     ``out`` is checked first (``check_demo``).
     """
+    from challenge.outputs import staged_folder
+
+    check_demo(out, n_train, n_test, seed, size_scale)
+    final = Path(out)
+    with staged_folder(final, "demo") as work:
+        board = _run(work, final, n_train, n_test, seed, method, settings, size_scale)
+    return _moved(board, str(work), str(final))
+
+
+def _moved(value, old: str, new: str):
+    """``value`` with every path under ``old`` (the staging folder) spelled under ``new``."""
+    if isinstance(value, dict):
+        return {k: _moved(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(v, old, new) for v in value]
+    if isinstance(value, str) and value.startswith(old):
+        return new + value[len(old):]
+    return value
+
+
+def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: bool, settings: str,
+         size_scale: float) -> dict:
+    """The demo's work, written into the new folder ``out`` that becomes ``final``."""
     from baselines.predictors import BASELINES, predict_baseline
     from challenge.outputs import write_json
     from challenge.tables import write_scores
     from evaluator.files import compare_files, leaderboard_files, score_files
     from phantoms.cohort import make_cohort
 
-    check_demo(out, n_train, n_test, seed, size_scale)
-    out = Path(out)
     cohort, preds_dir, report = out / "cohort", out / "predictions", out / "report"
     for d in (preds_dir, report):
         d.mkdir(parents=True, exist_ok=True)
@@ -140,9 +156,9 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
     timings["review_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     write_json(report / "timings.json", timings)
-    _write_report(report / "report.md", board, scores, comparisons, timings, cohort)
+    _write_report(report / "report.md", board, scores, comparisons, timings, final / "cohort")
     try:
-        board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, cohort, review))
+        board["report_html"] = str(_write_html(report, board, scores, comparisons, timings, final / "cohort", review))
     except (OSError, ValueError) as exc:   # a picture that cannot be embedded must not cost the rest
         log.warning("report.html not written: %s", exc)
         board["report_html"] = None

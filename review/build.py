@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,18 +32,18 @@ from PIL import Image
 from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
 from challenge.dataset import scan_folder
 from challenge.errors import ParameterError, UsageError, problem_lines
+from challenge.outputs import check_replaceable, staged_folder
 from challenge.images import ImageReadError, read_image
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
 
+from .corrections import CORRECTIONS
 from .layout import check_layout, form_layout
 
 log = logging.getLogger(__name__)
 
 #: the longest side of the images copied into the site (real radiographs are ~1,500 px)
 MAX_SIDE = 1600
-#: the file that marks a folder as a review site (a rebuild replaces only such folders)
-MARKER = ".ra2-review"
 STATIC = Path(__file__).with_name("static")
 #: colour of the joint-space mask overlay (RGBA)
 MASK_RGBA = (60, 255, 120, 150)
@@ -77,13 +76,9 @@ def read_predictions(path, template=None):
 
 def _scheme(bundle=None, scheme=None) -> Scheme:
     if bundle is not None:
-        manifest = Path(bundle) / "bundle.json"
-        try:
-            return Scheme.from_dict(json.loads(manifest.read_text())["scheme"])
-        except FileNotFoundError as exc:
-            raise UsageError(f"{bundle}: not a model bundle (no bundle.json)") from exc
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"{manifest}: no usable landmark scheme in the bundle manifest ({exc})") from exc
+        from submission.bundle import Bundle    # no Keras: the manifest and the checksums of its files
+
+        return Bundle.load(bundle).scheme
     return load_scheme(scheme) if scheme is not None else load_scheme()
 
 
@@ -100,12 +95,12 @@ def _grey_jpeg(img: np.ndarray, out: Path, max_side: int) -> tuple[int, int]:
 
 def _mask_png(path: Path, size: tuple[int, int], shape: tuple[int, int], out: Path) -> str | None:
     """A joint-space mask (any non-zero pixel = joint space) as a transparent colour PNG of ``size``;
-    the reason it was skipped, or None."""
+    the reason it was skipped, or None.  Read as the images are (``read_image``: the pixel limit
+    ``RA2_MAX_PIXELS``, decompression bombs, EXIF turns, DICOM), so a bad mask is one warning."""
     try:
-        with Image.open(path) as im:
-            mask = np.asarray(im.convert("L")) > 0
-    except (OSError, SyntaxError, ValueError) as exc:
-        return f"unreadable mask ({exc})"
+        mask = read_image(path)[0] > 0
+    except ImageReadError as exc:
+        return f"unreadable mask ({str(exc).removeprefix(f'{path}: ')})"
     h, w = shape
     if abs(mask.shape[0] / mask.shape[1] - h / w) > 0.02:
         return f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, the image {w}x{h}"
@@ -113,32 +108,6 @@ def _mask_png(path: Path, size: tuple[int, int], shape: tuple[int, int], out: Pa
     rgba[mask] = MASK_RGBA
     Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.NEAREST).save(out, optimize=True)
     return None
-
-
-def _prepare_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise UsageError(f"{out}: a folder that is not a review site (no {MARKER} in it): give a new or empty "
-                         "folder, or the folder of an earlier 'ra2 review'")
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the built site at ``out``, keeping an earlier site's saved corrections."""
-    if out.is_dir() and (out / "corrections").is_dir():
-        shutil.copytree(out / "corrections", tmp / "corrections")
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{time.time_ns()}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except OSError:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bundle=None, scheme=None,
@@ -157,24 +126,13 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     the_scheme = _scheme(bundle, scheme)
     layout = form_layout()
     check_layout(layout)
-    _prepare_out(out)
+    check_replaceable(out, "review")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write the site there ({exc.strerror or exc})") from exc
-    try:
-        summary = _write(tmp, folder, scores, csv_columns, patients, points, masks, the_scheme, layout, max_side,
-                         progress, predictions, landmarks)
-        (tmp / MARKER).write_text(f"ra2 review site, format {FORMAT_VERSION}\n")
-        tmp.chmod(0o755)
-        _swap_in(tmp, out)
+        with staged_folder(out, "review", keep=(CORRECTIONS,)) as tmp:
+            summary = _write(tmp, folder, scores, csv_columns, patients, points, masks, the_scheme, layout, max_side,
+                             progress, predictions, landmarks)
     except OSError as exc:           # a full disk, say: the earlier site (if any) is left as it was
-        shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"{out}: the site could not be written ({exc.strerror or exc}); nothing was changed") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     summary["out"] = str(out)
     summary["index"] = str(out / "index.html")
     return summary

@@ -24,16 +24,19 @@ def register(sub) -> None:
     p.add_argument("--template", metavar="CSV", help="template.csv: its patients and column order for the download "
                                                      "(default: the predictions file's own)")
     p.add_argument("--max-side", type=int, default=1600, help="longest side of the images in the site (default 1600)")
-    p.add_argument("--out", required=True, metavar="SITE", help="the site folder (new, empty or an earlier site)")
+    p.add_argument("--out", required=True, metavar="SITE", help="the site folder: new, empty, or a site an earlier 'ra2 review' built, with nothing added but "
+                                                          "its corrections/ (kept)")
     p.add_argument("--serve", action="store_true", help="serve SITE from 127.0.0.1 and save corrections to disk "
                                                         "(builds it first when --images and --predictions are given)")
     p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 = any free port)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_review)
+    p.set_defaults(func=cmd_review, replaces="out")
 
 
 def cmd_review(args) -> int:
-    from .build import MARKER, build_site
+    from challenge.outputs import written_by
+
+    from .build import build_site
 
     site = Path(args.out)
     building = args.images is not None or args.predictions is not None
@@ -52,7 +55,7 @@ def cmd_review(args) -> int:
     elif not args.serve:
         raise UsageError("nothing to do: give --images and --predictions to build a site, or --serve to serve one")
     if args.serve:
-        if not (site / MARKER).exists():
+        if not written_by(site, "review"):
             raise UsageError(f"{site}: not a review site (build one with --images and --predictions)")
         return serve(site, args.port)
     return 0

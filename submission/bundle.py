@@ -15,31 +15,28 @@ SHA-256 of every file it owns.  It owns the file names: code elsewhere asks it
 for a path and never spells one.  ``Bundle.load`` refuses a folder whose files
 do not match their checksums (a truncated copy, a half-finished retrain).
 
-``staged_folder`` is how a bundle is written: into a temporary sibling that
-replaces the old folder only once everything is in it, so an interrupted or
-failed training leaves the previous bundle exactly as it was.
+A bundle is written through ``challenge.outputs.staged_folder``: into a temporary
+sibling that replaces the old folder only once everything is in it, so an
+interrupted or failed training leaves the previous bundle exactly as it was.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from challenge import interrupts
-from challenge.catalogue import DAMAGE_TYPES
+from challenge.catalogue import DAMAGE_TYPES, KINDS
 from challenge.errors import UsageError
-from challenge.outputs import write_json
+from challenge.outputs import jsonable, write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 5             # 5: the stacker is a scikit-learn estimator (fitted state models_, fill_, weights_)
+VERSION = 6             # 6: the manifest covers itself (MANIFEST_DIGEST); the stacker is stored with skops, not pickle
 MANIFEST = "bundle.json"
+#: the manifest's field holding the SHA-256 of the rest of the manifest (``manifest_digest``)
+MANIFEST_DIGEST = "manifest_sha256"
 
 
 #: the settings that name damage types
@@ -220,6 +217,13 @@ def fingerprint(paths) -> str:
     return h.hexdigest()
 
 
+def manifest_digest(record: dict) -> str:
+    """SHA-256 of a manifest's content without its own digest: sorted keys, no spaces, so that the
+    manifest's layout may change but none of its values."""
+    body = {k: v for k, v in jsonable(record).items() if k != MANIFEST_DIGEST}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -246,7 +250,7 @@ class Bundle:
     checksums: dict[str, str] = field(default_factory=dict)
     folder: Path | None = None
 
-    STACKER = "stacker.joblib"
+    STACKER = "stacker.skops"             # skops, never pickle (submission.stack.save)
     FEATURES = "stacker_features.csv"
 
     # --- the files a bundle owns
@@ -294,6 +298,7 @@ class Bundle:
                   **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "folder"}}
         record["scheme"] = json.loads(self.scheme.to_json())
         record["settings"] = asdict(self.settings)
+        record[MANIFEST_DIGEST] = manifest_digest(record)
         return write_json(folder / MANIFEST, record)
 
     @classmethod
@@ -313,6 +318,9 @@ class Bundle:
         if d.get("version") != VERSION:
             raise UsageError(f"{path}: bundle format version {d.get('version')} is not supported "
                              f"(this code reads version {VERSION}): retrain it with 'ra2 train'")
+        if d.get(MANIFEST_DIGEST) != manifest_digest(d):
+            raise UsageError(f"{path}: changed since training (its values do not match its {MANIFEST_DIGEST}: "
+                             "a setting, the scheme or a weight edited by hand?): restore the bundle or retrain it")
         try:
             bundle = cls(settings=Settings.from_dict(d["settings"]), scheme=Scheme.from_dict(d["scheme"]),
                          kinds=tuple(d["kinds"]), n_scorers=dict(d["n_scorers"]), prior=dict(d["prior"]),
@@ -322,6 +330,11 @@ class Bundle:
                          folder=folder)
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{path}: incomplete or damaged bundle manifest ({exc!r})") from exc
+        strange = [k for k in bundle.kinds if k not in KINDS] + [f"{k}: {n!r}" for k, n in bundle.n_scorers.items()
+                                                                  if not (isinstance(n, int) and 0 <= n <= 99)]
+        if strange:                          # they make the file names: none may lead out of the folder
+            raise UsageError(f"{path}: limb kinds or scorer counts this code does not know ({', '.join(strange)}): "
+                             "retrain the bundle")
         if verify:
             bundle.verify()
         return bundle
@@ -350,73 +363,10 @@ class Bundle:
                              "bundle") from exc
 
     def load_stacker(self):
-        import joblib
+        from .stack import load
 
         try:
-            return joblib.load(self.path(self.STACKER))
-        except Exception as exc:  # noqa: BLE001 -- unpickling raises many kinds for a damaged file
-            raise UsageError(f"{self.path(self.STACKER)}: cannot be loaded ({exc!r}): retrain the bundle") from exc
-
-
-def check_target(out: str | Path, marker: str = MANIFEST, what: str = "a model bundle") -> None:
-    """Refuse, before any work, an output folder that ``staged_folder`` would not replace: a file, a
-    folder of other things (one without ``marker``), or a place that cannot be written."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a folder: choose another output folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file():
-        raise UsageError(f"{out}: a folder of other files, not {what} (no {marker}): choose a new or empty "
-                         "output folder; nothing was written")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{out}: {parent} is a file, not a folder: choose another output folder")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{out}: {parent} is not writable: choose another output folder")
-
-
-@contextmanager
-def staged_folder(out: str | Path, marker: str = MANIFEST, what: str = "a model bundle"):
-    """Yield a new temporary folder beside ``out``; on success it replaces ``out`` whole.
-
-    On any failure or interrupt the temporary folder is removed and ``out`` is
-    left exactly as it was.  ``out`` may be absent, empty, or an earlier result (a
-    folder with ``marker`` in it); anything else is refused before any work.
-    """
-    out = Path(out)
-    check_target(out, marker, what)
-    made = []
-    parent = out.parent
-    while not parent.exists():
-        made.append(parent)
-        parent = parent.parent
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        umask = os.umask(0o22)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp's 0700 would hide the result from other users
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
-    old = None
-    try:
-        yield tmp
-        interrupts.check()                  # an interrupt a library swallowed must not replace ``out``
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            out.replace(old / out.name)
-        tmp.replace(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        if old is not None and (old / out.name).exists() and not out.exists():
-            (old / out.name).replace(out)   # the swap failed half-way: the earlier result back in place
-            shutil.rmtree(old, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in made:                      # the parents this call created, innermost first
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        raise
+            return load(self.path(self.STACKER))
+        except Exception as exc:  # noqa: BLE001 -- a damaged zip raises many kinds
+            raise UsageError(f"{self.path(self.STACKER)}: cannot be loaded as a stacker ({exc}): retrain the "
+                             "bundle") from exc

@@ -18,11 +18,11 @@ def register(sub) -> None:
                        description="Train the three-stage method on a training folder (images, training.csv, "
                                    "landmarks.csv, optional masks/) and write a model bundle folder.")
     p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
-    p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write")
+    p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write: new, empty, or one an earlier 'ra2 train' wrote, with nothing added (it is replaced whole at the end)")
     _common(p)
     p.add_argument("--no-seg", action="store_true", help="ablation: scorers without the joint-space mask branch")
     p.add_argument("--no-stack", action="store_true", help="ablation: no symmetry stacker (patch predictions only)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, replaces="out")
 
     p = sub.add_parser("predict", help="predict a test folder with a bundle",
                        description="Fill the template with the method's predictions; an unreadable image is "
@@ -48,16 +48,16 @@ def register(sub) -> None:
                                    "writes per_fold.csv for 'ra2 compare --per-fold' and per_patient.csv.")
     p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder: new, empty, or one an earlier 'ra2 cv' wrote, with nothing added (it is replaced whole at the end)")
     _common(p)
-    p.set_defaults(func=cmd_cv)
+    p.set_defaults(func=cmd_cv, replaces="out")
 
     p = sub.add_parser("explain", help="SHAP contribution maps of a bundle's stacker",
                        description="Mean |SHAP| of the stacker's trees: same-side and other-side contribution "
                                    "matrices per limb kind, as CSV and labelled PNG heatmaps.")
     p.add_argument("--bundle", required=True, help="bundle folder (trained with the stacker)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.set_defaults(func=cmd_explain)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder: new, empty, or one an earlier 'ra2 explain' wrote, with nothing added (it is replaced whole at the end)")
+    p.set_defaults(func=cmd_explain, replaces="out")
 
 
 def _common(p) -> None:
@@ -101,16 +101,14 @@ def _outside_bundle(folder: str, option: str, bundle: str) -> None:
 
 
 def cmd_train(args) -> int:
-    from challenge.outputs import check_output_folder
+    from challenge.outputs import check_output_folder, check_replaceable
     from challenge.training import require_training_folder
-
-    from .bundle import check_target
 
     scheme = load_scheme(args.scheme)
     _check_common(args)
     _profile(args)
     check_output_folder(args.out, "--out", [args.data], replaced=True)
-    check_target(args.out)
+    check_replaceable(args.out, "train", "--out")
     require_training_folder(args.data, scheme)
 
     from .train import train_bundle
@@ -152,12 +150,13 @@ def cmd_predict(args) -> int:
 
 def cmd_cv(args) -> int:
     from challenge.errors import UsageError
-    from challenge.outputs import check_output_folder
+    from challenge.outputs import check_output_folder, check_replaceable
     from challenge.training import require_training_folder
 
     scheme = load_scheme(args.scheme)
     _check_common(args)
-    check_output_folder(args.out, "--out", [args.data])
+    check_output_folder(args.out, "--out", [args.data], replaced=True)
+    check_replaceable(args.out, "cv", "--out")
     usable = len(require_training_folder(args.data, scheme).usable)
     if usable < 3:
         raise UsageError(f"{args.data}: cross-validation needs at least 3 labelled patients with images "
@@ -176,9 +175,10 @@ def cmd_cv(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from challenge.outputs import check_output_folder
+    from challenge.outputs import check_output_folder, check_replaceable
 
-    check_output_folder(args.out, "--out", [args.bundle])
+    check_output_folder(args.out, "--out", [args.bundle], replaced=True)
+    check_replaceable(args.out, "explain", "--out")
     _outside_bundle(args.out, "--out", args.bundle)
 
     from .explain import explain_bundle

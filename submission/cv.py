@@ -18,11 +18,9 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from challenge.catalogue import ID, JOINT_COLUMNS
-from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
-
 from challenge.errors import UsageError
-
-from .bundle import staged_folder
+from challenge.outputs import staged_folder
+from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
 
 log = logging.getLogger(__name__)
 METHODS = ("full", "no-stack", "no-seg", "prior")
@@ -48,7 +46,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, profile: st
         raise UsageError(f"{train_dir / 'training.csv'}: {folds} folds asked for, but cross-validation needs "
                          f"between 2 and the number of labelled patients ({len(patients)}) folds")
     table, errors = [], []
-    with staged_folder(out_dir, marker="per_fold.csv", what="an earlier cross-validation") as work:
+    with staged_folder(out_dir, "cv") as work:
         splits = KFold(folds, shuffle=True, random_state=seed).split(patients)
         for k, (tr, te) in enumerate(splits, start=1):
             fold_dir = work / f"fold{k}"

@@ -63,25 +63,27 @@ def heatmap_png(frame: pd.DataFrame, title: str, path: Path) -> Path:
 
 
 def explain_bundle(bundle_dir, out_dir) -> list[Path]:
-    """Write the full matrix and the same-side / other-side maps (CSV and PNG) per limb kind."""
+    """Write the full matrix and the same-side / other-side maps (CSV and PNG) per limb kind into
+    ``out_dir``, a folder swapped in whole (new, empty or an earlier ``ra2 explain`` output)."""
     from challenge.errors import UsageError
+    from challenge.outputs import check_replaceable, staged_folder
 
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, "explain")
     bundle = Bundle.load(bundle_dir)
     if not bundle.settings.stack:
         raise UsageError(f"{bundle_dir}: trained with --no-stack: there is no stacker to explain")
     stacker = bundle.load_stacker()
     features = pd.read_csv(bundle.path(bundle.FEATURES), index_col=0)[list(JOINT_COLUMNS)].to_numpy()
-    out_dir.mkdir(parents=True, exist_ok=True)
     matrix = contribution_matrix(stacker, features)
-    written = [out_dir / "shap_all.csv"]
-    matrix.to_csv(written[0])
-    for kind in KINDS:
-        for other in (False, True):
-            label = "other_side" if other else "same_side"
-            frame = fold_sides(matrix, kind, other)
-            frame.to_csv(out_dir / f"shap_{kind}_{label}.csv")
-            written.append(out_dir / f"shap_{kind}_{label}.csv")
-            written.append(heatmap_png(frame, f"{kind}: {label.replace('_', ' ')} contributions",
-                                       out_dir / f"shap_{kind}_{label}.png"))
-    return written
+    names = ["shap_all.csv"]
+    with staged_folder(out_dir, "explain") as tmp:
+        matrix.to_csv(tmp / names[0])
+        for kind in KINDS:
+            for other in (False, True):
+                label = "other_side" if other else "same_side"
+                frame = fold_sides(matrix, kind, other)
+                frame.to_csv(tmp / f"shap_{kind}_{label}.csv")
+                heatmap_png(frame, f"{kind}: {label.replace('_', ' ')} contributions", tmp / f"shap_{kind}_{label}.png")
+                names += [f"shap_{kind}_{label}.csv", f"shap_{kind}_{label}.png"]
+    return [out_dir / name for name in names]

@@ -93,10 +93,6 @@ class Stacker(RegressorMixin, BaseEstimator):
     per-joint log-space predictions is biased (``predict_totals``; docs/measurements.md).
     """
 
-    #: what a stacker pickled before the parameters existed reads: no summaries, totals as sums
-    summaries = False
-    calibrated_totals = False
-
     def __init__(self, *, n_trees: int = 500, depth: int = 4, inner_folds: int = 3, inner_trees: int = 100,
                  seed: int = 0, n_jobs: int = -1, summaries: bool = False, calibrated_totals: bool = False):
         self.n_trees = n_trees
@@ -196,3 +192,30 @@ class Stacker(RegressorMixin, BaseEstimator):
         x = np.asarray(x, float)
         stack = self.predict_stack(x)
         return np.where(np.isfinite(x), self._blend(stack, np.nan_to_num(x)), stack)
+
+
+# ------------------------------------------------------------------ storage without pickle
+#: the types a stored stacker may hold beyond those skops trusts itself (numpy, scikit-learn's estimators)
+STORED_TYPES = ("submission.stack.Stacker", "sklearn.tree._tree.Tree")
+
+
+def save(stacker: Stacker, path) -> None:
+    """Store a fitted stacker with skops: a zip of JSON and arrays that builds objects only of types
+    a loader allows, so a file from elsewhere cannot run code when loaded (pickle can)."""
+    import skops.io as sio
+
+    sio.dump(stacker, path)
+
+
+def load(path) -> Stacker:
+    """A stacker stored by ``save``; ``ValueError`` naming the types if the file holds any other."""
+    import skops.io as sio
+
+    asked = sio.get_untrusted_types(file=path)
+    foreign = sorted(set(asked) - set(STORED_TYPES))
+    if foreign:
+        raise ValueError(f"it holds types a stacker does not ({', '.join(foreign)}); not loaded")
+    stacker = sio.load(path, trusted=asked)
+    if not isinstance(stacker, Stacker):
+        raise ValueError(f"it holds a {type(stacker).__name__}, not a stacker")
+    return stacker

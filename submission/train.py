@@ -24,11 +24,11 @@ from sklearn.model_selection import KFold
 
 from challenge.catalogue import JOINT_COLUMNS, KINDS
 from challenge.errors import UsageError
+from challenge.outputs import check_replaceable, staged_folder
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import with_totals
 
-from .bundle import (DEFAULT_PROFILE, Bundle, Settings, check_target, fingerprint, profile_settings,
-                     staged_folder)
+from .bundle import DEFAULT_PROFILE, Bundle, Settings, fingerprint, profile_settings
 from .data import load_training, metric_weights
 from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, ordinal_tops, to_scores
 
@@ -175,15 +175,14 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
     The bundle is written into a temporary folder that replaces ``out_dir`` at the end:
     a failed or interrupted training leaves ``out_dir`` as it was.
     """
-    import joblib
     import keras
 
-    from .stack import Stacker
+    from .stack import Stacker, save as save_stacker
 
     start = time.time()
     sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
     settings = resolve_settings(settings=settings, profile=profile, quick=quick, seg=seg, stack=stack, steps=steps)
-    check_target(out_dir)
+    check_replaceable(out_dir, "train")
     keras.utils.set_random_seed(seed)
     data, scores, files = load_training(train_dir, sch, settings, patients=patients, progress=progress)
     if len(scores) < 2:
@@ -199,7 +198,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
     bundle = Bundle(settings=settings, scheme=sch, kinds=kinds, untrained=untrained, n_scorers={}, prior={},
                     patch_mm={k: data[k].patch_mm for k in kinds if data[k].patch_mm},
                     seed=seed, backend=keras.backend.backend(), keras_version=keras.__version__)
-    with staged_folder(out_dir) as tmp:
+    with staged_folder(out_dir, "train") as tmp:
         if source is not None:
             names = [f(k) for k in kinds for f in (Bundle.localizer_file, Bundle.refiner_file)
                      if f is Bundle.localizer_file or settings.refines]
@@ -224,7 +223,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
                                   seed=seed).fit(
                 oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
-            joblib.dump(stacker_fit, tmp / Bundle.STACKER)
+            save_stacker(stacker_fit, tmp / Bundle.STACKER)
             oof.loc[labelled].to_csv(tmp / Bundle.FEATURES)
             bundle.blend_weights = stacker_fit.weights_
             bundle.metrics["oof_patch"] = _official(oof, scores)

@@ -20,3 +20,19 @@ def random_scores(n, seed=0, ids=None, severity=0.6):
 @pytest.fixture
 def gold_frame():
     return random_scores(30, seed=1)
+
+
+def untrained_bundle(folder, scheme):
+    """A bundle as ``ra2 train`` writes it (manifest, checksums, record) whose network files are
+    placeholders: for what reads only the manifest, and for refusals that come before any network."""
+    from challenge.outputs import staged_folder
+    from submission.bundle import PROFILES, Bundle
+
+    bundle = Bundle(settings=PROFILES["quick"], scheme=scheme, kinds=("hand",), n_scorers={"hand": 1},
+                    prior={c: 0.0 for c in cat.JOINT_COLUMNS})
+    with staged_folder(folder, "train") as tmp:
+        for name in bundle.files():
+            (tmp / name).write_bytes(b"placeholder " + name.encode())
+        bundle.save(tmp)
+    bundle.folder = folder
+    return folder

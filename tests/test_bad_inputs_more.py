@@ -25,6 +25,7 @@ from challenge.landmarks import LandmarkError, read_landmarks
 from challenge.schemes import load_scheme
 from challenge.training import check_training_folder
 from ra2.cli import main
+from tests.conftest import untrained_bundle
 
 
 @pytest.fixture(scope="module")
@@ -144,23 +145,48 @@ def test_training_check_says_which_images_are_over_the_pixel_limit(train, monkey
 def fake_bundle(tmp_path):
     """A bundle folder with the right file names and checksums (the files are not networks: every
     case below is refused before any is loaded)."""
-    from submission.bundle import PROFILES, Bundle
-
-    b = Bundle(settings=PROFILES["quick"], scheme=load_scheme("svh21"), kinds=("hand",), n_scorers={"hand": 1},
-               prior={})
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    for name in b.files():
-        (folder / name).write_bytes(name.encode())
-    b.save(folder)
-    return folder
+    return untrained_bundle(tmp_path / "bundle", load_scheme("svh21"))
 
 
-def _edit(folder: Path, change) -> None:
+def _edit(folder: Path, change, *, resign: bool = False) -> None:
+    """Edit bundle.json by hand; ``resign``: and recompute its digest, as only a deliberate forger would."""
+    from submission.bundle import MANIFEST_DIGEST, manifest_digest
+
     path = folder / "bundle.json"
     record = json.loads(path.read_text())
     change(record)
+    if resign:
+        record[MANIFEST_DIGEST] = manifest_digest(record)
     path.write_text(json.dumps(record))
+
+
+EDITS = {
+    "a setting": lambda d: d["settings"].__setitem__("hand_scorer_steps", 7),
+    "the scheme": lambda d: d["scheme"]["landmarks"]["hand"].reverse(),
+    "a blend weight": lambda d: d.__setitem__("blend_weights", {"narrowing": 0.9, "erosion": 0.1}),
+    "the prior": lambda d: d["prior"].__setitem__("LH_mcp_E__1", 3.0),
+    "a checksum": lambda d: d["checksums"].__setitem__("localizer_hand.keras", "0" * 64),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+@pytest.mark.parametrize("command", ["predict", "explain", "review"])
+def test_a_bundle_manifest_edited_by_hand_is_refused_naming_it(capsys, cohort, fake_bundle, tmp_path, edit, command):
+    """The manifest is covered too: its checksums cannot protect the file they sit in, so it carries a
+    digest of its own values."""
+    _edit(fake_bundle, EDITS[edit])
+    test = cohort / "test"
+    assert main(["baseline", "train-mean", "--train", str(cohort / "train"), "--test", str(test), "--out",
+                 str(tmp_path / "mean.csv")]) == 0
+    argv = {"predict": ["predict", "--bundle", fake_bundle, "--images", test, "--template", test / "template.csv",
+                        "--out", tmp_path / "p.csv"],
+            "explain": ["explain", "--bundle", fake_bundle, "--out", tmp_path / "p"],
+            "review": ["review", "--bundle", fake_bundle, "--images", test, "--predictions", tmp_path / "mean.csv",
+                       "--out", tmp_path / "p"]}[command]
+    before = hashes(fake_bundle, test)
+    code, _, err = ra2(capsys, *argv)
+    assert code == 2 and f"{fake_bundle / 'bundle.json'}: changed since training" in err and err.count("\n") == 1
+    assert hashes(fake_bundle, test) == before and not (tmp_path / "p.csv").exists() and not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize("change, words", [
@@ -172,8 +198,9 @@ def _edit(folder: Path, change) -> None:
      "setting 'scorer_ordinal' names narowing: the damage types are narrowing, erosion"),
     (lambda d: d.pop("checksums"), "records no checksums of the bundle's files"),
 ])
-def test_an_edited_bundle_manifest_is_refused_by_name(capsys, cohort, fake_bundle, tmp_path, change, words):
-    _edit(fake_bundle, change)
+def test_a_resigned_manifest_with_a_bad_value_is_still_refused_by_name(capsys, cohort, fake_bundle, tmp_path, change,
+                                                                      words):
+    _edit(fake_bundle, change, resign=True)
     test = cohort / "test"
     before = hashes(fake_bundle, test)
     code, _, err = ra2(capsys, "predict", "--bundle", fake_bundle, "--images", test, "--template",
@@ -195,11 +222,11 @@ def test_ctrl_c_while_the_modules_load_is_one_line(capsys, monkeypatch):
 
 
 def test_a_staged_folder_gets_the_usual_permissions(tmp_path):
-    from submission.bundle import staged_folder
+    from challenge.outputs import staged_folder
 
     old = os.umask(0o022)
     try:
-        with staged_folder(tmp_path / "out", marker="done.txt") as work:
+        with staged_folder(tmp_path / "out", "train") as work:
             (work / "done.txt").write_text("x")
     finally:
         os.umask(old)
@@ -207,11 +234,11 @@ def test_a_staged_folder_gets_the_usual_permissions(tmp_path):
 
 
 def test_a_swap_that_fails_half_way_puts_the_earlier_result_back(tmp_path, monkeypatch):
-    from submission.bundle import staged_folder
+    from challenge.outputs import staged_folder
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "done.txt").write_text("old")
+    with staged_folder(out, "train") as work:
+        (work / "done.txt").write_text("old")
     real = Path.replace
 
     def failing(self, target):
@@ -221,7 +248,7 @@ def test_a_swap_that_fails_half_way_puts_the_earlier_result_back(tmp_path, monke
 
     monkeypatch.setattr(Path, "replace", failing)
     with pytest.raises(OSError):
-        with staged_folder(out, marker="done.txt") as work:
+        with staged_folder(out, "train") as work:
             (work / "done.txt").write_text("new")
     assert (out / "done.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -261,8 +288,10 @@ def test_demo_refuses_a_negative_seed_and_a_folder_of_other_files(capsys, cohort
     assert code == 2 and "--seed -1: must be between 0 and" in err and not (tmp_path / "d").exists()
     before = hashes(cohort)
     code, _, err = ra2(capsys, "demo", "--no-method", "--out", cohort)
-    assert code == 2 and f"--out {cohort}: holds files that are not an earlier demo's (cohort.json, gold" in err
-    assert hashes(cohort) == before and sorted(p.name for p in cohort.iterdir()) == ["cohort.json", "gold", "test",
+    assert code == 2 and f"--out {cohort}: not a folder that ra2 demo wrote (ra2 synth wrote it" in err
+    assert "cohort.json, gold/, ra2-output.json and 2 more" in err
+    assert hashes(cohort) == before and sorted(p.name for p in cohort.iterdir()) == ["cohort.json", "gold",
+                                                                                     "ra2-output.json", "test",
                                                                                      "train"]
 
 

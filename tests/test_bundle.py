@@ -37,34 +37,6 @@ def test_a_profile_is_changed_by_replace_and_never_overwritten():
         profile_settings("huge")
 
 
-def test_staged_folder_replaces_whole_or_not_at_all(tmp_path):
-    from submission.bundle import staged_folder
-
-    out = tmp_path / "b"
-    out.mkdir()
-    (out / "bundle.json").write_text("old")
-    with pytest.raises(RuntimeError):
-        with staged_folder(out) as work:
-            (work / "bundle.json").write_text("new")
-            raise RuntimeError("training failed")
-    assert (out / "bundle.json").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["b"]
-    with staged_folder(out) as work:
-        (work / "bundle.json").write_text("new")
-    assert (out / "bundle.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["b"]
-
-    mine = tmp_path / "notes"
-    mine.mkdir()
-    (mine / "todo.txt").write_text("mine")
-    with pytest.raises(UsageError, match="not a model bundle"):
-        with staged_folder(mine):
-            pass
-    assert (mine / "todo.txt").read_text() == "mine"
-    with pytest.raises(KeyboardInterrupt):
-        with staged_folder(tmp_path / "new" / "deeper" / "b"):
-            raise KeyboardInterrupt
-    assert not (tmp_path / "new").exists()                             # the parents it made are gone too
-
-
 @pytest.mark.slow
 def test_a_hands_only_cohort_trains_and_predicts_every_column(tmp_path, caplog):
     from phantoms.cohort import make_cohort

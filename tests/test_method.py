@@ -365,10 +365,7 @@ def test_stacker_is_a_scikit_learn_estimator():
 
 def test_stacker_limb_summaries_carry_a_limbs_shared_damage():
     """Where every joint of a limb shows the same damage through its own noise, the limb's mean
-    prediction per damage type lets the trees see through the noise; a stacker pickled before the
-    parameter existed answers as one without summaries."""
-    import pickle
-
+    prediction per damage type lets the trees see through the noise."""
     from challenge.catalogue import BY_COLUMN
     from submission.stack import SUMMARY_GROUPS, Stacker
 
@@ -384,11 +381,28 @@ def test_stacker_limb_summaries_carry_a_limbs_shared_damage():
     seen = fitted[True].features(x[:3])
     assert seen.shape == (3, len(JOINT_COLUMNS) + 8) and len(SUMMARY_GROUPS) == 8
     np.testing.assert_allclose(seen[:, len(JOINT_COLUMNS):], np.stack([x[:3, g].mean(axis=1) for g in SUMMARY_GROUPS], 1))
-    old = fitted[False]
-    del old.__dict__["summaries"]                        # as pickled before the parameter existed
-    again = pickle.loads(pickle.dumps(old))
-    assert again.summaries is False
-    np.testing.assert_array_equal(again.predict(x[80:]), old.predict(x[80:]))
+
+
+class NotAStacker:
+    """A type no stored stacker holds (a file from elsewhere could name any)."""
+
+
+def test_a_stored_stacker_is_read_back_without_pickle_and_a_foreign_type_is_refused(tmp_path):
+    import skops.io as sio
+
+    from submission import stack
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((40, len(JOINT_COLUMNS))), rng.random((40, len(JOINT_COLUMNS)))
+    fitted = stack.Stacker(n_trees=5, inner_trees=5, n_jobs=1, summaries=True, calibrated_totals=True).fit(x, y)
+    stack.save(fitted, tmp_path / "s.skops")
+    again = stack.load(tmp_path / "s.skops")
+    np.testing.assert_array_equal(again.predict(x), fitted.predict(x))
+    assert again.totals_ == fitted.totals_ and again.weights_ == fitted.weights_
+    fitted.fill_ = NotAStacker()
+    sio.dump(fitted, tmp_path / "bad.skops")
+    with pytest.raises(ValueError, match="NotAStacker"):
+        stack.load(tmp_path / "bad.skops")
 
 
 def test_stacker_calibrated_totals_undo_the_bias_of_summed_log_predictions():

@@ -127,15 +127,15 @@ def test_a_sigterm_that_a_destructor_swallows_still_stops_the_next_commit(tmp_pa
     import signal
 
     from challenge import interrupts
-    from submission.bundle import staged_folder
+    from challenge.outputs import staged_folder
 
     class Saving:                                       # stands in for Keras's callbacks while it saves
         def __del__(self):
             signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
 
     write_text(tmp_path / "out.csv", "old\n")
-    (tmp_path / "bundle").mkdir()
-    write_text(tmp_path / "bundle" / "bundle.json", "{}")
+    with staged_folder(tmp_path / "bundle", "train") as tmp:
+        (tmp / "bundle.json").write_text("{}")
     old_handler, old_hook = signal.getsignal(signal.SIGTERM), sys.unraisablehook
     try:
         assert interrupts.install(signal.SIGTERM) and interrupts.pending() is None
@@ -145,7 +145,7 @@ def test_a_sigterm_that_a_destructor_swallows_still_stops_the_next_commit(tmp_pa
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
             write_text(tmp_path / "out.csv", "new\n")
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-            with staged_folder(tmp_path / "bundle") as tmp:
+            with staged_folder(tmp_path / "bundle", "train") as tmp:
                 (tmp / "bundle.json").write_text('{"new": 1}')
         assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "out.csv"]
         assert (tmp_path / "out.csv").read_text() == "old\n"
@@ -269,3 +269,90 @@ def test_predict_refuses_bad_output_paths_before_any_work(corpus, capsys, tmp_pa
     assert code == 2 and words in err and option in err and err.count("\n") == 1, err
     assert hashes(corpus.root, fake_bundle, tmp_path / "a_file") == before
     assert not (tmp_path / "p.csv").exists()
+
+
+# ------------------------------------------------------------------ folders swapped in whole
+def test_staged_folder_replaces_whole_or_not_at_all(tmp_path):
+    from challenge.outputs import RECORD, staged_folder
+
+    out = tmp_path / "b"
+    with staged_folder(out, "train") as work:
+        (work / "bundle.json").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged_folder(out, "train") as work:
+            (work / "bundle.json").write_text("new")
+            raise RuntimeError("training failed")
+    assert (out / "bundle.json").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["b"]
+    with staged_folder(out, "train") as work:
+        (work / "bundle.json").write_text("new")
+    assert (out / "bundle.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["b"]
+    assert json.loads((out / RECORD).read_text())["files"] == ["bundle.json"]
+
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("mine")
+    (mine / "bundle.json").write_text("{}")                          # a file of our name is no proof
+    with pytest.raises(UsageError, match="not a folder that ra2 train wrote"):
+        with staged_folder(mine, "train"):
+            pass
+    assert (mine / "todo.txt").read_text() == "mine"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_folder(tmp_path / "new" / "deeper" / "b", "train"):
+            raise KeyboardInterrupt
+    assert not (tmp_path / "new").exists()                             # the parents it made are gone too
+
+
+def test_an_output_of_ours_inside_another_is_ours_and_a_file_added_to_either_is_foreign(tmp_path):
+    from challenge.outputs import check_replaceable, staged_folder
+
+    with staged_folder(tmp_path / "demo", "demo") as work:
+        (work / "report.md").write_text("r")
+        with staged_folder(work / "bundle", "train") as inner:
+            (inner / "bundle.json").write_text("{}")
+    with staged_folder(tmp_path / "demo" / "bundle", "train") as inner:    # retrained in place: other files
+        (inner / "scorer.keras").write_text("w")
+    check_replaceable(tmp_path / "demo", "demo")
+    (tmp_path / "demo" / "bundle" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="bundle/notes.txt"):
+        check_replaceable(tmp_path / "demo", "demo")
+    with pytest.raises(UsageError, match="notes.txt"):
+        check_replaceable(tmp_path / "demo" / "bundle", "train")
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phantoms")
+    assert main(["synth", "--out", str(root / "c"), "--train", "3", "--test", "1", "--size-scale", "0.3", "--seed", "1",
+                 "-q", "--preset", "easy"]) == 0
+    assert main(["baseline", "train-mean", "--train", str(root / "c" / "train"), "--test", str(root / "c" / "test"),
+                 "--out", str(root / "mean.csv")]) == 0
+    return root
+
+
+@pytest.mark.parametrize("command, own_name", [
+    ("train", "bundle.json"), ("cv", "per_fold.csv"), ("synth", "cohort.json"), ("review", "index.html"),
+    ("explain", "shap_all.csv"), ("demo", "report"),
+])
+def test_a_folder_with_a_file_of_our_name_but_no_record_of_ours_is_refused_by_every_command(
+        capsys, phantoms, tmp_path, command, own_name):
+    """The user's folder holds their files and one whose name the command writes: it is not ours, and
+    nothing in it may change (a file name alone was once taken as proof, and the folder replaced)."""
+    from tests.conftest import untrained_bundle
+    from challenge.schemes import load_scheme
+
+    folder = tmp_path / "theirs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / own_name).write_text('{"format": "ra2-method-bundle"}')
+    (folder / "sub" / "thesis.docx").write_bytes(b"years of work")
+    cohort = phantoms / "c"
+    argv = {"train": ["train", "--data", cohort / "train", "--quick"],
+            "cv": ["cv", "--data", cohort / "train", "--folds", "2", "--quick"],
+            "synth": ["synth", "--train", "1", "--test", "1", "-q"],
+            "review": ["review", "--images", cohort / "test", "--predictions", phantoms / "mean.csv"],
+            "explain": ["explain", "--bundle", untrained_bundle(tmp_path / "b", load_scheme("svh21"))],
+            "demo": ["demo", "--no-method", "--train", "2", "--test", "1"]}[command]
+    before = hashes(folder, cohort)
+    code, out, err = ra2(capsys, *argv, "--out", folder)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{folder}: not a folder that ra2 {command} wrote (no ra2-output.json)" in err and own_name in err
+    assert hashes(folder, cohort) == before and sorted(p.name for p in tmp_path.iterdir() if p.name != "b") == ["theirs"]

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from challenge import catalogue as cat
+from challenge.outputs import RECORD
 from challenge.schemes import load_scheme
 from challenge.tables import check_scores, read_table
 from phantoms.cohort import (TARGETS, cohort_differs, cohort_scores, generator_digest, limb_geometry, make_cohort,
@@ -301,7 +302,7 @@ def test_ra2_synth_writes_a_cohort_and_refuses_a_foreign_folder(tmp_path, capsys
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     assert main(["synth", "--out", str(foreign), "--train", "1", "--test", "1", "-q"]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "not a folder that ra2 synth wrote" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
@@ -319,7 +320,9 @@ def test_realistic_cohort_has_the_layout_landmarks_and_masks(realistic):
     assert info["preset"] == "realistic" and len(info["images"]) == 20
     assert {p.name for p in (out / "test").iterdir()} == (
         {f"PHX{i:04d}-{limb}.jpg" for i in (1, 2) for limb in cat.LIMBS} | {"template.csv"})
-    assert sorted(info["files"]) == sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    record = json.loads((out / RECORD).read_text())
+    assert record["command"] == "synth" and sorted(record["files"] + [RECORD]) == sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     for split, where in (("train", "train"), ("test", "gold")):
         marks = pd.read_csv(out / where / "landmarks.csv")
         for stem, rows in marks.groupby("image"):
@@ -391,7 +394,7 @@ def test_realistic_erosion_takes_bone_away_slowly_with_the_score():
     assert 0 < lost[0] < lost[1], lost
 
 
-def test_ra2_synth_replaces_only_its_own_files(tmp_path, capsys):
+def test_ra2_synth_replaces_only_a_cohort_it_wrote_whole(tmp_path, capsys):
     out = tmp_path / "c"
     args = ["synth", "--out", str(out), "--test", "1", "--size-scale", "0.2", "-q", "--preset", "easy"]
     assert main(args + ["--train", "2"]) == 0
@@ -400,10 +403,54 @@ def test_ra2_synth_replaces_only_its_own_files(tmp_path, capsys):
     assert not (out / "train" / "PHT0002-LH.jpg").exists() and (out / "train" / "PHT0001-LH.jpg").is_file()
     (out / "train" / "notes.txt").write_text("keep me")
     capsys.readouterr()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert main(args + ["--train", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "train/notes.txt" in err and "did not write" in err
-    assert (out / "train" / "notes.txt").read_text() == "keep me" and (out / "train" / "PHT0001-LH.jpg").is_file()
+    assert err.count("\n") == 1 and "train/notes.txt" in err and "did not write" in err and str(out) in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("record", [None, "{not json", '{"format": "ra2-output", "command": "train", "files": []}',
+                                    '{"format": "other", "command": "synth", "files": []}',
+                                    '{"format": "ra2-output", "command": "synth", "files": "cohort.json"}'])
+def test_a_folder_is_ours_only_by_a_record_that_parses_not_by_a_file_name(tmp_path, capsys, record):
+    """A cohort.json of the right name, or a record of another command or of another format, is no proof."""
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "cohort.json").write_text(json.dumps({"format": "ra2-phantom-cohort", "mine": True}))
+    (out / "data.txt").write_text("someone's")
+    if record is not None:
+        (out / RECORD).write_text(record)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["synth", "--out", str(out), "--train", "1", "--test", "1", "-q", "--preset", "easy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(out) in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_an_interrupted_synth_leaves_the_earlier_cohort_byte_for_byte(tmp_path):
+    """SIGTERM part-way through drawing (some images written) leaves the earlier cohort exactly as it was,
+    and the message says so truly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "c"
+    assert main(["synth", "--out", str(out), "--train", "2", "--test", "1", "-q", "--preset", "easy",
+                 "--size-scale", "0.2"]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "ra2", "synth", "--out", str(out), "--train", "40", "--test",
+                             "10", "--seed", "9", "--workers", "1", "--size-scale", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.suffix == ".jpg" for p in tmp_path.glob(".c.*.partial/train/*")):
+        time.sleep(0.05)                                 # wait until the new cohort has images
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and f"{out} is as it was" in err and "Traceback" not in err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 
 @pytest.mark.parametrize("bad", [["--train", "-1"], ["--test", "0"], ["--size-scale", "9"], ["--workers", "0"]])

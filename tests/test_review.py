@@ -23,7 +23,9 @@ from challenge.errors import UsageError
 from challenge.landmarks import read_landmarks
 from challenge.tables import TableError, read_scores, write_scores
 from evaluator.checks import validate_file
-from review.build import MARKER, build_site
+from challenge.outputs import RECORD
+from review.build import build_site
+from tests.conftest import untrained_bundle
 from review.corrections import CorrectionError, save_corrections, saved_edits, site_index
 from review.layout import check_layout, form_layout
 
@@ -96,7 +98,7 @@ def test_the_form_holds_every_joint_once():
 
 def test_site_files_images_and_failed_images(site, cohort):
     index = site_index(site)
-    assert (site / MARKER).exists() and (site / "index.html").exists() and (site / "assets" / "review.js").exists()
+    assert (site / RECORD).exists() and (site / "index.html").exists() and (site / "assets" / "review.js").exists()
     assert [p["id"] for p in index["patients"]] == ["PHX0001", "PHX0002"]
     assert index["csv_columns"] == list(pd.read_csv(cohort["template"]).columns)
     pred = read_scores(cohort["pred"])
@@ -120,14 +122,18 @@ def test_site_files_images_and_failed_images(site, cohort):
 def test_rebuild_replaces_the_site_keeps_corrections_and_spares_other_folders(site, cohort, tmp_path):
     (site / "corrections").mkdir()
     (site / "corrections" / "edits.json").write_text('{"edits": {"scores": {}, "landmarks": {}}}')
-    (site / "images" / "stale.jpg").write_bytes(b"old")
+    (site / "images" / "added.jpg").write_bytes(b"someone's")      # a file the site did not write: refused
+    with pytest.raises(UsageError, match="images/added.jpg"):
+        build_site(cohort["images"], cohort["pred"], site, landmarks=cohort["landmarks"], max_side=200)
+    assert (site / "images" / "added.jpg").read_bytes() == b"someone's"
+    (site / "images" / "added.jpg").unlink()
     build_site(cohort["images"], cohort["pred"], site, landmarks=cohort["landmarks"], max_side=200)
-    assert (site / "corrections" / "edits.json").exists() and not (site / "images" / "stale.jpg").exists()
+    assert (site / "corrections" / "edits.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]        # no temporary folder left
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(UsageError, match="not a review site"):
+    with pytest.raises(UsageError, match="not a folder that ra2 review wrote"):
         build_site(cohort["images"], cohort["pred"], other)
     assert (other / "notes.txt").read_text() == "mine"
 
@@ -135,14 +141,14 @@ def test_rebuild_replaces_the_site_keeps_corrections_and_spares_other_folders(si
 def test_the_bundle_scheme_ties_rows_to_landmarks(cohort, tmp_path):
     from challenge.schemes import load_scheme
 
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "bundle.json").write_text(json.dumps({"scheme": json.loads(load_scheme("coarse13").to_json())}))
+    bundle = untrained_bundle(tmp_path / "bundle", load_scheme("coarse13"))
     build_site(cohort["images"], cohort["pred"], tmp_path / "s", bundle=bundle, max_side=100)
     carries = site_index(tmp_path / "s")["scheme"]
     assert carries["name"] == "coarse13" and carries["carries"]["hand"]["wrist_J__radcar"] == "wrist_proximal"
-    (bundle / "bundle.json").write_text("{}")
-    with pytest.raises(UsageError, match="no usable landmark scheme"):
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["scheme"]["name"] = "edited"                            # an edited manifest is not the bundle
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(UsageError, match="bundle.json: changed since training"):
         build_site(cohort["images"], cohort["pred"], tmp_path / "s", bundle=bundle)
 
 

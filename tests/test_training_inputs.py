@@ -198,7 +198,11 @@ def test_train_refuses_an_out_folder_that_holds_the_data_or_other_files(capsys, 
     other.mkdir()
     (other / "letter.txt").write_text("mine")
     code, _, err = ra2(capsys, "train", "--data", train, "--out", other, "--quick")
-    assert code == 2 and "not a model bundle" in err and (other / "letter.txt").read_text() == "mine"
+    assert code == 2 and "not a folder that ra2 train wrote" in err and (other / "letter.txt").read_text() == "mine"
+    (other / "bundle.json").write_text('{"format": "ra2-method-bundle"}')   # not ours: a file name is no proof
+    code, _, err = ra2(capsys, "train", "--data", train, "--out", other, "--quick")
+    assert code == 2 and f"--out {other}: not a folder that ra2 train wrote" in err and "letter.txt" in err
+    assert sorted(p.name for p in other.iterdir()) == ["bundle.json", "letter.txt"]
     assert hashes(train) == before
 
 
