@@ -9,7 +9,8 @@ measures each part on this host and prints them with their sum:
 * reading the training folder (``data.load_training``) of a phantom cohort of
   ``--patients`` patients (made with ``ra2 synth`` if the folder is empty);
 * the median time of one optimiser step of each network (localizer, refiner,
-  hand and foot scorer) on batches from the training's own data streams;
+  hand and foot scorer) on batches from the training's own data streams, split into making
+  the batch (sampling, augmentation) and the network's forward and backward pass;
 * one stacker fit on (patients x 86) features with the profile's trees.
 
     .venv/bin/python benchmarks/bench_train_time.py --profile full --patients 300
@@ -31,16 +32,19 @@ from pathlib import Path
 import numpy as np
 
 
-def median_step(model, stream, repeats: int) -> float:
-    """Median seconds of making a batch of ``stream`` and ``model.train_on_batch`` on it, as the training
-    loop does one after the other (the first 3 trace the graph)."""
-    times = []
+def median_step(model, stream, repeats: int) -> tuple[float, float]:
+    """Median seconds of making a batch of ``stream`` and of ``model.train_on_batch`` on it, timed apart,
+    as the training loop does them one after the other (the first 3 trace the graph)."""
+    making, training = [], []
     for i in range(repeats + 3):
         t = time.perf_counter()
-        model.train_on_batch(*stream[i % len(stream)])
+        batch = stream[i % len(stream)]
+        t1 = time.perf_counter()
+        model.train_on_batch(*batch)
         if i >= 3:
-            times.append(time.perf_counter() - t)
-    return float(np.median(times))
+            making.append(t1 - t)
+            training.append(time.perf_counter() - t1)
+    return float(np.median(making)), float(np.median(training))
 
 
 def main(argv=None) -> int:
@@ -85,13 +89,18 @@ def main(argv=None) -> int:
     t = time.time()
     data, scores, _ = load_training(cohort / "train", scheme, st, progress=False)
     parts = {"read the training folder": time.time() - t}
+    split = {}
+
+    def timed(name: str, steps: int, medians: tuple[float, float]) -> None:
+        parts[name] = steps * sum(medians)
+        split[name] = medians
 
     for kind, d in data.items():
         n = len(scheme.landmarks[kind])
         loc = build_localizer(st.loc_size, n, base=st.loc_base, depth=st.loc_depth)
         loc.compile(optimizer="adam", loss=heatmap_loss)
         stream = LocalizerData(np.stack(d.loc_images), np.stack(d.loc_points), sigma=st.loc_sigma, batch=8, seed=0)
-        parts[f"{kind} localizer: {st.loc_steps} steps"] = st.loc_steps * median_step(loc, stream, args.repeats)
+        timed(f"{kind} localizer: {st.loc_steps} steps", st.loc_steps, median_step(loc, stream, args.repeats))
         if st.refines:
             contexts, points, landmarks = d.refiner.arrays()
             ref = build_refiner(st.ref_crop, n, base=st.ref_base)
@@ -99,14 +108,14 @@ def main(argv=None) -> int:
             stream = RefinerData(contexts, points, landmarks, n_landmarks=n, crop=st.ref_crop,
                                  pitch=d.refiner.pitch, sigma=1.5, batch=32, seed=0, per_epoch=32 * 20,
                                  jitter=0.015, max_jitter=0.05, turn=True)
-            parts[f"{kind} refiner: {st.ref_steps} steps"] = st.ref_steps * median_step(ref, stream, args.repeats)
+            timed(f"{kind} refiner: {st.ref_steps} steps", st.ref_steps, median_step(ref, stream, args.repeats))
         # the scorer as the training builds it (augmentation and ordinal heads included)
         sc, losses, weights, stream, _ = scorer_and_stream(d.samples(scheme, kind, scores),
                                                            **scorer_options(kind, scheme, st))
         sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
         steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
-        parts[f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps"] = \
-            steps * median_step(sc, stream, args.repeats)
+        timed(f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps", steps,
+              median_step(sc, stream, args.repeats))
     if st.stack:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(len(scores), 86))
@@ -120,7 +129,12 @@ def main(argv=None) -> int:
     print(f"\nprofile {args.profile}{changed}, {len(scores)} patients, Keras {keras.__version__} on "
           f"{keras.backend.backend()}")
     for name, seconds in parts.items():
-        print(f"  {name:<44} {seconds:8.0f} s")
+        how = ""
+        if name in split:
+            making, training = split[name]
+            how = (f"   a step {1000 * (making + training):6.1f} ms: batch {1000 * making:6.1f} ms "
+                   f"({making / (making + training):4.0%}), network {1000 * training:6.1f} ms")
+        print(f"  {name:<44} {seconds:8.0f} s{how}")
     total = sum(parts.values())
     print(f"  {'projected training time':<44} {total:8.0f} s = {total / 3600:.2f} h")
     return 0

@@ -152,13 +152,19 @@ def random_affine(rng: np.random.Generator, size: int, *, shift: float, scale: f
     return np.hstack([m, (c + t - m @ c)[:, None]])
 
 
-def warp(img: np.ndarray, affine: np.ndarray, mode: str = "constant") -> np.ndarray:
+def warp(img: np.ndarray, affine: np.ndarray, mode: str = "constant", window: tuple[int, int, int] | None = None
+         ) -> np.ndarray:
     """The image moved by a 2 x 3 point map (bilinear; zero outside, or ``mode`` as scipy's), as
-    ``affine`` moves its points."""
+    ``affine`` moves its points.  ``window`` (x0, y0, size): only that square of the moved image,
+    the same pixels as cropping the whole result, for the work of the square alone."""
     inv = np.linalg.inv(affine[:, :2])
     off = -inv @ affine[:, 2]
     # scipy works in (row, col): swap x and y in the inverse map
-    return ndimage.affine_transform(img, inv[::-1, ::-1], offset=off[::-1], order=1, mode=mode, cval=0.0)
+    matrix, offset, shape = inv[::-1, ::-1], off[::-1], None
+    if window is not None:
+        x0, y0, shape = window[0], window[1], (window[2], window[2])
+        offset = offset + matrix @ np.array([y0, x0], float)
+    return ndimage.affine_transform(img, matrix, offset=offset, output_shape=shape, order=1, mode=mode, cval=0.0)
 
 
 def spatial_softmax(logits: np.ndarray) -> np.ndarray:

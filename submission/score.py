@@ -70,10 +70,14 @@ class ScorerData(keras.utils.PyDataset):
         xs, ms = [], []
         for j in idx:
             img, m = self.s["patches"][j].astype(np.float32), self.s["masks"][j].astype(np.float32)
-            if self.aug:
-                img, m = warp_patch(img, m, self.rng)
-            ox, oy = self.rng.integers(0, c - p + 1, 2)
-            img, m = img[oy:oy + p, ox:ox + p], m[oy:oy + p, ox:ox + p]
+            if self.aug:            # turned and scaled, only the random crop of it computed
+                affine = patch_affine(self.rng, c)
+                ox, oy = self.rng.integers(0, c - p + 1, 2)
+                img = warp(img, affine, mode="mirror", window=(ox, oy, p))
+                m = warp(m, affine, mode="mirror", window=(ox, oy, p)) if self.seg else m[:p, :p]
+            else:
+                ox, oy = self.rng.integers(0, c - p + 1, 2)
+                img, m = img[oy:oy + p, ox:ox + p], m[oy:oy + p, ox:ox + p]
             if self.rng.random() < 0.5:
                 img, m = img[::-1, ::-1], m[::-1, ::-1]
             img = np.clip(img, 0, 1.5) * self.rng.uniform(0.9, 1.15)
@@ -94,10 +98,15 @@ class ScorerData(keras.utils.PyDataset):
         return x, y, self.weight[idx]
 
 
+def patch_affine(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A turn about the centre of a ``size`` context patch by up to ±15° and a scale of 1/1.1–1.1 (the
+    joint's own tilt and size vary from image to image)."""
+    return random_affine(rng, size, shift=0.0, scale=1.1, degrees=15)
+
+
 def warp_patch(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A context patch and its mask turned about the centre by up to ±15° and scaled by 1/1.1–1.1 (the
-    joint's own tilt and size vary from image to image); edges are mirrored."""
-    affine = random_affine(rng, img.shape[0], shift=0.0, scale=1.1, degrees=15)
+    """A context patch and its mask turned and scaled alike (``patch_affine``); edges are mirrored."""
+    affine = patch_affine(rng, img.shape[0])
     return warp(img, affine, mode="mirror"), warp(mask, affine, mode="mirror")
 
 

@@ -51,3 +51,18 @@ def test_augmented_batches_have_the_plain_batches_shapes():
         assert x["patch"].shape == (4, 48, 48, 1) and y["mask"].shape == (4, 48, 48, 2) and w.shape == (4,)
         assert np.isfinite(x["patch"]).all()
     assert not np.allclose(plain[0][0]["patch"], aug[0][0]["patch"])
+
+
+def test_a_window_of_the_warp_is_the_same_pixels_as_cropping_the_whole_warp():
+    """The scorer warps only the random crop it keeps; the pixels must be those of warping the whole
+    context patch and cropping it, edges (mirrored) included."""
+    from submission.geometry import warp
+    from submission.score import patch_affine
+
+    rng = np.random.default_rng(3)
+    img = rng.random((80, 80)).astype(np.float32)
+    for _ in range(10):
+        affine = patch_affine(rng, 80)
+        ox, oy = rng.integers(0, 80 - 64 + 1, 2)
+        whole = warp(img, affine, mode="mirror")[oy:oy + 64, ox:ox + 64]
+        np.testing.assert_allclose(warp(img, affine, mode="mirror", window=(ox, oy, 64)), whole, atol=1e-5)
