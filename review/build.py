@@ -7,7 +7,8 @@ when that patient is shown, so 300 patients cost one small index and one page at
 
     SITE/index.html                 the page (patient list and patient view, hash-routed)
     SITE/assets/review.js, .css     the page's code (vanilla JS, no build step, no CDN)
-    SITE/data/index.js              patients, predicted scores, the form's layout and ranges
+    SITE/data/index.js              patients, predicted scores (as read), the form's layout and ranges,
+                                    the build's site_id and the predictions file's SHA-256 (drafts' key)
     SITE/data/patients/NNNNN.js     one patient: image files, sizes, landmarks, failed images
     SITE/data/landmarks.js          every landmark (loaded only to download the landmarks CSV)
     SITE/data/source/               the predictions and landmarks CSV files the site was built from
@@ -20,6 +21,7 @@ The site is built in a temporary sibling folder and renamed into place.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -58,6 +60,15 @@ def _js(name: str, obj) -> str:
 def _loader_js(obj) -> str:
     """A per-patient data file: hands its data to the page that loaded it."""
     return "RA2_LOADED(" + json.dumps(obj, separators=(",", ":"), allow_nan=False) + ");\n"
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 (hex) of a file's bytes: the page keys a reader's drafts by its predictions file's."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_predictions(path, template=None):
@@ -194,8 +205,8 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
             page["images"][limb] = entry
         (site / "data" / "patients" / f"{key}.js").write_text(_loader_js(page))
         row = scores.loc[pid]
-        index_rows.append({"id": pid, "key": key, "failed": failed,
-                           "scores": [round(float(row[c]), 6) for c in SCORE_COLUMNS]})
+        index_rows.append({"id": pid, "key": key, "failed": failed,          # as read: an export gives them back
+                           "scores": [float(row[c]) for c in SCORE_COLUMNS]})
 
     unused = sorted(set(points) - set(all_points))
     if unused:
@@ -206,6 +217,7 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
     index = {
         "format": FORMAT_VERSION, "site": site.name, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "site_id": f"{time.time_ns():x}",
+        "predictions_sha256": file_sha256(site / "data" / "source" / "predictions.csv"),
         "source": {"images": str(folder.root), "predictions": str(predictions_path),
                    "landmarks": str(landmarks_path) if landmarks_path is not None else None},
         "id_column": ID, "csv_columns": csv_columns, "score_columns": list(SCORE_COLUMNS),

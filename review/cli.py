@@ -11,9 +11,11 @@ def register(sub) -> None:
         "review", help="a review site for readers: radiographs, landmarks and an editable SvH score sheet",
         description="Write a static site that opens from disk in any browser (no server, no network): a sortable "
                     "patient list and, per patient, the four radiographs with landmarks and joint-space masks "
-                    "beside the SvH score sheet, editable within each column's range; downloads give the corrected "
-                    "predictions CSV (valid under ra2 validate) and landmarks CSV. With --serve, serve the site "
-                    "from 127.0.0.1 and save corrections to SITE/corrections/.")
+                    "beside the SvH score sheet, editable within each column's range, each patient marked "
+                    "reviewed or corrected; downloads give the corrected predictions CSV (valid under ra2 validate; "
+                    "totals as predicted, moved by the edited joints' differences), the landmarks CSV and "
+                    "review_state.csv. Drafts are kept in the browser per predictions file, across rebuilds. With "
+                    "--serve, serve the site from 127.0.0.1 and save corrections to SITE/corrections/.")
     p.add_argument("--images", metavar="DIR", help="the challenge image folder ({PID}-{LIMB}.jpg/.png/.dcm)")
     p.add_argument("--predictions", metavar="CSV", help="the predictions to review (e.g. from ra2 predict)")
     p.add_argument("--landmarks", metavar="CSV", help="landmarks to draw and correct (ra2 predict --landmarks)")
@@ -24,8 +26,9 @@ def register(sub) -> None:
     p.add_argument("--template", metavar="CSV", help="template.csv: its patients and column order for the download "
                                                      "(default: the predictions file's own)")
     p.add_argument("--max-side", type=int, default=1600, help="longest side of the images in the site (default 1600)")
-    p.add_argument("--out", required=True, metavar="SITE", help="the site folder: new, empty, or a site an earlier 'ra2 review' built, with nothing added but "
-                                                          "its corrections/ (kept)")
+    p.add_argument("--out", required=True, metavar="SITE",
+                   help="the site folder: new, empty, or a site an earlier 'ra2 review' built, with nothing added "
+                        "but its corrections/ (kept)")
     p.add_argument("--serve", action="store_true", help="serve SITE from 127.0.0.1 and save corrections to disk "
                                                         "(builds it first when --images and --predictions are given)")
     p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000; 0 = any free port)")

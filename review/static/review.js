@@ -2,10 +2,15 @@
  *
  * A classic script (no ES module: Chrome refuses module scripts from file://), no library, no network.
  * Data come from data/index.js (window.RA2_INDEX) and, one patient at a time, from
- * data/patients/NNNNN.js, which calls RA2_LOADED(...).  A reader's edits live in memory and in
- * localStorage; when the page is served by `ra2 review --serve` they are also saved to disk through
- * POST api/corrections.  Downloads are built here: the predictions CSV in the template's column order
- * with totals as sums of the joints, and the landmarks CSV (image,landmark,x,y).
+ * data/patients/NNNNN.js, which calls RA2_LOADED(...).  A reader's edits and review marks live in memory
+ * and in localStorage, keyed by the SHA-256 of the predictions file (a rebuild of the same predictions
+ * keeps them); when the page is served by `ra2 review --serve` they are also saved to disk through
+ * POST api/corrections, and drafts the server has not seen (this origin's, or handed over from the page
+ * opened from disk in the URL's #drafts=...) are offered to it with a visible "send" button, never sent
+ * silently.  Totals are the method's own (calibrated, not sums): an edited patient's totals move by the
+ * edited joints' differences (new - predicted); every other value is exported as read.  Downloads are
+ * built here: the predictions CSV in the template's column order, the landmarks CSV (image,landmark,x,y)
+ * and review_state.csv (Patient_ID,state); "load corrections" reads an exported predictions CSV back.
  */
 (function () {
   'use strict';
@@ -17,19 +22,21 @@
     return;
   }
   var SERVED = location.protocol === 'http:' || location.protocol === 'https:';
-  var STORE = 'ra2-review:' + IDX.site_id;
+  var SHA = IDX.predictions_sha256 || IDX.site_id;
+  var DRAFT = 'ra2-review:draft:' + SHA;               // drafts outlive a rebuild of the same predictions
   var SVG = 'http://www.w3.org/2000/svg';
   var ID = IDX.id_column;
   var COL = {};
   IDX.score_columns.forEach(function (c, i) { COL[c] = i; });
   var JOINTS = Object.keys(IDX.joints);
-  var EROSION = JOINTS.filter(function (c) { return IDX.joints[c].damage === 'erosion'; });
-  var NARROWING = JOINTS.filter(function (c) { return IDX.joints[c].damage === 'narrowing'; });
-  var byKey = {};
-  IDX.patients.forEach(function (p, i) { p.order = i; byKey[p.key] = p; });
+  var byKey = {}, byId = {};
+  IDX.patients.forEach(function (p, i) { p.order = i; byKey[p.key] = p; byId[p.id] = p; });
+  var NOT_REVIEWED = 'not reviewed', REVIEWED = 'reviewed', CORRECTED = 'corrected';
 
   var state = {
     edits: { scores: {}, landmarks: {} },
+    review: {},                                       // patient ID: 'reviewed' (marked by the reader)
+    pending: null,                                    // served: drafts the server has not seen, offered
     sort: { col: 'order', dir: 1 }, failedOnly: false, editedOnly: false, query: '',
     view: { contrast: 1, brightness: 1, masks: true, landmarks: true, labels: true },
     listOrder: IDX.patients.map(function (p) { return p.key; }),
@@ -58,7 +65,6 @@
     if (Number.isInteger(v)) return String(v);
     return String(round(v, 2));
   }
-  function csvNumber(v) { return String(round(v, 4)); }
   function csvText(s) { return /[",\n\r]/.test(s) ? '"' + String(s).replace(/"/g, '""') + '"' : String(s); }
   function sum(cols, get) { var t = 0; cols.forEach(function (c) { t += get(c); }); return t; }
   function limbOf(col) { return col.slice(0, 2); }
@@ -70,12 +76,39 @@
     var e = state.edits.scores[p.id];
     return e && Object.prototype.hasOwnProperty.call(e, col) ? e[col] : predicted(p, col);
   }
-  function totals(p, get) {
-    get = get || function (c) { return value(p, c); };
-    var ero = sum(EROSION, get), nar = sum(NARROWING, get);
-    return { total: ero + nar, erosion: ero, narrowing: nar };
+  function predictedTotals(p) {          // the method's own totals (calibrated: not the sums of its joints)
+    return { total: predicted(p, 'Overall_Tol'), erosion: predicted(p, 'Overall_erosion'),
+             narrowing: predicted(p, 'Overall_narrowing') };
   }
-  function predictedTotals(p) { return totals(p, function (c) { return predicted(p, c); }); }
+  function totals(p) {                   // as predicted, moved by the edited joints' differences (new - predicted)
+    var t = predictedTotals(p), e = state.edits.scores[p.id];
+    if (!e || !Object.keys(e).length) return t;
+    var d = { erosion: 0, narrowing: 0 };
+    Object.keys(e).forEach(function (c) { d[IDX.joints[c].damage] += e[c] - predicted(p, c); });
+    function moved(v, delta) { return delta ? Math.max(0, round(v + delta, 6)) : v; }   // a total is never below 0
+    return { total: moved(t.total, d.erosion + d.narrowing), erosion: moved(t.erosion, d.erosion),
+             narrowing: moved(t.narrowing, d.narrowing) };
+  }
+  function totalsChanged(p) {
+    var t = totals(p), pt = predictedTotals(p);
+    return t.total !== pt.total || t.erosion !== pt.erosion || t.narrowing !== pt.narrowing;
+  }
+  function reviewState(p) { return isEdited(p) ? CORRECTED : state.review[p.id] ? REVIEWED : NOT_REVIEWED; }
+  function reviewedCount() {
+    return IDX.patients.filter(function (p) { return reviewState(p) !== NOT_REVIEWED; }).length;
+  }
+  function nextUnreviewed(key) {          // the next patient of the list (after key, wrapping) nobody reviewed
+    var order = state.listOrder, at = order.indexOf(key);
+    for (var i = 1; i <= order.length; i++) {
+      var k = order[(at + i) % order.length];
+      if (k !== key && reviewState(byKey[k]) === NOT_REVIEWED) return k;
+    }
+    return null;
+  }
+  function setReviewed(p, on) {
+    if (on) state.review[p.id] = REVIEWED; else delete state.review[p.id];
+    changed();
+  }
   function isEdited(p) {
     var e = state.edits.scores[p.id], lm = false;
     IDX.limbs.forEach(function (limb) { if (state.edits.landmarks[p.id + '-' + limb]) lm = true; });
@@ -105,14 +138,79 @@
   }
 
   // ------------------------------------------------------------------ keeping the edits
+  function clean(doc) {                  // drafts (stored, handed over) kept to what this site can show
+    var out = { edits: { scores: {}, landmarks: {} }, review: {} };
+    var ed = doc && doc.edits || {};
+    Object.keys(ed.scores || {}).forEach(function (id) {
+      var p = byId[id], cells = ed.scores[id] || {};
+      if (!p) return;
+      Object.keys(cells).forEach(function (c) {
+        var v = cells[c];
+        if (!IDX.joints[c] || typeof v !== 'number' || !isFinite(v) || v < 0 || v > IDX.joints[c].max ||
+            v === predicted(p, c)) return;
+        (out.edits.scores[id] = out.edits.scores[id] || {})[c] = v;
+      });
+    });
+    Object.keys(ed.landmarks || {}).forEach(function (stem) {
+      if (!byId[stem.replace(/-[^-]*$/, '')]) return;
+      var points = ed.landmarks[stem] || {};
+      Object.keys(points).forEach(function (name) {
+        var xy = points[name];
+        if (!Array.isArray(xy) || xy.length !== 2 || !isFinite(xy[0]) || !isFinite(xy[1])) return;
+        (out.edits.landmarks[stem] = out.edits.landmarks[stem] || {})[name] = [Number(xy[0]), Number(xy[1])];
+      });
+    });
+    Object.keys(doc && doc.review || {}).forEach(function (id) {
+      if (byId[id] && doc.review[id] === REVIEWED) out.review[id] = REVIEWED;
+    });
+    return out;
+  }
+  function merged(a, b) {                // b's edits and marks over a's
+    var out = clean(a);
+    Object.keys(b.edits.scores).forEach(function (id) {
+      var e = out.edits.scores[id] = out.edits.scores[id] || {};
+      Object.keys(b.edits.scores[id]).forEach(function (c) { e[c] = b.edits.scores[id][c]; });
+    });
+    Object.keys(b.edits.landmarks).forEach(function (stem) {
+      var e = out.edits.landmarks[stem] = out.edits.landmarks[stem] || {};
+      Object.keys(b.edits.landmarks[stem]).forEach(function (n) { e[n] = b.edits.landmarks[stem][n]; });
+    });
+    Object.keys(b.review).forEach(function (id) { out.review[id] = REVIEWED; });
+    return out;
+  }
+  function unseen(draft) {               // what of a draft differs from the edits in use, and how many items
+    var out = { edits: { scores: {}, landmarks: {} }, review: {} }, n = 0;
+    Object.keys(draft.edits.scores).forEach(function (id) {
+      Object.keys(draft.edits.scores[id]).forEach(function (c) {
+        var v = draft.edits.scores[id][c];
+        if (v === value(byId[id], c)) return;
+        (out.edits.scores[id] = out.edits.scores[id] || {})[c] = v; n++;
+      });
+    });
+    Object.keys(draft.edits.landmarks).forEach(function (stem) {
+      Object.keys(draft.edits.landmarks[stem]).forEach(function (name) {
+        var xy = draft.edits.landmarks[stem][name], now = state.edits.landmarks[stem] && state.edits.landmarks[stem][name];
+        if (now && now[0] === xy[0] && now[1] === xy[1]) return;
+        (out.edits.landmarks[stem] = out.edits.landmarks[stem] || {})[name] = xy; n++;
+      });
+    });
+    Object.keys(draft.review).forEach(function (id) {
+      if (!state.review[id]) { out.review[id] = REVIEWED; n++; }
+    });
+    return n ? { draft: out, count: n } : null;
+  }
+  function current() { return { edits: state.edits, review: state.review }; }
   function loadLocal() {
     try {
-      var saved = JSON.parse(localStorage.getItem(STORE) || 'null');
-      if (saved && saved.scores && saved.landmarks) state.edits = saved;
+      var saved = clean(JSON.parse(localStorage.getItem(DRAFT) || 'null'));
+      state.edits = saved.edits; state.review = saved.review;
     } catch (err) { /* no storage on this browser: edits live until the page closes */ }
   }
-  function saveLocal() {
-    try { localStorage.setItem(STORE, JSON.stringify(state.edits)); } catch (err) { /* see loadLocal */ }
+  function saveLocal() {                 // served: drafts still offered stay stored until sent or discarded
+    var doc = state.pending ? merged(current(), state.pending.draft) : current();
+    try {
+      localStorage.setItem(DRAFT, JSON.stringify({ sha: SHA, edits: doc.edits, review: doc.review }));
+    } catch (err) { /* see loadLocal */ }
   }
   var saveTimer = null, saving = false, dirty = false;
   function status(text, cls) {
@@ -136,7 +234,8 @@
     status('saving…', 'pending');
     return fetch('api/corrections', {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ site_id: IDX.site_id, edits: state.edits })
+      body: JSON.stringify({ site_id: IDX.site_id, edits: { scores: state.edits.scores,
+                                                            landmarks: state.edits.landmarks, review: state.review } })
     }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
@@ -150,29 +249,111 @@
       status('not saved: ' + err.message, 'error');
     });
   }
-  function loadServer() {
+  function loadServer(drafts) {        // the server's corrections in use; drafts it has not seen, offered
     return fetch('api/corrections').then(function (r) { return r.json(); }).then(function (body) {
-      if (body.edits && body.edits.scores && body.edits.landmarks) state.edits = body.edits;
+      if (body.edits && body.edits.scores && body.edits.landmarks) {
+        state.edits = { scores: body.edits.scores, landmarks: body.edits.landmarks };
+        state.review = body.edits.review || {};
+      }
+      state.pending = unseen(drafts);
       saveLocal();
+      updateBar();
       status(body.saved ? 'last saved ' + body.saved : 'nothing saved yet', 'saved');
     }).catch(function (err) { status('could not read saved corrections: ' + err.message, 'error'); });
   }
+  function sendDrafts() {                // the reader's choice: the offered drafts become edits, saved
+    var d = state.pending && state.pending.draft;
+    if (!d) return;
+    state.edits = merged(current(), d).edits;
+    Object.keys(d.review).forEach(function (id) { state.review[id] = REVIEWED; });
+    state.pending = null;
+    changed();
+    route();
+  }
+  function handedOver() {                // drafts the page from disk handed over in #drafts=... (then dropped)
+    var m = /^#drafts=(.*)$/.exec(location.hash);
+    if (!m) return null;
+    history.replaceState(null, '', location.pathname + location.search);
+    try {
+      var doc = JSON.parse(decodeURIComponent(m[1]));
+      if (doc.sha !== SHA) { status('the drafts handed over are of other predictions: not offered', 'error'); return null; }
+      return clean(doc);
+    } catch (err) { status('the drafts handed over could not be read', 'error'); return null; }
+  }
+  function handOver() {                  // from disk: open the served site with this browser's drafts
+    var addr = prompt('The address ra2 review --serve printed (this site served):', 'http://127.0.0.1:8000/');
+    if (!addr) return;
+    if (!/^https?:\/\//.test(addr)) addr = 'http://' + addr;
+    addr = addr.replace(/#.*$/, '');
+    location.href = addr + '#drafts=' + encodeURIComponent(JSON.stringify({ sha: SHA, edits: state.edits,
+                                                                            review: state.review }));
+  }
 
   // ------------------------------------------------------------------ downloads
-  function predictionsCsv() {
+  function predictionsCsv() {            // every value as read (String: the shortest exact form) but the edits
     var lines = [IDX.csv_columns.map(csvText).join(',')];
     IDX.patients.forEach(function (p) {
       var t = totals(p);
       var cells = IDX.csv_columns.map(function (c) {
         if (c === ID) return csvText(p.id);
-        if (c === 'Overall_Tol') return csvNumber(t.total);
-        if (c === 'Overall_erosion') return csvNumber(t.erosion);
-        if (c === 'Overall_narrowing') return csvNumber(t.narrowing);
-        return csvNumber(value(p, c));
+        if (c === 'Overall_Tol') return String(t.total);
+        if (c === 'Overall_erosion') return String(t.erosion);
+        if (c === 'Overall_narrowing') return String(t.narrowing);
+        return String(value(p, c));
       });
       lines.push(cells.join(','));
     });
     return lines.join('\n') + '\n';
+  }
+  function reviewCsv() {
+    return [csvText(ID) + ',state'].concat(IDX.patients.map(function (p) {
+      return csvText(p.id) + ',' + reviewState(p);
+    })).join('\n') + '\n';
+  }
+  function parseCsv(text) {              // RFC 4180: quoted fields, "" inside quotes, CRLF or LF
+    var rows = [], row = [], f = '', q = false;
+    text = text.replace(/^\ufeff/, '');
+    for (var i = 0; i < text.length; i++) {
+      var ch = text[i];
+      if (q) {
+        if (ch !== '"') f += ch;
+        else if (text[i + 1] === '"') { f += '"'; i++; } else q = false;
+      } else if (ch === '"') q = true;
+      else if (ch === ',') { row.push(f); f = ''; }
+      else if (ch === '\n' || ch === '\r') {
+        if (ch === '\r' && text[i + 1] === '\n') i++;
+        row.push(f); rows.push(row); row = []; f = '';
+      } else f += ch;
+    }
+    if (f !== '' || row.length) { row.push(f); rows.push(row); }
+    return rows.filter(function (r) { return r.length > 1 || r[0] !== ''; });
+  }
+  function loadCorrections(text, name) {  // an exported predictions CSV: its joints' differences become edits
+    var rows = parseCsv(text), head = rows.shift() || [], at = head.indexOf(ID);
+    if (at < 0) { status(name + ': no ' + ID + ' column: not a predictions CSV', 'error'); return null; }
+    var changedCells = 0, unknown = 0, bad = 0;
+    rows.forEach(function (cells) {
+      var p = byId[(cells[at] || '').trim()];
+      if (!p) { unknown++; return; }
+      JOINTS.forEach(function (c) {
+        var j = head.indexOf(c), t = j < 0 ? '' : (cells[j] || '').trim();
+        if (t === '') return;
+        var v = Number(t), pv = predicted(p, c);
+        if (!isFinite(v) || v < 0 || v > IDX.joints[c].max) { bad++; return; }
+        if (round(v, 4) === round(pv, 4)) v = pv;       // a 4-decimal export of the prediction is the prediction
+        if (v === value(p, c)) return;
+        var e = state.edits.scores[p.id] || (state.edits.scores[p.id] = {});
+        if (v === pv) delete e[c]; else e[c] = v;
+        if (!Object.keys(e).length) delete state.edits.scores[p.id];
+        changedCells++;
+      });
+    });
+    var msg = name + ': ' + changedCells + ' cell(s) changed' + (unknown ? ', ' + unknown + ' unknown patient(s)' : '') +
+      (bad ? ', ' + bad + ' value(s) out of range skipped' : '');
+    document.getElementById('loaded').textContent = msg;
+    if (changedCells) { changed(); route(); }
+    if (!SERVED || !changedCells) status(msg, bad || unknown ? 'error' : 'saved');
+    return changedCells;
   }
   function withScript(src, ready) {
     var s = document.createElement('script');
@@ -206,7 +387,13 @@
   function updateBar() {
     var n = editCount();
     document.getElementById('edits').textContent =
-      n.scores || n.landmarks ? n.scores + ' score(s) and ' + n.landmarks + ' landmark(s) corrected' : 'no corrections yet';
+      (n.scores || n.landmarks ? n.scores + ' score(s) and ' + n.landmarks + ' landmark(s) corrected'
+                               : 'no corrections yet') + ' · ' + reviewedCount() + ' of ' + IDX.patients.length + ' reviewed';
+    var send = document.getElementById('send-drafts'), drop = document.getElementById('discard-drafts');
+    send.hidden = drop.hidden = !state.pending;
+    if (state.pending) send.textContent = 'send ' + state.pending.count + ' draft edit(s) to the server';
+    var to = document.getElementById('to-server');
+    to.hidden = SERVED || !(n.scores || n.landmarks || Object.keys(state.review).length);
   }
   function setupBar() {
     var src = IDX.source.predictions.split(/[\\/]/).pop();
@@ -221,19 +408,36 @@
     dl.disabled = !IDX.has_landmarks;
     if (!IDX.has_landmarks) dl.title = 'the site was built without --landmarks';
     dl.onclick = function () { landmarksCsv(function (t) { download('landmarks_corrected.csv', t); }); };
+    document.getElementById('dl-review').onclick = function () { download('review_state.csv', reviewCsv()); };
+    var input = document.getElementById('load-csv');
+    input.onchange = function () {
+      var file = input.files && input.files[0];
+      if (!file) return;
+      var reader = new FileReader();
+      reader.onload = function () { loadCorrections(String(reader.result), file.name); input.value = ''; };
+      reader.onerror = function () { status(file.name + ' could not be read', 'error'); };
+      reader.readAsText(file);
+    };
+    document.getElementById('send-drafts').onclick = sendDrafts;
+    document.getElementById('discard-drafts').onclick = function () {
+      if (!confirm('Forget the ' + state.pending.count + ' draft edit(s) the server has not seen?')) return;
+      state.pending = null; saveLocal(); updateBar();
+    };
+    document.getElementById('to-server').onclick = handOver;
     updateBar();
   }
 
   // ------------------------------------------------------------------ the patient list
   var LIST_COLUMNS = [
     ['order', '#'], ['id', 'Patient'], ['Overall_Tol', 'Total'], ['Overall_erosion', 'Erosion'],
-    ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['edited', 'Corrected']
+    ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['state', 'Review']
   ];
+  var STATE_RANK = { 'not reviewed': 0, reviewed: 1, corrected: 2 };
   function sortValue(p, col) {
     if (col === 'order') return p.order;
     if (col === 'id') return p.id;
     if (col === 'failed') return p.failed.length;
-    if (col === 'edited') return isEdited(p) ? 1 : 0;
+    if (col === 'state') return STATE_RANK[reviewState(p)];
     var t = totals(p);
     return col === 'Overall_Tol' ? t.total : col === 'Overall_erosion' ? t.erosion : t.narrowing;
   }
@@ -261,6 +465,8 @@
     var editedBox = el('input', { type: 'checkbox', id: 'edited-only' });
     editedBox.checked = state.editedOnly;
     var count = el('span', { class: 'count' });
+    var progress = el('span', { class: 'progress', id: 'progress' });
+    var changedNote = el('p', { class: 'note totals-changed', id: 'totals-changed' });
     var tbody = el('tbody');
     var headRow = el('tr');
     LIST_COLUMNS.forEach(function (c) {
@@ -282,24 +488,31 @@
       tbody.textContent = '';
       var frag = document.createDocumentFragment();
       rows.forEach(function (p) {
-        var t = totals(p), pt = predictedTotals(p), edited = isEdited(p);
+        var t = totals(p), pt = predictedTotals(p), st = reviewState(p);
         function num(v, pv) {
-          return el('td', { text: show(round(v, 1)), title: v !== pv ? 'predicted ' + show(round(pv, 2)) : null,
-                            class: v !== pv ? 'edited' : null });
+          return el('td', { text: show(round(v, 1)), class: v !== pv ? 'edited' : null,
+                            title: v !== pv ? 'predicted ' + show(round(pv, 2)) + ", moved by the corrected joints' " +
+                                              'differences (' + (v > pv ? '+' : '') + show(round(v - pv, 2)) + ')' : null });
         }
         var failedText = p.failed.map(function (f) { return f.limb; }).join(' ');
-        frag.append(el('tr', { 'data-key': p.key }, [
+        frag.append(el('tr', { 'data-key': p.key, 'data-state': st }, [
           el('td', { text: String(p.order + 1) }),
           el('td', {}, [el('a', { href: '#p=' + p.key, text: p.id })]),
           num(t.total, pt.total), num(t.erosion, pt.erosion), num(t.narrowing, pt.narrowing),
           el('td', { class: p.failed.length ? 'failed' : null, text: failedText || '—',
                      title: p.failed.map(function (f) { return f.limb + ': ' + f.reason; }).join('\n') || null }),
-          el('td', { class: edited ? 'edited' : null, text: edited ? 'yes' : '' })
+          el('td', { class: 'state ' + st.replace(' ', '-'), text: st })
         ]));
       });
       tbody.append(frag);
       count.textContent = rows.length + ' of ' + IDX.patients.length + ' patients shown · ' + nFailed +
         ' with failed images';
+      progress.textContent = reviewedCount() + ' of ' + IDX.patients.length + ' reviewed';
+      var moved = IDX.patients.filter(totalsChanged).map(function (p) { return p.id; });
+      changedNote.textContent = moved.length
+        ? "Totals changed by corrected joints for " + moved.length + ' patient(s): ' + moved.join(', ') +
+          ' (yellow; the predicted total on hover).'
+        : "No patient's totals changed: every total is the method's own.";
     }
     search.oninput = function () { state.query = search.value; fill(); };
     failedBox.onchange = function () { state.failedOnly = failedBox.checked; fill(); };
@@ -311,17 +524,26 @@
       state.edits = { scores: {}, landmarks: {} };
       changed(); fill();
     };
+    var firstOpen = el('button', { type: 'button', id: 'next-unreviewed', text: 'Next unreviewed',
+                                   title: 'open the first patient of the list nobody reviewed' });
+    firstOpen.onclick = function () {
+      var k = state.listOrder.filter(function (k) { return reviewState(byKey[k]) === NOT_REVIEWED; })[0];
+      if (k) location.hash = '#p=' + k; else status('every patient of the list is reviewed', 'saved');
+    };
     app.textContent = '';
     app.append(el('section', { class: 'list' }, [
       el('div', { class: 'tools' }, [
         search,
         el('label', {}, [failedBox, ' only patients with failed images']),
         el('label', {}, [editedBox, ' only corrected patients']),
-        count, el('span', { class: 'grow' }), resetAll
+        count, progress, el('span', { class: 'grow' }), firstOpen, resetAll
       ]),
+      changedNote,
       el('table', { class: 'patients', id: 'patients' }, [el('thead', {}, [headRow]), tbody]),
-      el('p', { class: 'note', text: 'Totals are the sums of the joints, corrected where a reader changed a score ' +
-        '(predicted value on hover). Click a column to sort; open a patient to read the radiographs.' })
+      el('p', { class: 'note', text: "Totals are the method's own (calibrated, not sums of the joints); a " +
+        "corrected joint moves its patient's totals by its difference from the prediction (the predicted total on " +
+        'hover). Review: not reviewed, reviewed (marked with r or the button on the patient page), corrected (has ' +
+        'edits). Click a column to sort; open a patient to read the radiographs.' })
     ]));
     fill();
   }
@@ -516,6 +738,13 @@
       return el('label', {}, [c, ' ' + label]);
     }
     var failedNote = p.failed.length ? el('span', { class: 'warn', text: p.failed.length + ' failed image(s)' }) : '';
+    var st = reviewState(p);
+    var mark = el('button', { type: 'button', id: 'mark-reviewed', text: 'Reviewed, next unreviewed (r)',
+                              title: 'mark this patient reviewed and open the next patient nobody reviewed',
+                              onclick: function () { reviewedNext(p); } });
+    var unmark = el('button', { type: 'button', id: 'unmark-reviewed', text: 'unmark', hidden: st !== REVIEWED,
+                                title: 'back to not reviewed', onclick: function () {
+                                  setReviewed(p, false); drawPatient(p, cache[p.key]); } });
     var nav = el('div', { class: 'pnav' }, [
       el('a', { href: '#', text: '← list' }),
       el('button', { type: 'button', text: '‹ prev', id: 'prev', disabled: !prev,
@@ -524,6 +753,8 @@
                      onclick: function () { location.hash = '#p=' + next; } }),
       el('h1', { text: p.id }),
       el('span', { class: 'count', text: (at + 1) + ' of ' + order.length }), failedNote,
+      el('span', { class: 'state ' + st.replace(' ', '-'), id: 'patient-state', text: st }), mark, unmark,
+      el('span', { class: 'progress', text: reviewedCount() + ' of ' + IDX.patients.length + ' reviewed' }),
       el('span', { class: 'grow' }),
       el('div', { class: 'controls' }, [slider('contrast', 'contrast', 0.3, 4), slider('brightness', 'brightness', 0.3, 3),
         toggle('landmarks', 'landmarks'), toggle('labels', 'labels'), toggle('masks', 'masks')])
@@ -549,7 +780,8 @@
       Object.keys(totalBoxes).forEach(function (k) {
         totalBoxes[k].b.textContent = show(round(t[k], 1));
         totalBoxes[k].b.id = 'total-' + k;
-        totalBoxes[k].small.textContent = t[k] !== pt[k] ? '(predicted ' + show(round(pt[k], 1)) + ')' : '';
+        totalBoxes[k].small.textContent = t[k] !== pt[k] ? '(predicted ' + show(round(pt[k], 1)) + ', ' +
+          (t[k] > pt[k] ? '+' : '') + show(round(t[k] - pt[k], 2)) + ' by corrected joints)' : '';
       });
       Object.keys(limbTotals).forEach(function (id) {
         var spec = limbTotals[id];
@@ -621,8 +853,10 @@
                                                                       el('tfoot', {}, [foot1, foot2])]));
     });
     col.append(el('p', { class: 'legend', text: 'Type a score (erosion 0–5 per hand joint, 0–10 per foot joint; ' +
-      'narrowing 0–4); ↑/↓ step by one, Enter goes down. Corrected cells are yellow; hover a row to see its ' +
-      'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits.' }));
+      'narrowing 0–4); ↑/↓ step by one, Enter goes down. Corrected cells are yellow; the totals are the ' +
+      "method's own, moved by the corrected joints' differences. Hover a row to see its " +
+      'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits. Keys outside a cell: ' +
+      'r marks this patient reviewed and opens the next unreviewed one; n or → next, p or ← previous patient.' }));
     refreshTotals();
     return col;
   }
@@ -687,7 +921,14 @@
     var order = state.listOrder, at = order.indexOf(state.current);
     if ((evt.key === 'n' || evt.key === 'ArrowRight') && at < order.length - 1) location.hash = '#p=' + order[at + 1];
     if ((evt.key === 'p' || evt.key === 'ArrowLeft') && at > 0) location.hash = '#p=' + order[at - 1];
+    if (evt.key === 'r' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) reviewedNext(byKey[state.current]);
   });
+  function reviewedNext(p) {             // mark p reviewed, open the next patient nobody reviewed (or the list)
+    setReviewed(p, true);
+    var k = nextUnreviewed(p.key);
+    if (k) location.hash = '#p=' + k;
+    else { location.hash = '#'; status('all ' + IDX.patients.length + ' patients reviewed', 'saved'); }
+  }
   window.addEventListener('hashchange', route);
   window.addEventListener('resize', function () {      // landmarks keep their size on screen
     Object.keys(shownViewers).forEach(function (l) { shownViewers[l].restyle(); });
@@ -699,10 +940,16 @@
   // exposed for tests and for readers who script the page
   window.RA2_REVIEW = {
     predictionsCsv: predictionsCsv, landmarksCsv: landmarksCsv, edits: function () { return state.edits; },
-    save: saveServer
+    save: saveServer, review: function () { return state.review; }, reviewCsv: reviewCsv,
+    loadCorrections: loadCorrections, states: function () {
+      var out = {};
+      IDX.patients.forEach(function (p) { out[p.id] = reviewState(p); });
+      return out;
+    }
   };
 
   loadLocal();
+  var drafts = SERVED ? merged(current(), handedOver() || clean(null)) : null;
   setupBar();
-  (SERVED ? loadServer() : Promise.resolve()).then(route);
+  (SERVED ? loadServer(drafts) : Promise.resolve()).then(route);
 })();
