@@ -33,7 +33,7 @@ from challenge.outputs import jsonable, write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 6             # 6: the manifest covers itself (MANIFEST_DIGEST); the stacker is stored with skops, not pickle
+VERSION = 6             # 6: the manifest covers itself (MANIFEST_DIGEST)
 MANIFEST = "bundle.json"
 #: the manifest's field holding the SHA-256 of the rest of the manifest (``manifest_digest``)
 MANIFEST_DIGEST = "manifest_sha256"
@@ -250,7 +250,7 @@ class Bundle:
     checksums: dict[str, str] = field(default_factory=dict)
     folder: Path | None = None
 
-    STACKER = "stacker.skops"             # skops, never pickle (submission.stack.save)
+    STACKER = "stacker.joblib"            # submission.stack.save
     FEATURES = "stacker_features.csv"
 
     # --- the files a bundle owns
@@ -367,6 +367,6 @@ class Bundle:
 
         try:
             return load(self.path(self.STACKER))
-        except Exception as exc:  # noqa: BLE001 -- a damaged zip raises many kinds
+        except Exception as exc:  # noqa: BLE001 -- unpickling raises many kinds for a damaged file
             raise UsageError(f"{self.path(self.STACKER)}: cannot be loaded as a stacker ({exc}): retrain the "
                              "bundle") from exc
