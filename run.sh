@@ -17,6 +17,9 @@
 #   RA2_TEST_DIR (/test)  RA2_TRAIN_DIR (/train)  RA2_OUTPUT_DIR (/output)
 #   RA2_BUNDLE (/opt/ra2/bundle)  RA2_SCRATCH (/tmp)
 #   RA2_TRAIN_ARGS: extra options for `ra2 train` (e.g. --quick)
+#   RA2_TRAIN_BUDGET: the training's time budget when the image carries no bundle, e.g. 2h, 45m, 1h30m,
+#     or none for the profile's own step counts (unset: ra2 train's default, 2h where Keras sees no GPU);
+#     leave it unset when RA2_TRAIN_ARGS holds --steps or --steps-from (ra2 train takes only one of them)
 set -uo pipefail
 
 TEST_DIR=${RA2_TEST_DIR:-/test}
@@ -92,7 +95,8 @@ if [ -f "$BUNDLE/bundle.json" ]; then
 elif [ -f "$TRAIN_DIR/training.csv" ] && [ -f "$TRAIN_DIR/landmarks.csv" ]; then
     log "the image carries no model bundle: training one from $TRAIN_DIR into $WORK/bundle"
     # shellcheck disable=SC2086  # RA2_TRAIN_ARGS is a list of options
-    if step ra2 train --data "$TRAIN_DIR" --out "$WORK/bundle" ${RA2_TRAIN_ARGS:-}; then
+    if step ra2 train --data "$TRAIN_DIR" --out "$WORK/bundle" ${RA2_TRAIN_BUDGET:+--budget "$RA2_TRAIN_BUDGET"} \
+            ${RA2_TRAIN_ARGS:-}; then
         model=$WORK/bundle
         log "training done after $(( $(date +%s) - START )) s"
     else

@@ -20,6 +20,14 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
     p.add_argument("--out", required=True, metavar="BUNDLE", help="bundle folder to write: new, empty, or one an earlier 'ra2 train' wrote, with nothing added (it is replaced whole at the end)")
     _common(p)
+    p.add_argument("--budget", metavar="DURATION",
+                   help="the whole training's time on this host, e.g. 2h, 45m, 1h30m, 90s: each network is timed "
+                        "for a few steps and the step counts are planned to end within it, never above the "
+                        "profile's; 'none' for the profile's lengths (default: 2h where Keras sees no GPU, except "
+                        "with --quick; the profile's lengths on a GPU)")
+    p.add_argument("--steps-from", metavar="BUNDLE",
+                   help="train each network for as many steps as that bundle's did (its localizer, refiner, hand "
+                        "and foot scorer steps), e.g. to repeat a budgeted training exactly")
     p.add_argument("--no-seg", action="store_true", help="ablation: scorers without the joint-space mask branch")
     p.add_argument("--no-stack", action="store_true", help="ablation: no symmetry stacker (patch predictions only)")
     p.set_defaults(func=cmd_train, replaces="out")
@@ -50,6 +58,10 @@ def register(sub) -> None:
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder: new, empty, or one an earlier 'ra2 cv' wrote, with nothing added (it is replaced whole at the end)")
     _common(p)
+    p.add_argument("--budget", metavar="DURATION",
+                   help="the whole cross-validation's time, e.g. 6h: shared equally among the folds (less the "
+                        "predictions' time); each fold's --no-seg ablation retrains the scorers with the steps "
+                        "its full training got (default: none, the profile's lengths)")
     p.set_defaults(func=cmd_cv, replaces="out")
 
     p = sub.add_parser("explain", help="SHAP contribution maps of a bundle's stacker",
@@ -89,6 +101,26 @@ def _check_common(args) -> None:
         raise UsageError(f"--seed {args.seed}: must be between 0 and {2 ** 32 - 1}")
 
 
+def _training_length(args, profile: str):
+    """(budget seconds or None, settings or None) from --budget, --steps and --steps-from (at most
+    one of them), before any work; None, None when none was given (the caller's default)."""
+    from dataclasses import replace
+
+    from challenge.errors import UsageError
+
+    from .budget import parse_duration, steps_from
+    from .bundle import profile_settings
+
+    given = [o for o, v in (("--budget", args.budget), ("--steps", args.steps),
+                            ("--steps-from", getattr(args, "steps_from", None))) if v is not None]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} both set the training's length: give one (--budget plans the "
+                         "steps within a time, --steps and --steps-from fix them)")
+    if getattr(args, "steps_from", None) is not None:
+        return None, replace(profile_settings(profile), **steps_from(args.steps_from))
+    return (parse_duration(args.budget) if args.budget is not None else None), None
+
+
 def _outside_bundle(folder: str, option: str, bundle: str) -> None:
     """An output folder may not lie in the bundle folder: a retrained bundle replaces the whole folder."""
     from pathlib import Path
@@ -104,18 +136,30 @@ def cmd_train(args) -> int:
     from challenge.outputs import check_output_folder, check_replaceable
     from challenge.training import require_training_folder
 
+    from .budget import DEFAULT_BUDGET, command_started, format_duration, visible_gpus
+
+    started = command_started()
     scheme = load_scheme(args.scheme)
     _check_common(args)
-    _profile(args)
+    profile = _profile(args)
+    budget, settings = _training_length(args, profile)
     check_output_folder(args.out, "--out", [args.data], replaced=True)
     check_replaceable(args.out, "train", "--out")
     require_training_folder(args.data, scheme)
+    if args.budget is None and args.steps is None and settings is None and profile != "quick":
+        gpus = visible_gpus()
+        if gpus:
+            log.info("Keras sees a GPU (%s): the %s profile's own lengths, no budget", ", ".join(gpus), profile)
+        else:
+            budget = DEFAULT_BUDGET
+            log.info("no GPU: training within the default budget of %s (--budget to change it, --budget none "
+                     "for the profile's own lengths)", format_duration(budget))
 
     from .train import train_bundle
 
-    out = train_bundle(args.data, args.out, scheme=scheme, profile=_profile(args),
+    out = train_bundle(args.data, args.out, scheme=scheme, settings=settings, profile=profile,
                        seg=False if args.no_seg else None, stack=False if args.no_stack else None,
-                       steps=args.steps, seed=args.seed)
+                       steps=args.steps, seed=args.seed, budget=budget, started=started)
     print(f"bundle written to {out}")
     return 0
 
@@ -153,8 +197,12 @@ def cmd_cv(args) -> int:
     from challenge.outputs import check_output_folder, check_replaceable
     from challenge.training import require_training_folder
 
+    from .budget import command_started
+
+    started = command_started()
     scheme = load_scheme(args.scheme)
     _check_common(args)
+    budget, _ = _training_length(args, _profile(args))
     check_output_folder(args.out, "--out", [args.data], replaced=True)
     check_replaceable(args.out, "cv", "--out")
     usable = len(require_training_folder(args.data, scheme).usable)
@@ -168,7 +216,7 @@ def cmd_cv(args) -> int:
     from .cv import cross_validate
 
     frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, profile=_profile(args),
-                           steps=args.steps, scheme=scheme)
+                           steps=args.steps, scheme=scheme, budget=budget, started=started)
     print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
     print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")
     return 0

@@ -12,7 +12,10 @@
   expected score (``ordinal_readout``).
 
 ``train_steps`` is the training loop of both: Adam with a cosine-decaying
-rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It is used instead of
+rate, ``train_on_batch`` over a ``keras.utils.PyDataset``, a progress bar.  It times its own steps
+(making the batch and the step, the median after the first traces); inside ``watch_steps`` those
+timings are handed to the caller, and ``watch_steps(limit=N)`` stops every loop after N steps: the
+training's own code path run as a short probe (``submission.budget``).  It is used instead of
 ``model.fit`` because, on the TensorFlow backend, ``fit`` feeds a Python
 dataset through a generator op that lowers the C library's memory-trim
 threshold for the whole process, after which every large activation buffer is
@@ -26,7 +29,9 @@ on TensorFlow, PyTorch and JAX without backend-specific gradient code.
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -204,25 +209,87 @@ def epoch_plan(steps: int, epochs: int, batch: int) -> tuple[int, int]:
     return epochs, -(-steps // epochs) * batch
 
 
+#: steps of a loop that trace the graph and are left out of its median step time
+TRACE_STEPS = 3
+
+
+@dataclass
+class StepRecord:
+    """The timing of one ``train_steps`` call: ``steps`` run (of ``planned``), the median seconds
+    of one step (making the batch and ``train_on_batch``, as the loop does them) after the first
+    ``TRACE_STEPS``, and the seconds of the whole loop (compiling and first traces included)."""
+
+    desc: str
+    steps: int
+    planned: int
+    step_seconds: float
+    seconds: float
+
+
+@dataclass
+class _Watch:
+    limit: int | None
+    records: list = field(default_factory=list)
+
+
+_watches: list[_Watch] = []
+
+
+@contextmanager
+def watch_steps(limit: int | None = None):
+    """Collect a ``StepRecord`` of every ``train_steps`` call inside the block (yields the list).
+    With ``limit``, every loop stops after ``limit`` steps: a probe of the step time of a network
+    built and fed exactly as its training builds and feeds it."""
+    watch = _Watch(limit)
+    _watches.append(watch)
+    try:
+        yield watch.records
+    finally:
+        _watches.remove(watch)
+
+
+def median_step_seconds(times) -> float:
+    """The median of a loop's step times after the first ``TRACE_STEPS`` (all of them when there
+    are no others): the steady step time, without the graph's first traces."""
+    times = list(times)
+    steady = times[TRACE_STEPS:] or times
+    return float(np.median(steady)) if steady else float("nan")
+
+
 def train_steps(model: keras.Model, data, epochs: int, *, lr: float, loss, loss_weights=None, desc: str,
                 progress: bool = True) -> float:
     """Compile ``model`` with Adam whose rate falls from ``lr`` to zero along a cosine over all
     steps, then train on every batch of ``data`` (``(x, y)`` or ``(x, y, sample_weight)``)
-    ``epochs`` times, calling ``data.on_epoch_end()`` after each pass; returns the last batch's loss."""
+    ``epochs`` times, calling ``data.on_epoch_end()`` after each pass; returns the last batch's loss.
+    Inside ``watch_steps`` the loop's timing is recorded (and cut short at its ``limit``)."""
     from tqdm import tqdm
 
-    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, epochs * len(data)))
+    start = time.perf_counter()
+    planned = epochs * len(data)
+    limit = min((w.limit for w in _watches if w.limit), default=None)
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, planned))
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, loss_weights=loss_weights)
     last = float("nan")
-    with tqdm(total=epochs * len(data), desc=desc, disable=not progress, unit="step") as bar:
+    times: list[float] = []
+    with tqdm(total=planned, desc=desc, disable=not progress, unit="step") as bar:
         for _ in range(epochs):
             for i in range(len(data)):
+                if limit is not None and len(times) >= limit:
+                    break
                 interrupts.check()
+                t = time.perf_counter()
                 logs = model.train_on_batch(*data[i], return_dict=True)
+                times.append(time.perf_counter() - t)
                 last = float(logs["loss"])
                 bar.update()
                 bar.set_postfix(loss=f"{last:.4f}", refresh=False)
-            data.on_epoch_end()
+            else:
+                data.on_epoch_end()
+                continue
+            break
+    record = StepRecord(desc, len(times), planned, median_step_seconds(times), time.perf_counter() - start)
+    for w in _watches:
+        w.records.append(record)
     return last
 
 

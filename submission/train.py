@@ -9,6 +9,12 @@ patients), so no (K+1)-th scorer is trained on everyone and the training costs
 K scorer fits per limb kind, not K + 1.
 Without a stacker (the ``--no-stack`` ablation) one scorer per kind is trained
 on everyone.
+
+With a time ``budget`` (``submission.budget``), each network is first probed for a few steps on this
+host after the images are read, and the step counts are planned, and planned again at the start of
+each stage (localizers, refiners, scorers), so that the whole training ends within the budget.
+Every training records in ``Bundle.training`` the steps each network got, the seconds per step its
+training measured, the host and, when budgeted, the budget and its plans.
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ from challenge.outputs import check_replaceable, staged_folder
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import with_totals
 
+from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
+                     network_record)
 from .bundle import DEFAULT_PROFILE, Bundle, Settings, fingerprint, profile_settings
 from .data import load_training, metric_weights
 from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, ordinal_tops, to_scores
@@ -35,30 +43,37 @@ from .units import carried, column_top, damage_flags, damage_groups, joint_matri
 log = logging.getLogger(__name__)
 
 
-def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> dict:
+def fit_localizer(kind: str, d, settings: Settings, *, seed: int, progress: bool):
+    """One limb kind's localizer (``desc`` "<kind> localizer": the name its step times are kept under)."""
     from .localize import train_localizer
 
+    if not d.loc_images:
+        raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
+    return train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), steps=settings.loc_steps,
+                           epochs=settings.loc_epochs, base=settings.loc_base, depth=settings.loc_depth,
+                           sigma=settings.loc_sigma, seed=seed, progress=progress, desc=f"{kind} localizer")
+
+
+def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> dict:
     models = {}
     for kind, d in data.items():
-        if not d.loc_images:
-            raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
         log.info("training the %s localizer on %d images", kind, len(d.loc_images))
-        models[kind] = train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), steps=settings.loc_steps,
-                                       epochs=settings.loc_epochs, base=settings.loc_base, depth=settings.loc_depth,
-                                       sigma=settings.loc_sigma, seed=seed, progress=progress,
-                                       desc=f"{kind} localizer")
+        models[kind] = fit_localizer(kind, d, settings, seed=seed, progress=progress)
     return models
 
 
-def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progress: bool) -> dict:
+def fit_refiner(kind: str, d, scheme: Scheme, settings: Settings, *, seed: int, progress: bool):
     from .refine import train_refiner
 
+    return train_refiner(d.refiner, len(scheme.landmarks[kind]), crop=settings.ref_crop, steps=settings.ref_steps,
+                         base=settings.ref_base, seed=seed, progress=progress, desc=f"{kind} refiner")
+
+
+def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progress: bool) -> dict:
     models = {}
     for kind, d in data.items():
         log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
-        models[kind] = train_refiner(d.refiner, len(scheme.landmarks[kind]), crop=settings.ref_crop,
-                                     steps=settings.ref_steps, base=settings.ref_base, seed=seed,
-                                     progress=progress, desc=f"{kind} refiner")
+        models[kind] = fit_refiner(kind, d, scheme, settings, seed=seed, progress=progress)
     return models
 
 
@@ -72,18 +87,21 @@ def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
                 ordinal=ordinal_tops(kind, settings.scorer_ordinal))
 
 
-def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
-                progress: bool) -> dict:
+def fit_scorer(kind: str, d, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
+               progress: bool):
     from .score import train_scorer
 
-    models = {}
-    for kind, d in data.items():
-        samples = d.samples(scheme, kind, scores, patients)
-        if not len(samples["patches"]):
-            raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
-        models[kind] = train_scorer(samples, seed=seed, progress=progress, desc=f"{kind} scorer",
-                                    **scorer_options(kind, scheme, settings))
-    return models
+    samples = d.samples(scheme, kind, scores, patients)
+    if not len(samples["patches"]):
+        raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
+    return train_scorer(samples, seed=seed, progress=progress, desc=f"{kind} scorer",
+                        **scorer_options(kind, scheme, settings))
+
+
+def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
+                progress: bool) -> dict:
+    return {kind: fit_scorer(kind, d, scheme, scores, settings, patients=patients, seed=seed, progress=progress)
+            for kind, d in data.items()}
 
 
 def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, patients) -> pd.DataFrame:
@@ -162,10 +180,122 @@ def trainable_kinds(data: dict, scores: pd.DataFrame) -> tuple[tuple[str, ...], 
     return tuple(kinds), untrained
 
 
+def make_stacker(settings: Settings, seed: int):
+    """The (unfitted) stacker of ``settings``."""
+    from .stack import Stacker
+
+    return Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, summaries=settings.stack_summaries,
+                   calibrated_totals=settings.stack_totals, seed=seed)
+
+
+def probe_networks(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, budget: Budget, *, seed: int,
+                   landmarks: bool = True) -> None:
+    """Measure on this host what ``train_bundle`` will spend, into ``budget.probes`` and ``budget.tail``.
+
+    Every network it will fit (with ``landmarks`` the localizers and refiners too) is built and fed
+    by its own fit function, as the training does, and stopped after ``budget.PROBE_STEPS`` steps
+    (``models.watch_steps``): the median step after the first traces, the rest of the call (building,
+    data stream, first traces) and saving it are kept, the network thrown away.  With a stacker, the
+    probe scorer also predicts some patches (the out-of-fold predictions), and stackers with a
+    hundredth and a fiftieth of the trees are fitted and saved (the stacker, extrapolated per tree)."""
+    import tempfile
+
+    from .models import first_traces, watch_steps
+
+    folds = min(settings.oof_folds, len(scores)) if settings.stack else 1
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="ra2-probe-") as tmp, first_traces():
+        def probe(name: str, fits: int, fit, *args):
+            with watch_steps(limit=PROBE_STEPS) as records:
+                t = time.perf_counter()
+                model = fit(*args, settings, seed=seed, progress=False)
+                took = time.perf_counter() - t
+            r = records[-1]
+            t = time.perf_counter()
+            model.save(Path(tmp) / f"{name.replace(' ', '_')}.keras")
+            budget.probes[name] = Probe(step=r.step_seconds, fixed=max(0.0, took - r.steps * r.step_seconds),
+                                        save=time.perf_counter() - t, fits=fits)
+            return model
+
+        for kind, d in data.items():
+            if landmarks:
+                probe(f"{kind} localizer", 1, fit_localizer, kind, d)
+                if settings.refines:
+                    probe(f"{kind} refiner", 1, fit_refiner, kind, d, scheme)
+            model = probe(f"{kind} scorer", folds, fit_scorer, kind, d, scheme, scores)
+            if settings.stack:
+                budget.tail[f"{kind} out-of-fold predictions"] = _probe_predictions(model, kind, d, scheme, scores,
+                                                                                    settings, folds)
+        if settings.stack:
+            budget.tail["stacker"] = _probe_stacker(scores, settings, seed, Path(tmp))
+    log.info("budget: probed %d networks in %.0f s: %s s a step", len(budget.probes), time.time() - start,
+             ", ".join(f"{n} {p.step:.3f}" for n, p in budget.probes.items()))
+
+
+def _probe_predictions(model, kind: str, d, scheme: Scheme, scores: pd.DataFrame, settings: Settings,
+                       folds: int) -> float:
+    """Estimated seconds of the out-of-fold predictions of one limb kind: the samples cut once per
+    fold, one first trace per fold scorer, and every labelled patch predicted once."""
+    from .score import predict_patches
+
+    t = time.perf_counter()
+    s = d.samples(scheme, kind, scores)
+    sampled = time.perf_counter() - t
+    n = len(s["patches"])
+    m = min(n, 64)
+
+    def timed() -> float:
+        t = time.perf_counter()
+        predict_patches(model, s["patches"][:m], s["landmark"][:m], patch=settings.patch_px(kind),
+                        n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
+        return time.perf_counter() - t
+
+    first, again = timed(), timed()
+    return folds * (sampled + max(0.0, first - again)) + again * n / max(m, 1)
+
+
+def _probe_stacker(scores: pd.DataFrame, settings: Settings, seed: int, folder: Path) -> float:
+    """Estimated seconds of fitting and saving the stacker: stackers with about a hundredth and a
+    fiftieth of its trees fitted and saved on features of the training's shape, extrapolated per
+    tree, plus the start of the worker processes (a first tiny fit)."""
+    from sklearn.base import clone
+
+    from .stack import save
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(scores), len(JOINT_COLUMNS)))
+    y, w = log_scores(scores).to_numpy(), metric_weights(scores).to_numpy()
+    full = make_stacker(settings, seed)
+
+    def units(st) -> int:                   # forests' trees per column, the inner folds' included
+        return st.inner_folds * min(st.inner_trees, st.n_trees) + st.n_trees
+
+    def timed(trees: int) -> tuple[float, int]:
+        st = clone(full).set_params(n_trees=trees,
+                                    inner_trees=max(1, round(full.inner_trees * trees / full.n_trees)))
+        t = time.perf_counter()
+        save(st.fit(x, y, sample_weight=w), folder / "stacker.joblib")
+        return time.perf_counter() - t, units(st)
+
+    small = max(1, full.n_trees // 100)
+    (warm, _), (t1, u1), (t2, u2) = timed(1), timed(small), timed(2 * small)
+    per_unit = max(0.0, (t2 - t1) / max(1, u2 - u1))
+    return t2 + per_unit * max(0, units(full) - u2) + max(0.0, warm - t1)
+
+
+def _by_network(records) -> dict:
+    """``models.StepRecord``s grouped by network (their ``desc``)."""
+    out: dict = {}
+    for r in records:
+        out.setdefault(r.desc, []).append(r)
+    return out
+
+
 def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings: Settings | None = None,
                  profile: str | None = None, quick: bool = False, seg: bool | None = None,
                  stack: bool | None = None, steps: int | None = None, seed: int = 0, patients=None,
-                 progress: bool = True, localizers_from: str | Path | None = None) -> Path:
+                 progress: bool = True, localizers_from: str | Path | None = None, budget: float | None = None,
+                 started: float | None = None, scorer_rounds: int = 1, strict: bool = True) -> Path:
     """Train the method on a training folder and write a bundle to ``out_dir``; returns ``out_dir``.
 
     The settings are ``settings`` or a profile (see ``resolve_settings``); ``seg``,
@@ -174,14 +304,27 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
     refiners) of another bundle trained on the same patients (the ablations share them).
     The bundle is written into a temporary folder that replaces ``out_dir`` at the end:
     a failed or interrupted training leaves ``out_dir`` as it was.
+
+    ``budget``: seconds the whole training may take from ``started`` (a ``time.time()``, default
+    now), reading the images included: the step counts are planned within it, never above the
+    settings' own (``submission.budget``); one too short for the shortest useful training raises
+    ``budget.BudgetTooSmall`` (a ``ParameterError``) before any network trains.  None: the settings'
+    lengths.  ``scorer_rounds``: how many times the scorer stage will run within the budget with the
+    same steps (``ra2 cv`` retrains the scorers for its ablation: 2).  ``strict=False``: a budget too
+    short for the shortest useful training trains shorter still instead of refusing (``ra2 cv``'s later
+    folds, after hours of work).
     """
     import keras
 
-    from .stack import Stacker, save as save_stacker
+    from .models import watch_steps
+    from .stack import save as save_stacker
 
     start = time.time()
     sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
     settings = resolve_settings(settings=settings, profile=profile, quick=quick, seg=seg, stack=stack, steps=steps)
+    lengths = settings                      # the longest each network may train (the budget plans within)
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget={budget}: must be a positive number of seconds (or None)")
     check_replaceable(out_dir, "train")
     keras.utils.set_random_seed(seed)
     data, scores, files = load_training(train_dir, sch, settings, patients=patients, progress=progress)
@@ -195,10 +338,26 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
                  "or the training prior", kind, why, kind)
     data = {k: data[k] for k in kinds}
     source = Bundle.load(localizers_from, verify=False) if localizers_from is not None else None
+    plan = None
+    if budget is not None:
+        plan = Budget(budget, started=start if started is None else started, scorer_rounds=scorer_rounds)
+        if source is not None:              # its localizers and refiners, with the steps they were trained for
+            settings = replace(settings, **{k: getattr(source.settings, k) for k in LANDMARK_FIELDS})
+        probe_networks(data, sch, scores, settings, plan, seed=seed, landmarks=source is None)
+        keras.utils.set_random_seed(seed)
+        settings = plan.plan("localizers" if source is None else "scorers", lengths, settings,
+                             STEP_FIELDS if source is None else SCORER_FIELDS, first=strict)
     bundle = Bundle(settings=settings, scheme=sch, kinds=kinds, untrained=untrained, n_scorers={}, prior={},
                     patch_mm={k: data[k].patch_mm for k in kinds if data[k].patch_mm},
                     seed=seed, backend=keras.backend.backend(), keras_version=keras.__version__)
-    with staged_folder(out_dir, "train") as tmp:
+
+    def replan(stage: str, fields) -> Settings:
+        if plan is None:
+            return settings
+        plan.seen = _by_network(records)
+        return plan.plan(stage, lengths, settings, fields)
+
+    with staged_folder(out_dir, "train") as tmp, watch_steps() as records:
         if source is not None:
             names = [f(k) for k in kinds for f in (Bundle.localizer_file, Bundle.refiner_file)
                      if f is Bundle.localizer_file or settings.refines]
@@ -208,8 +367,10 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             for kind, model in fit_localizers(data, settings, seed=seed, progress=progress).items():
                 model.save(tmp / Bundle.localizer_file(kind))
             if settings.refines:
+                settings = replan("refiners", ("ref_steps",) + SCORER_FIELDS)
                 for kind, model in fit_refiners(data, sch, settings, seed=seed, progress=progress).items():
                     model.save(tmp / Bundle.refiner_file(kind))
+            settings = replan("scorers", SCORER_FIELDS)
         if settings.stack:
             oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
             for k, models in enumerate(fold_models, start=1):
@@ -218,12 +379,16 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             bundle.n_scorers = {kind: len(fold_models) for kind in kinds}
             labelled = oof.dropna(how="all").index
             log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
-            stacker_fit = Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth,
-                                  summaries=settings.stack_summaries, calibrated_totals=settings.stack_totals,
-                                  seed=seed).fit(
+            if plan is not None:
+                plan.plans.append({"stage": "stacker", "at_seconds": round(time.time() - plan.started, 1),
+                                   "estimated_seconds": round(plan.tail.get("stacker", 0.0), 1)})
+            t = time.time()
+            stacker_fit = make_stacker(settings, seed).fit(
                 oof.loc[labelled].to_numpy(), log_scores(scores.loc[labelled]).to_numpy(),
                 sample_weight=metric_weights(scores.loc[labelled]).to_numpy())
+            fitted = time.time()
             save_stacker(stacker_fit, tmp / Bundle.STACKER)
+            log.info("stacker fitted in %.0f s and stored in %.0f s", fitted - t, time.time() - fitted)
             oof.loc[labelled].to_csv(tmp / Bundle.FEATURES)
             bundle.blend_weights = stacker_fit.weights_
             bundle.metrics["oof_patch"] = _official(oof, scores)
@@ -233,9 +398,27 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings
             bundle.n_scorers = {kind: 1 for kind in kinds}
         prior_log = log_scores(scores).mean(axis=0)
         bundle.prior = {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS}
+        bundle.settings = settings
+        if plan is not None:
+            plan.plans.append({"stage": "saving", "at_seconds": round(time.time() - plan.started, 1)})
         bundle.training = {"folder": str(Path(train_dir).resolve()), "patients": len(scores),
-                           "images": len(files) - 2, "fingerprint": fingerprint(files)}
+                           "images": len(files) - 2, "fingerprint": fingerprint(files),
+                           "budget": plan.record() if plan is not None else None,
+                           "networks": network_record(settings, plan.probes if plan is not None else {},
+                                                      _by_network(records)),
+                           "host": host_info()}
         bundle.train_seconds = round(time.time() - start, 1)
         bundle.save(tmp)
-    log.info("bundle written to %s in %.0f s", out_dir, time.time() - start)
+    if plan is not None:
+        log.info("bundle written to %s in %.0f s; %.0f s of the budget %s used (%s)", out_dir,
+                 time.time() - start, time.time() - plan.started, plan.record()["spelled"],
+                 _left(plan.deadline - time.time()))
+    else:
+        log.info("bundle written to %s in %.0f s", out_dir, time.time() - start)
     return Path(out_dir)
+
+
+def _left(seconds: float) -> str:
+    from .budget import format_duration
+
+    return f"{format_duration(seconds)} left" if seconds >= 0 else f"{format_duration(-seconds)} over"
