@@ -197,9 +197,10 @@ class Stacker(RegressorMixin, BaseEstimator):
 # ------------------------------------------------------------------ storage
 def save(stacker: Stacker, path) -> None:
     """Store a fitted stacker (joblib, a pickle: a bundle must come from someone you trust).  skops,
-    which builds only the types a loader allows, was measured and not kept: 2.8 ms a tree to store
-    and 1.6 ms to load on a 2-core host, about 3 minutes of every ``full`` training (86 forests of
-    500 trees) and 70 s at every prediction's start, against 0.2 ms a tree here."""
+    which builds only the types a loader allows, was measured and not kept: 1.7–2.8 ms a tree to store
+    and 1.6 ms to load on a 2-core host, 1–2 minutes of every ``full`` training (86 forests of 500
+    trees) and about 70 s at every prediction's start, against 0.2–0.3 ms a tree here
+    (``benchmarks/bench_stacker_store.py``)."""
     import joblib
 
     joblib.dump(stacker, path)
