@@ -1,3 +1,6 @@
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,3 +39,12 @@ def untrained_bundle(folder, scheme):
         bundle.save(tmp)
     bundle.folder = folder
     return folder
+
+
+def hashes(*paths) -> dict:
+    """SHA-256 of every file under ``paths`` (files or folders): to check that a command left its inputs as they were."""
+    out = {}
+    for p in map(Path, paths):
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        out.update({str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
+    return out

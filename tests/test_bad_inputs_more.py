@@ -7,7 +7,6 @@ staged folders (permissions, a half-failed swap, an overlays folder made by a fa
 No test here trains a network."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from challenge.landmarks import LandmarkError, read_landmarks
 from challenge.schemes import load_scheme
 from challenge.training import check_training_folder
 from ra2.cli import main
-from tests.conftest import untrained_bundle
+from tests.conftest import hashes, untrained_bundle
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +38,6 @@ def cohort(tmp_path_factory):
 @pytest.fixture
 def train(cohort, tmp_path):
     return Path(shutil.copytree(cohort / "train", tmp_path / "train"))
-
-
-def hashes(*paths) -> dict:
-    out = {}
-    for p in map(Path, paths):
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        out.update({str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
-    return out
 
 
 def ra2(capsys, *argv):

@@ -10,7 +10,6 @@ names a predictions file given twice.  No message shows a numpy scalar's repr.  
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from challenge.tables import check_scores, errors, read_table
 from ra2.cli import main
+from tests.conftest import hashes
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,6 @@ def cohort(tmp_path_factory):
     assert main(["synth", "--out", str(root / "c"), "--train", "3", "--test", "2", "--size-scale", "0.3",
                  "--seed", "1", "-q"]) == 0
     return root / "c"
-
-
-def hashes(*paths) -> dict:
-    out = {}
-    for p in map(Path, paths):
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        out.update({str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
-    return out
 
 
 def ra2(capsys, *argv):

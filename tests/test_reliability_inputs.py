@@ -6,7 +6,6 @@ pydicom traceback, once per image in ``ra2 baseline image-stats``), and a ``~/.s
 ``ra2 download`` cannot read.  No test here trains a network."""
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image
 
 from ra2.cli import main
+from tests.conftest import hashes
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +27,6 @@ def cohort(tmp_path_factory):
     assert main(["synth", "--out", str(root / "c"), "--train", "3", "--test", "2", "--size-scale", "0.3",
                  "--seed", "1", "-q"]) == 0
     return root / "c"
-
-
-def hashes(*paths) -> dict:
-    out = {}
-    for p in map(Path, paths):
-        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
-        out.update({str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
-    return out
 
 
 def ra2(capsys, *argv):
