@@ -1,4 +1,5 @@
-"""How long storing and loading a fitted stacker takes: joblib (what a bundle uses) and, where it is
+"""How long storing and loading a fitted stacker takes: plain arrays in one ``.npz`` (what a bundle
+uses, ``submission.stack.save``), joblib (a pickle, what bundles used before) and, where it is
 installed, skops (which builds only the types a loader allows, and was not kept for its time).
 
     .venv/bin/python benchmarks/bench_stacker_store.py --trees 20
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     import joblib
 
     from challenge.catalogue import JOINT_COLUMNS
+    from submission import stack
     from submission.stack import Stacker
 
     rng = np.random.default_rng(0)
@@ -39,11 +41,12 @@ def main(argv=None) -> int:
     n = sum(len(m.estimators_) for m in st.models_)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s"
-        rows = [("joblib", timed(lambda: joblib.dump(st, path)), timed(lambda: joblib.load(path)))]
+        rows = [("npz", timed(lambda: stack.save(st, path)), timed(lambda: stack.load(path))),
+                ("joblib", timed(lambda: joblib.dump(st, path)), timed(lambda: joblib.load(path)))]
         try:
             import skops.io as sio
         except ImportError:
-            print("skops is not installed: only joblib timed")
+            print("skops is not installed: not timed")
         else:
             rows.append(("skops", timed(lambda: sio.dump(st, path)),
                          timed(lambda: sio.load(path, trusted=sio.get_untrusted_types(file=path)))))

@@ -33,7 +33,7 @@ from challenge.outputs import jsonable, write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
-VERSION = 6             # 6: the manifest covers itself (MANIFEST_DIGEST)
+VERSION = 7             # 6: the manifest covers itself (MANIFEST_DIGEST); 7: the stacker as plain arrays
 MANIFEST = "bundle.json"
 #: the manifest's field holding the SHA-256 of the rest of the manifest (``manifest_digest``)
 MANIFEST_DIGEST = "manifest_sha256"
@@ -250,7 +250,7 @@ class Bundle:
     checksums: dict[str, str] = field(default_factory=dict)
     folder: Path | None = None
 
-    STACKER = "stacker.joblib"            # submission.stack.save
+    STACKER = "stacker.npz"               # submission.stack.save: plain arrays, no pickle
     FEATURES = "stacker_features.csv"
 
     # --- the files a bundle owns
@@ -367,6 +367,6 @@ class Bundle:
 
         try:
             return load(self.path(self.STACKER))
-        except Exception as exc:  # noqa: BLE001 -- unpickling raises many kinds for a damaged file
+        except ValueError as exc:              # stack.load names what is wrong
             raise UsageError(f"{self.path(self.STACKER)}: cannot be loaded as a stacker ({exc}): retrain the "
                              "bundle") from exc

@@ -18,6 +18,9 @@ trees answer from the other limbs; the blend then uses the stacker alone for it.
 """
 from __future__ import annotations
 
+import json
+import zipfile
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import ExtraTreesRegressor
@@ -195,22 +198,121 @@ class Stacker(RegressorMixin, BaseEstimator):
 
 
 # ------------------------------------------------------------------ storage
-def save(stacker: Stacker, path) -> None:
-    """Store a fitted stacker (joblib, a pickle: a bundle must come from someone you trust).  skops,
-    which builds only the types a loader allows, was measured and not kept: 1.7–2.8 ms a tree to store
-    and 1.6 ms to load on a 2-core host, 1–2 minutes of every ``full`` training (86 forests of 500
-    trees) and about 70 s at every prediction's start, against 0.2–0.3 ms a tree here
-    (``benchmarks/bench_stacker_store.py``)."""
-    import joblib
+#: the stacker file's format name and version (``save``); another version is refused: retrain the bundle
+STORE_FORMAT, STORE_VERSION = "ra2-stacker", 1
+#: a tree's node fields as stored (``sklearn.tree._tree.NODE_DTYPE``'s, each a plain array over all trees)
+NODE_FIELDS = ("left_child", "right_child", "feature", "threshold", "impurity", "n_node_samples",
+               "weighted_n_node_samples", "missing_go_to_left")
+_PARAMS = ("n_trees", "depth", "inner_folds", "inner_trees", "seed", "n_jobs", "summaries", "calibrated_totals")
 
-    joblib.dump(stacker, path)
+
+def save(stacker: Stacker, path) -> None:
+    """Store a fitted stacker as plain arrays in one ``.npz`` (no pickle: loading it runs no code).
+
+    The file holds the parameters, blend weights and total lines as JSON text; ``fill`` (the features'
+    training means); and every tree of every forest, concatenated: the node fields of scikit-learn's
+    trees (``NODE_FIELDS``), the leaf values, and per tree its node count and depth, per forest its
+    tree count.  joblib (a pickle) was what bundles used before; skops (JSON and arrays, types a loader
+    allows) was measured and not kept for its time (docs/measurements.md)."""
+    check_is_fitted(stacker)
+    trees = [e.tree_ for forest in stacker.models_ for e in forest.estimators_]
+    states = [t.__getstate__() for t in trees]
+    nodes = np.concatenate([s["nodes"] for s in states])
+    meta = {"format": STORE_FORMAT, "version": STORE_VERSION,
+            "params": {k: getattr(stacker, k) for k in _PARAMS},
+            "weights": stacker.weights_, "totals": getattr(stacker, "totals_", None),
+            "n_features": int(stacker.models_[0].n_features_in_)}
+    arrays = {f"node_{name}": np.ascontiguousarray(nodes[name]) for name in NODE_FIELDS}
+    with open(path, "wb") as fh:
+        np.savez(fh, meta=np.array(json.dumps(meta)), fill=np.asarray(stacker.fill_, float),
+                 value=np.concatenate([s["values"][:, 0, 0] for s in states]),
+                 tree_nodes=np.array([s["node_count"] for s in states], np.int64),
+                 tree_depth=np.array([s["max_depth"] for s in states], np.int64),
+                 forest_trees=np.array([len(f.estimators_) for f in stacker.models_], np.int64), **arrays)
 
 
 def load(path) -> Stacker:
-    """A stacker stored by ``save``; ``ValueError`` if the file holds anything else."""
-    import joblib
-
-    stacker = joblib.load(path)
-    if not isinstance(stacker, Stacker):
-        raise ValueError(f"it holds a {type(stacker).__name__}, not a stacker")
+    """A stacker stored by ``save``, rebuilt as scikit-learn forests (what ``predict`` and SHAP use);
+    ``ValueError`` naming what is wrong if the file is anything else.  Only plain arrays are read
+    (``allow_pickle=False``), and every tree is checked before scikit-learn walks it: children
+    inside the tree and after their parent, features inside the feature count, depths within the
+    stacker's."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"not a stacker file ({exc})") from exc
+    need = {"meta", "fill", "value", "tree_nodes", "tree_depth", "forest_trees"} | {f"node_{n}" for n in NODE_FIELDS}
+    if not need <= data.keys():
+        raise ValueError(f"not a stacker file (it lacks {', '.join(sorted(need - data.keys()))})")
+    try:
+        meta = json.loads(str(data["meta"]))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"its description is not JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
+        raise ValueError("not a stacker file (format name missing)")
+    if meta.get("version") != STORE_VERSION:
+        raise ValueError(f"stacker format version {meta.get('version')} is not the {STORE_VERSION} this code reads")
+    try:
+        stacker = Stacker(**{k: meta["params"][k] for k in _PARAMS})
+        stacker.weights_ = {d: float(meta["weights"][d]) for d in DAMAGE_TYPES}
+        if meta["totals"] is not None:
+            stacker.totals_ = {c: (float(a), float(b)) for c, (a, b) in meta["totals"].items()}
+        stacker.fill_ = np.asarray(data["fill"], float)
+        n_features = int(meta["n_features"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"its description is incomplete ({exc!r})") from exc
+    want = len(stacker.feature_names())
+    forests = data["forest_trees"]
+    if forests.shape != (len(JOINT_COLUMNS),) or n_features != want or stacker.fill_.shape != (len(JOINT_COLUMNS),):
+        raise ValueError(f"{forests.size} forests of {n_features} features, not {len(JOINT_COLUMNS)} of {want}")
+    stacker.models_ = _forests(data, n_features, stacker.depth)
     return stacker
+
+
+def _forests(data: dict, n_features: int, depth: int) -> list[ExtraTreesRegressor]:
+    """The forests of a stored stacker, every tree checked (``load``)."""
+    from sklearn.tree import DecisionTreeRegressor
+    from sklearn.tree._tree import NODE_DTYPE, Tree
+
+    counts, depths, per_forest = data["tree_nodes"], data["tree_depth"], data["forest_trees"]
+    flat = [data[f"node_{n}"] for n in NODE_FIELDS] + [data["value"]]
+    if any(a.dtype.kind not in "iu" for a in (counts, depths, per_forest)) or any(a.dtype.kind not in "biuf" for a in flat):
+        raise ValueError("its tree arrays are not all numbers")
+    total = int(counts.sum()) if counts.ndim == 1 and counts.size else 0
+    if (counts.ndim != 1 or depths.shape != counts.shape or per_forest.ndim != 1 or (counts < 1).any()
+            or int(per_forest.sum()) != len(counts) or (per_forest < 1).any()
+            or any(a.shape != (total,) for a in flat)):
+        raise ValueError("its tree arrays do not agree in length")
+    nodes = np.zeros(total, dtype=NODE_DTYPE)
+    for name in NODE_FIELDS:
+        nodes[name] = data[f"node_{name}"]
+    start = np.repeat(np.cumsum(counts) - counts, counts)          # each node's tree's first node
+    local = np.arange(total) - start
+    size = np.repeat(counts, counts)
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    leaf = left == -1
+    inner_ok = (left > local) & (left < size) & (right > local) & (right < size) & (feature >= 0) & (feature < n_features)
+    if not np.all(np.where(leaf, right == -1, inner_ok)) or not np.all(np.isfinite(data["value"])):
+        raise ValueError("a tree's nodes point outside it (damaged or not a stacker)")
+    if (depths < 0).any() or (depth is not None and (depths > depth).any()):
+        raise ValueError(f"a tree deeper than the stacker's depth {depth}")
+    value = np.asarray(data["value"], float)
+    first = np.cumsum(counts) - counts
+    one = np.ones(1, np.intp)
+    trees = []
+    for k, (a, n) in enumerate(zip(first.tolist(), counts.tolist())):
+        tree = Tree(n_features, one, 1)
+        tree.__setstate__({"max_depth": int(depths[k]), "node_count": n, "nodes": nodes[a:a + n],
+                           "values": value[a:a + n].reshape(n, 1, 1)})
+        est = DecisionTreeRegressor(max_depth=depth)
+        est.tree_, est.n_outputs_, est.n_features_in_, est.max_features_ = tree, 1, n_features, n_features
+        trees.append(est)
+    forests, k = [], 0
+    for n_trees in per_forest.tolist():
+        forest = _forest(0, n_trees, depth)
+        forest.estimators_, forest.estimator_ = trees[k:k + n_trees], DecisionTreeRegressor(max_depth=depth)
+        forest.n_outputs_, forest.n_features_in_ = 1, n_features
+        forests.append(forest)
+        k += n_trees
+    return forests

@@ -274,7 +274,7 @@ def _probe_stacker(scores: pd.DataFrame, settings: Settings, seed: int, folder: 
         st = clone(full).set_params(n_trees=trees,
                                     inner_trees=max(1, round(full.inner_trees * trees / full.n_trees)))
         t = time.perf_counter()
-        save(st.fit(x, y, sample_weight=w), folder / "stacker.joblib")
+        save(st.fit(x, y, sample_weight=w), folder / Bundle.STACKER)
         return time.perf_counter() - t, units(st)
 
     small = max(1, full.n_trees // 100)

@@ -383,22 +383,80 @@ def test_stacker_limb_summaries_carry_a_limbs_shared_damage():
     np.testing.assert_allclose(seen[:, len(JOINT_COLUMNS):], np.stack([x[:3, g].mean(axis=1) for g in SUMMARY_GROUPS], 1))
 
 
-def test_a_stored_stacker_is_read_back_whole_and_another_object_is_refused(tmp_path):
-    import joblib
+def test_a_stored_stacker_is_read_back_whole_from_plain_arrays(tmp_path):
+    """The stacker file is an ``.npz`` of plain arrays: read back, the forests predict, total and
+    explain (SHAP) exactly as the fitted ones."""
+    import shap
 
     from submission import stack
 
     rng = np.random.default_rng(1)
     x, y = rng.random((40, len(JOINT_COLUMNS))), rng.random((40, len(JOINT_COLUMNS)))
+    x[2, 7] = np.nan
     fitted = stack.Stacker(n_trees=5, inner_trees=5, n_jobs=1, summaries=True, calibrated_totals=True).fit(x, y)
-    stack.save(fitted, tmp_path / "s.joblib")
-    again = stack.load(tmp_path / "s.joblib")
+    stack.save(fitted, tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:     # nothing in it needs pickle
+        assert all(z[k].dtype != object for k in z.files)
+    again = stack.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(again.predict(x), fitted.predict(x))
     assert again.totals_ == fitted.totals_ and again.weights_ == fitted.weights_
-    joblib.dump({"not": "a stacker"}, tmp_path / "bad.joblib")
-    with pytest.raises(ValueError, match="holds a dict, not a stacker"):
-        stack.load(tmp_path / "bad.joblib")
+    assert again.get_params() == fitted.get_params()
+    for col, total in fitted.predict_totals(x).items():
+        np.testing.assert_array_equal(again.predict_totals(x)[col], total)
+    f = fitted.features(fitted.fill_missing(x[:6]))
+    np.testing.assert_array_equal(shap.TreeExplainer(again.models_[3]).shap_values(f),
+                                  shap.TreeExplainer(fitted.models_[3]).shap_values(f))
 
+
+def test_a_stacker_file_that_is_not_ours_or_is_damaged_is_refused_without_running_it(tmp_path):
+    """A pickle (which could run code) is never unpickled; a tree pointing outside itself, a missing
+    array or another format version is refused with ``ValueError`` naming why."""
+    import json
+
+    import joblib
+
+    from submission import stack
+
+    class Boom:                      # unpickling this would run code: it must never be unpickled
+        def __reduce__(self):
+            return (print, ("pickle ran",))
+
+    joblib.dump({"not": Boom()}, tmp_path / "bad.joblib")
+    with pytest.raises(ValueError, match="not a stacker file"):
+        stack.load(tmp_path / "bad.joblib")
+    np.savez(tmp_path / "obj.npz", meta=np.array([Boom()], dtype=object))
+    with pytest.raises(ValueError, match="not a stacker file"):
+        stack.load(tmp_path / "obj.npz")
+
+    rng = np.random.default_rng(2)
+    x, y = rng.random((30, len(JOINT_COLUMNS))), rng.random((30, len(JOINT_COLUMNS)))
+    stack.save(stack.Stacker(n_trees=3, inner_trees=3, n_jobs=1).fit(x, y), tmp_path / "s.npz")
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as z:
+        good = {k: z[k] for k in z.files}
+
+    def refused(match, **change):
+        arrays = {**good, **change}
+        np.savez(tmp_path / "x.npz", **{k: v for k, v in arrays.items() if v is not None})
+        with pytest.raises(ValueError, match=match):
+            stack.load(tmp_path / "x.npz")
+
+    left = good["node_left_child"].copy()
+    left[np.flatnonzero(left > 0)[0]] = 10 ** 6                  # a child far outside its tree
+    refused("point outside", node_left_child=left)
+    left = good["node_left_child"].copy()
+    left[np.flatnonzero(left > 0)[0]] = 0                        # a loop back to the root
+    refused("point outside", node_left_child=left)
+    feature = good["node_feature"].copy()
+    feature[np.flatnonzero(good["node_left_child"] > 0)[0]] = len(JOINT_COLUMNS)
+    refused("point outside", node_feature=feature)
+    refused("lacks value", value=None)
+    refused("not all numbers", tree_nodes=good["tree_nodes"].astype(str))
+    refused("forests of", forest_trees=good["forest_trees"][:-1])
+    refused("do not agree", tree_nodes=good["tree_nodes"] + 1)
+    meta = json.loads(str(good["meta"]))
+    refused("version 99", meta=np.array(json.dumps({**meta, "version": 99})))
+    refused("format name", meta=np.array(json.dumps({**meta, "format": "other"})))
+    refused("incomplete", meta=np.array(json.dumps({**meta, "weights": {}})))
 
 
 def test_stacker_calibrated_totals_undo_the_bias_of_summed_log_predictions():
