@@ -21,7 +21,16 @@ by ``plan_steps``:
    spoils every patch cut around it;
 3. then the scorers share the rest, both at the same share of their profile steps.
 
-No field ever gets more steps than its profile.  The plan is made again at the start of each stage
+No field ever gets more steps than its profile.
+
+The number of out-of-fold scorers per kind (``oof_folds``, K) is planned too.  The profile's K are
+kept while every scorer can have at least ``FOLD_SHARE`` of its profile steps; when it cannot, the
+plan tries fewer scorers, each trained longer, down to ``LEAST_FOLDS`` (2: every patient still has
+an out-of-fold prediction for the stacker), and keeps the largest K that reaches that share, or else
+the K that gives the scorers the largest share.  Longer scorers beat more of them
+(docs/measurements.md: `full`'s hand scorers at 8,000 instead of 3,000 steps were better on every
+seed; one scorer instead of four was 3.5 % worse on SC2; on real hands 2 scorers of 3,000 steps gave
+the best scores measured).  The minimums are those of ``LEAST_FOLDS`` scorers.  The plan is made again at the start of each stage
 (localizers, refiners, scorers) with the time actually left and the probes' step times scaled by
 how much slower (or faster) than probed the finished networks actually ran, so that a host that
 slows down still ends in time (a probe is five steps, a training hundreds: a host loaded while it
@@ -51,6 +60,10 @@ SCORER_FIELDS = ("hand_scorer_steps", "foot_scorer_steps")
 STEP_FIELDS = LANDMARK_FIELDS + SCORER_FIELDS
 #: the least share of its profile steps a network is trained for (see the module's docstring)
 MIN_SHARE = {"loc_steps": 0.5, "ref_steps": 0.5, "hand_scorer_steps": 0.25, "foot_scorer_steps": 0.25}
+#: out-of-fold scorers per kind: the profile's K while each scorer gets at least FOLD_SHARE of its profile
+#: steps, else fewer and longer ones, down to LEAST_FOLDS (see the module's docstring)
+FOLD_SHARE = 0.5
+LEAST_FOLDS = 2
 #: the time kept free at the end: this share of the budget, and at least MARGIN_LEAST seconds
 MARGIN_SHARE = 0.05
 MARGIN_LEAST = 15.0
@@ -284,6 +297,7 @@ class Budget:
     tail: dict = field(default_factory=dict)          # work after the networks -> seconds (one round)
     seen: dict = field(default_factory=dict)          # network -> [models.StepRecord] of its real fits
     plans: list = field(default_factory=list)
+    folds: int | None = None                          # the out-of-fold scorers per kind last planned
 
     @property
     def deadline(self) -> float:
@@ -305,16 +319,41 @@ class Budget:
         probed = sum(n * p for n, _, p in seen)
         return max(SPEEDUP_LEAST, sum(n * s for n, s, _ in seen) / probed) if probed > 0 else 1.0
 
-    def costs(self, settings, fields) -> dict:
-        """``FieldCost`` of the given step fields from the probes (scaled by ``slowdown``)."""
+    def costs(self, settings, fields, folds: int | None = None) -> dict:
+        """``FieldCost`` of the given step fields from the probes (scaled by ``slowdown``); ``folds``:
+        the scorers fitted per kind, instead of the probes' count."""
         ratio, out = self.slowdown(), {}
         for name in fields:
             nets = [(n, p) for n, p in self.probes.items() if field_of(n) == name]
             rounds = self.scorer_rounds if name in SCORER_FIELDS else 1
+
+            def fits(p):
+                return folds if folds and name in SCORER_FIELDS and p.fits > 1 else p.fits
+
             out[name] = FieldCost(getattr(settings, name) if nets else 0,
-                                  ratio * rounds * sum(p.fits * p.step for _, p in nets),
-                                  ratio * rounds * sum(p.fits * (p.fixed + p.save) for _, p in nets))
+                                  ratio * rounds * sum(fits(p) * p.step for _, p in nets),
+                                  ratio * rounds * sum(fits(p) * (p.fixed + p.save) for _, p in nets))
         return out
+
+    def _plan_folds(self, profile, fields, left: float) -> tuple[int | None, dict, Plan]:
+        """(K, costs, plan) for the time ``left``: the profile's K out-of-fold scorers while each gets
+        ``FOLD_SHARE`` of its profile steps, else fewer (see the module's docstring).  K is None when
+        the scorers are not planned here or do not come in folds."""
+        scorers = [f for f in fields if f in SCORER_FIELDS]
+        top = max((p.fits for n, p in self.probes.items() if field_of(n) in scorers), default=1)
+        if not scorers or top <= LEAST_FOLDS:
+            costs = self.costs(profile, fields)
+            return None, costs, plan_steps(costs, left, tail=self.tail_seconds())
+        tried = []
+        for k in range(top, LEAST_FOLDS - 1, -1):
+            costs = self.costs(profile, fields, folds=k)
+            plan = plan_steps(costs, left, tail=self.tail_seconds())
+            share = min(plan.steps[f] / costs[f].profile for f in scorers if costs[f].profile > 0)
+            if plan.fits and share >= FOLD_SHARE - 1e-9:
+                return k, costs, plan
+            tried.append((plan.fits, share, k, costs, plan))
+        _, _, k, costs, plan = max(tried, key=lambda t: (t[0], t[1], t[2]))
+        return k, costs, plan
 
     def tail_seconds(self) -> float:
         return self.slowdown() * self.scorer_rounds * sum(self.tail.values())
@@ -327,8 +366,7 @@ class Budget:
         left = self.left(now)
         trained = {field_of(n) for n in self.probes}          # a limb kind without images has no networks
         fields = [f for f in fields if getattr(profile, f) > 0 and f in trained]
-        costs = self.costs(profile, fields)
-        plan = plan_steps(costs, left, tail=self.tail_seconds())
+        folds, costs, plan = self._plan_folds(profile, fields, left)
         if first or not plan.fits:
             log.info("budget: %s spent so far; the rest at the least steps: %s, and after the networks %s",
                      format_duration(now - self.started),
@@ -346,10 +384,12 @@ class Budget:
                         "(%s): the networks left get %s of their profile steps to end in time",
                         format_duration(left), format_duration(plan.least),
                         ", ".join(f"{k} {v}" for k, v in plan.steps.items()))
-        settings = replace(settings, **plan.steps)
+        settings = replace(settings, **plan.steps, **({"oof_folds": folds} if folds else {}))
+        self.folds = folds or self.folds
         end = now + plan.seconds
         self.plans.append({"stage": stage, "at_seconds": round(now - self.started, 1),
                            "left_seconds": round(left, 1), "steps": dict(plan.steps),
+                           **({"oof_folds": folds} if folds else {}),
                            "estimated_seconds": round(plan.seconds, 1), "slowdown": round(self.slowdown(), 3),
                            "minimums_fit": plan.fits})
         log.info("budget: %s: planned steps %s; training estimated to end at %s (budget %s ends at %s)", stage,
@@ -360,6 +400,7 @@ class Budget:
 
     def _times(self, name: str) -> str:
         fits = max((p.fits for n, p in self.probes.items() if field_of(n) == name), default=1)
+        fits = self.folds if self.folds and name in SCORER_FIELDS and fits > 1 else fits
         fits *= self.scorer_rounds if name in SCORER_FIELDS else 1
         return f" x{fits}" if fits > 1 else ""
 
@@ -367,6 +408,7 @@ class Budget:
         """What ``Bundle.training["budget"]`` keeps of it."""
         return {"seconds": self.seconds, "spelled": format_duration(self.seconds),
                 "margin_seconds": round(self.margin, 1), "minimum_share": dict(MIN_SHARE),
+                "fold_share": FOLD_SHARE, "least_folds": LEAST_FOLDS,
                 "scorer_rounds": self.scorer_rounds,
                 "tail_seconds": {k: round(v, 2) for k, v in self.tail.items()}, "plans": self.plans}
 
@@ -396,8 +438,9 @@ def network_record(settings, probes: dict, seen: dict) -> dict:
 
 
 def steps_from(bundle_dir) -> dict:
-    """The four step fields of a trained bundle's settings (``ra2 train --steps-from``)."""
+    """The four step fields and the out-of-fold scorers per kind of a trained bundle's settings
+    (``ra2 train --steps-from``)."""
     from .bundle import Bundle
 
     settings = Bundle.load(bundle_dir, verify=False).settings
-    return {k: getattr(settings, k) for k in STEP_FIELDS}
+    return {k: getattr(settings, k) for k in STEP_FIELDS + ("oof_folds",)}

@@ -150,8 +150,36 @@ def test_a_replan_counts_the_slowdown_seen_and_still_ends_in_time():
     late = budget_with_probes(6000, started=time.time() - 4000)       # 1,700 s left, less than the minimums
     steps = late.plan("scorers", full, full, SCORER_FIELDS)            # not refused after work: shorter still
     assert 1 <= steps.hand_scorer_steps < minimum_steps("hand_scorer_steps", 8000)
-    costs = late.costs(full, SCORER_FIELDS)
+    assert steps.oof_folds == 2                                         # and fewer scorers
+    costs = late.costs(full, SCORER_FIELDS, folds=steps.oof_folds)
     assert spent(costs, {k: getattr(steps, k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
+
+
+def test_fewer_longer_out_of_fold_scorers_when_the_profiles_four_would_each_get_under_half():
+    """The profile's 4 scorers per kind while each gets FOLD_SHARE of its steps; in less time fewer
+    and longer ones, down to 2; the least budget is that of 2 scorers at their minimums."""
+    from submission.budget import FOLD_SHARE, LEAST_FOLDS
+    from submission.bundle import PROFILES
+
+    full = PROFILES["full"]
+    roomy = budget_with_probes(10 * 3600).plan("localizers", full, full, STEP_FIELDS, first=True)
+    assert roomy.oof_folds == 4 and roomy.hand_scorer_steps == 8000
+    tight = budget_with_probes(2 * 3600)
+    settings = tight.plan("localizers", full, full, STEP_FIELDS, first=True)
+    assert LEAST_FOLDS <= settings.oof_folds < 4 and tight.plans[-1]["oof_folds"] == settings.oof_folds
+    assert settings.hand_scorer_steps >= FOLD_SHARE * 8000 or settings.oof_folds == LEAST_FOLDS
+    four = tight.costs(full, STEP_FIELDS, folds=4)                 # 4 scorers could not have had half each
+    assert plan_steps(four, tight.left(), tail=tight.tail_seconds()).steps["hand_scorer_steps"] < FOLD_SHARE * 8000
+    with pytest.raises(BudgetTooSmall) as exc:
+        budget_with_probes(600).plan("localizers", full, full, STEP_FIELDS, first=True)
+    two = budget_with_probes(600).costs(full, STEP_FIELDS, folds=LEAST_FOLDS)
+    mins = {k: minimum_steps(k, c.profile) for k, c in two.items()}
+    assert exc.value.least < spent(budget_with_probes(600).costs(full, STEP_FIELDS), mins, 90.0) + 600
+    assert exc.value.least >= spent(two, mins, 90.0)
+    no_stack = budget_with_probes(2 * 3600)
+    for kind in ("hand", "foot"):                                  # one scorer per kind: nothing to plan
+        no_stack.probes[f"{kind} scorer"] = Probe(step=0.37, fixed=15, save=0.5, fits=1)
+    assert no_stack.plan("localizers", full, full, STEP_FIELDS, first=True).oof_folds == full.oof_folds
 
 
 # ------------------------------------------------------------------ real trainings (quick profile, hands only)
@@ -205,7 +233,7 @@ def test_a_budgeted_training_ends_in_time_and_records_its_steps_step_times_and_h
     assert host["device"] == "CPU" or host["device"].startswith("GPU (")
 
 
-def test_steps_from_a_bundle_takes_its_four_step_counts(budgeted, hands, tmp_path, capsys, monkeypatch):
+def test_steps_from_a_bundle_takes_its_step_counts_and_scorer_folds(budgeted, hands, tmp_path, capsys, monkeypatch):
     import submission.train
 
     out, _ = budgeted
@@ -216,7 +244,8 @@ def test_steps_from_a_bundle_takes_its_four_step_counts(budgeted, hands, tmp_pat
                      "--steps-from", out)
     assert code == 0 and calls[0]["budget"] is None
     settings = calls[0]["settings"]
-    assert {k: getattr(settings, k) for k in STEP_FIELDS} == {k: recorded[k] for k in STEP_FIELDS}
+    assert {k: getattr(settings, k) for k in STEP_FIELDS + ("oof_folds",)} == {k: recorded[k] for k in
+                                                                              STEP_FIELDS + ("oof_folds",)}
     assert settings.profile == "small" and settings.hand_patch == 48                   # the rest: the profile's
     code, _, err = ra2(capsys, "train", "--data", hands, "--out", tmp_path / "b", "--steps-from", tmp_path)
     assert code == 2 and "not a model bundle" in err
