@@ -127,7 +127,7 @@ def cmd_score(args) -> int:
 
 def cmd_compare(args) -> int:
     from .checks import InvalidFile
-    from .official import LABELS
+    from .official import METRICS
     from challenge.outputs import write_json
 
     from .report import agreement_table, fmt, official_table
@@ -164,9 +164,9 @@ def cmd_compare(args) -> int:
         print(f"{'metric':<26}{'median A-B':>12}{'p':>12}")
         for key, t in result["tests"].items():
             if t is None:
-                print(f"{LABELS[key]:<26}{'undefined':>12}{'undefined':>12}")
+                print(f"{METRICS[key].label:<26}{'undefined':>12}{'undefined':>12}")
             else:
-                print(f"{LABELS[key]:<26}{fmt(t['median_difference']):>12}{fmt(t['p_value'], 6):>12}")
+                print(f"{METRICS[key].label:<26}{fmt(t['median_difference']):>12}{fmt(t['p_value'], 6):>12}")
     if args.json:
         write_json(args.json, result)
         print(f"\nwrote {args.json}")

@@ -36,7 +36,7 @@ def score_files(pred_path, gold_path) -> dict:
 def compare_files(a_path, b_path, gold_path, reader2_path=None) -> dict:
     """Per-patient paired Wilcoxon tests of A against B on every official metric."""
     from .checks import load_gold, load_predictions
-    from .official import OFFICIAL_KEYS, METRICS, per_patient, score_frames
+    from .official import OFFICIAL, RMSE, per_patient, score_frames
     from .stats import agreement, paired_wilcoxon
 
     gold = load_gold(gold_path)
@@ -47,11 +47,11 @@ def compare_files(a_path, b_path, gold_path, reader2_path=None) -> dict:
            "paper": {"a": agreement(a.frame, gold.frame), "b": agreement(b.frame, gold.frame)},
            "tests": {}}
     zero_a, zero_b = out["official"]["a"]["sc2"] is None, out["official"]["b"]["sc2"] is None
-    for key in OFFICIAL_KEYS:
-        if METRICS[key][0] == "rmse" and (zero_a or zero_b):
-            out["tests"][key] = None
+    for m in OFFICIAL:
+        if m.kind == RMSE and (zero_a or zero_b):
+            out["tests"][m.key] = None
             continue
-        out["tests"][key] = paired_wilcoxon(ea[key].to_numpy(), eb[key].to_numpy()).as_dict()
+        out["tests"][m.key] = paired_wilcoxon(ea[m.key].to_numpy(), eb[m.key].to_numpy()).as_dict()
     if reader2_path is not None:
         r2 = load_predictions(reader2_path, gold)
         out["reader2"] = {"path": str(reader2_path), "official": score_frames(r2.frame, gold.frame),

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from challenge.outputs import write_text
 
-from .official import LABELS
+from .official import METRICS, RANKED
 from .report import fmt
-from .stats import RANKED
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1d1f21;
@@ -114,9 +113,9 @@ def leaderboard_section(board: dict, png: str | Path | None = None) -> str:
                       else str(int(rank))]
         rows.append(cells)
         upper = str(r["team"]).startswith("reader 2")
-        classes.append("upper" if upper else "best" if r.get("sc1_rank") == 1 else None)
+        classes.append("upper" if upper else "best" if r.get(f"{RANKED[0]}_rank") == 1 else None)
     ranking = board.get("ranking", {})
-    header = ["team", "SC1", "K", "rank", "SC2 narrowing", "K", "rank", "SC3 erosion", "K", "rank"]
+    header = ["team"] + [h for k in RANKED for h in (METRICS[k].heading, "K", "rank")]
     parts = ["<h2>Leaderboard</h2>", table(header, rows, classes=classes),
              f"<p class=\"note\">Lower scores are better. K: Bayes factor against the best team over "
              f"{esc(ranking.get('n_boot', '?'))} paired bootstrap resamples (seed {esc(ranking.get('seed', '?'))}); "
@@ -166,7 +165,7 @@ def wilcoxon_section(title: str, comp: dict, a: str, b: str) -> str:
     for key, t in comp["tests"].items():
         sa = comp.get("official", {}).get("a", {}).get(key)
         sb = comp.get("official", {}).get("b", {}).get(key)
-        rows.append([LABELS.get(key, key), _num(sa), _num(sb), _num(t and t["median_difference"]),
+        rows.append([METRICS[key].label if key in METRICS else key, _num(sa), _num(sb), _num(t and t["median_difference"]),
                      _num(t and t["p_value"], 6), Words(wilcoxon_words(t, a, b, sa, sb))])
     return "\n".join([
         f"<h2>{esc(title)}</h2>",
@@ -189,10 +188,10 @@ def timings_section(timings: dict) -> str:
 
 
 def official_section(scores: dict) -> str:
-    from .official import OFFICIAL_KEYS
+    from .official import OFFICIAL
 
     names = list(scores)
-    rows = [[LABELS[k]] + [_num(scores[n]["official"][k]) for n in names] for k in OFFICIAL_KEYS]
+    rows = [[m.label] + [_num(scores[n]["official"][m.key]) for n in names] for m in OFFICIAL]
     agree = []
     for group in scores[names[0]]["paper"]["groups"]:
         agree.append([group.replace("_", ", ")] + [

@@ -16,6 +16,8 @@ Everything is vectorised over patients (numpy), so 100,000 patients take well un
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -27,24 +29,49 @@ WEIGHT_BINS = ((0, 0, 1.0), (1, 1, 2.0), (2, 3, 2.143547), (4, 7, 3.863745), (8,
                (21, 55, 16.0), (56, 148, 32.0))
 WEIGHT_ABOVE = 64.0
 
-OFFICIAL_KEYS = ("sc1", "sc2", "sc2_hand", "sc2_foot", "sc2_total", "sc3", "sc3_hand", "sc3_foot", "sc3_total")
-#: key -> (kind, columns): 'abs' = SC1 formula on one column, 'rmse' = weighted per-patient RMSE over columns
-METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sc1": ("abs", (TOTAL,)),
-    "sc2": ("rmse", select(damage=NARROWING)),
-    "sc2_hand": ("rmse", select(damage=NARROWING, kind="hand")),
-    "sc2_foot": ("rmse", select(damage=NARROWING, kind="foot")),
-    "sc2_total": ("abs", (TOTAL_NARROWING,)),
-    "sc3": ("rmse", select(damage=EROSION)),
-    "sc3_hand": ("rmse", select(damage=EROSION, kind="hand")),
-    "sc3_foot": ("rmse", select(damage=EROSION, kind="foot")),
-    "sc3_total": ("abs", (TOTAL_EROSION,)),
-}
-LABELS = {
-    "sc1": "SC1 overall (Overall_Tol)", "sc2": "SC2 narrowing", "sc2_hand": "SC2 narrowing, hands",
-    "sc2_foot": "SC2 narrowing, feet", "sc2_total": "SC2 Overall_narrowing", "sc3": "SC3 erosion",
-    "sc3_hand": "SC3 erosion, hands", "sc3_foot": "SC3 erosion, feet", "sc3_total": "SC3 Overall_erosion",
-}
+ABS, RMSE = "abs", "rmse"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One official metric, defined here once: the scorer, the ranking, the reports and the plots are
+    built from ``OFFICIAL``.
+
+    ``key``: its name in JSON and CSV files; ``kind``: ``ABS`` (the SC1 formula on one total column)
+    or ``RMSE`` (each patient's RMSE over ``columns``, weighted over patients); ``label``: its line in
+    reports; ``heading``: its column heading in the leaderboard and its plot's title; ``ranked``: the
+    bootstrap leaderboard ranks teams on it."""
+
+    key: str
+    kind: str
+    columns: tuple[str, ...]
+    label: str
+    heading: str
+    ranked: bool = False
+
+    def errors(self, diff: np.ndarray) -> np.ndarray:
+        """Per-patient errors from the log2 differences of every ``SCORE_COLUMNS`` cell (``_log_diff``)."""
+        if self.kind == ABS:
+            return np.abs(diff[:, SCORE_COLUMNS.index(self.columns[0])])
+        idx = [SCORE_COLUMNS.index(c) for c in self.columns]
+        return np.sqrt(np.mean(diff[:, idx] ** 2, axis=1))
+
+
+OFFICIAL = (
+    Metric("sc1", ABS, (TOTAL,), "SC1 overall (Overall_Tol)", "SC1 overall", ranked=True),
+    Metric("sc2", RMSE, select(damage=NARROWING), "SC2 narrowing", "SC2 narrowing", ranked=True),
+    Metric("sc2_hand", RMSE, select(damage=NARROWING, kind="hand"), "SC2 narrowing, hands", "SC2 hands"),
+    Metric("sc2_foot", RMSE, select(damage=NARROWING, kind="foot"), "SC2 narrowing, feet", "SC2 feet"),
+    Metric("sc2_total", ABS, (TOTAL_NARROWING,), "SC2 Overall_narrowing", "SC2 total"),
+    Metric("sc3", RMSE, select(damage=EROSION), "SC3 erosion", "SC3 erosion", ranked=True),
+    Metric("sc3_hand", RMSE, select(damage=EROSION, kind="hand"), "SC3 erosion, hands", "SC3 hands"),
+    Metric("sc3_foot", RMSE, select(damage=EROSION, kind="foot"), "SC3 erosion, feet", "SC3 feet"),
+    Metric("sc3_total", ABS, (TOTAL_EROSION,), "SC3 Overall_erosion", "SC3 total"),
+)
+METRICS = {m.key: m for m in OFFICIAL}
+OFFICIAL_KEYS = tuple(METRICS)
+#: the metrics the bootstrap leaderboard ranks on
+RANKED = tuple(m.key for m in OFFICIAL if m.ranked)
 
 
 def patient_weights(gold_total) -> np.ndarray:
@@ -72,17 +99,9 @@ def _log_diff(pred: np.ndarray, gold: np.ndarray) -> np.ndarray:
     return np.log2(gold + 1.0) - np.log2(np.maximum(pred, 0.0) + 1.0)
 
 
-def _errors_from_diff(diff: np.ndarray, key: str) -> np.ndarray:
-    kind, cols = METRICS[key]
-    if kind == "abs":
-        return np.abs(diff[:, SCORE_COLUMNS.index(cols[0])])
-    idx = [SCORE_COLUMNS.index(c) for c in cols]
-    return np.sqrt(np.mean(diff[:, idx] ** 2, axis=1))
-
-
 def patient_errors(pred: np.ndarray, gold: np.ndarray, key: str) -> np.ndarray:
     """Per-patient error of one official metric (before weighting); negative predictions count as 0."""
-    return _errors_from_diff(_log_diff(pred, gold), key)
+    return METRICS[key].errors(_log_diff(pred, gold))
 
 
 def weighted_mean(errors: np.ndarray, weights: np.ndarray) -> float | None:
@@ -104,9 +123,8 @@ def score_arrays(pred: np.ndarray, gold: np.ndarray) -> dict[str, float | None]:
     zero = all_joints_zero(pred)
     diff = _log_diff(pred, gold)
     out = {}
-    for key in OFFICIAL_KEYS:
-        kind, _ = METRICS[key]
-        out[key] = None if kind == "rmse" and zero else weighted_mean(_errors_from_diff(diff, key), w)
+    for m in OFFICIAL:
+        out[m.key] = None if m.kind == RMSE and zero else weighted_mean(m.errors(diff), w)
     return out
 
 
@@ -119,6 +137,6 @@ def per_patient(pred: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFrame:
     """Per-patient errors of every official metric and the patient weights (index Patient_ID)."""
     p, g = align(pred, gold)
     diff = _log_diff(p, g)
-    out = pd.DataFrame({key: _errors_from_diff(diff, key) for key in OFFICIAL_KEYS}, index=gold.index)
+    out = pd.DataFrame({m.key: m.errors(diff) for m in OFFICIAL}, index=gold.index)
     out.insert(0, "weight", patient_weights(g[:, SCORE_COLUMNS.index(TOTAL)]))
     return out

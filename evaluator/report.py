@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .official import LABELS, OFFICIAL_KEYS
-from .stats import GROUPS, RANKED
+from .official import METRICS, OFFICIAL, RANKED
+from .stats import GROUPS
 
 
 def fmt(x, digits: int = 4) -> str:
@@ -23,8 +23,8 @@ def official_table(results: dict[str, dict]) -> str:
     names = list(results)
     width = max(12, *(len(n) for n in names))
     lines = [f"{'metric':<26}" + "".join(f"{n:>{width + 2}}" for n in names)]
-    for key in OFFICIAL_KEYS:
-        lines.append(f"{LABELS[key]:<26}" + "".join(f"{fmt(results[n][key]):>{width + 2}}" for n in names))
+    for m in OFFICIAL:
+        lines.append(f"{m.label:<26}" + "".join(f"{fmt(results[n][m.key]):>{width + 2}}" for n in names))
     return "\n".join(lines)
 
 
@@ -53,7 +53,7 @@ def leaderboard_frame(ranking: dict, upper: dict | None = None) -> pd.DataFrame:
             row[f"{key}_rank"] = m["rank"][t]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame = frame.sort_values(["sc1_rank", "sc1"], na_position="last", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values([f"{RANKED[0]}_rank", RANKED[0]], na_position="last", kind="stable").reset_index(drop=True)
     if upper is not None:
         frame = pd.concat([frame, pd.DataFrame([{"team": "reader 2 (clinical upper limit)",
                                                  **{k: upper[k] for k in RANKED}}])], ignore_index=True)
@@ -61,8 +61,8 @@ def leaderboard_frame(ranking: dict, upper: dict | None = None) -> pd.DataFrame:
 
 
 def leaderboard_markdown(frame: pd.DataFrame, tie_k: float, n_boot: int) -> str:
-    head = ("| team | SC1 | K | rank | SC2 narrowing | K | rank | SC3 erosion | K | rank |\n"
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    head = ("| team | " + " | ".join(f"{METRICS[k].heading} | K | rank" for k in RANKED) + " |\n"
+            "| --- |" + " ---: | ---: | ---: |" * len(RANKED))
     lines = [head]
 
     def cell_k(v):
@@ -96,7 +96,7 @@ def plot_bootstrap(ranking: dict, path: str | Path, upper: dict | None = None) -
     fig, axes = plt.subplots(1, len(RANKED), figsize=(4.2 * len(RANKED), 0.5 * len(names) + 2.2), squeeze=False)
     for ax, key in zip(axes[0], RANKED):
         m = ranking["metrics"][key]
-        ax.set_title({"sc1": "SC1 overall", "sc2": "SC2 narrowing", "sc3": "SC3 erosion"}[key])
+        ax.set_title(METRICS[key].heading)
         if m["samples"] is None:
             ax.text(0.5, 0.5, "undefined", ha="center", va="center", transform=ax.transAxes)
             continue

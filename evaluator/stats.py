@@ -19,7 +19,7 @@ from scipy import stats
 
 from challenge.catalogue import DAMAGE_TYPES, JOINT_COLUMNS, KINDS, SCORE_COLUMNS, TOTAL, select
 
-from .official import METRICS, align, patient_weights
+from .official import ABS, METRICS, RANKED, align, patient_weights
 
 GROUPS = tuple((damage, kind) for damage in DAMAGE_TYPES for kind in KINDS)
 
@@ -81,13 +81,12 @@ def paired_wilcoxon(errors_a, errors_b) -> PairedTest:
 
 
 # ---------------------------------------------------------------- bootstrap ranking
-RANKED = ("sc1", "sc2", "sc3")
 
 
 def _bootstrap_sc1(preds: np.ndarray, gold: np.ndarray, weights: np.ndarray, key: str,
                    rng: np.random.Generator, n_boot: int) -> np.ndarray:
     """SC1-type metric of each team on patient resamples: (n_boot, teams)."""
-    c = SCORE_COLUMNS.index(METRICS[key][1][0])
+    c = SCORE_COLUMNS.index(METRICS[key].columns[0])
     err = np.abs(np.log2(gold[:, c] + 1)[None, :] - np.log2(preds[:, :, c] + 1))   # teams × patients
     n = gold.shape[0]
     out = np.empty((n_boot, preds.shape[0]))
@@ -105,7 +104,7 @@ def _bootstrap_rmse(preds: np.ndarray, gold: np.ndarray, weights: np.ndarray, ke
     Each resample draws (patient, joint) rows with replacement; a patient's RMSE is
     taken over its drawn rows, and patients with no drawn row drop out of the mean.
     """
-    idx_cols = [SCORE_COLUMNS.index(c) for c in METRICS[key][1]]
+    idx_cols = [SCORE_COLUMNS.index(c) for c in METRICS[key].columns]
     sq = (np.log2(gold[:, idx_cols] + 1)[None] - np.log2(preds[:, :, idx_cols] + 1)) ** 2  # teams × patients × joints
     teams, n, j = sq.shape
     sq = sq.reshape(teams, n * j)
@@ -148,7 +147,7 @@ def bootstrap_ranking(preds: dict[str, pd.DataFrame], gold: pd.DataFrame, *, n_b
             out["metrics"][key] = {"scores": [None] * len(names), "K": [None] * len(names),
                                    "tied": [False] * len(names), "rank": [None] * len(names), "samples": None}
             continue
-        sampler = _bootstrap_sc1 if METRICS[key][0] == "abs" else _bootstrap_rmse
+        sampler = _bootstrap_sc1 if METRICS[key].kind == ABS else _bootstrap_rmse
         samples = sampler(p, g, w, key, rng, n_boot)
         best = int(np.nanargmin(scores))
         ks, tied = [], []

@@ -199,7 +199,7 @@ def _write_html(report: Path, board, scores, comparisons, timings, cohort, revie
 
 def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timings: dict, cohort: Path) -> None:
     from evaluator.html_report import WHY_WEIGHTS, wilcoxon_words
-    from evaluator.official import LABELS, OFFICIAL_KEYS
+    from evaluator.official import METRICS, OFFICIAL
     from evaluator.report import fmt
 
     names = list(scores)
@@ -207,8 +207,8 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
              "## Leaderboard (bootstrap, Bayes factor against the best)", "", board["markdown"], "",
              "![bootstrap distributions](leaderboard.png)", "", "## Official metrics (lower is better)", "",
              "| metric | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
-    for key in OFFICIAL_KEYS:
-        lines.append(f"| {LABELS[key]} | " + " | ".join(fmt(scores[n]["official"][key]) for n in names) + " |")
+    for m in OFFICIAL:
+        lines.append(f"| {m.label} | " + " | ".join(fmt(scores[n]["official"][m.key]) for n in names) + " |")
     lines += ["", "## Agreement with gold (raw scale): Pearson r / RMSE", "",
               "| group | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
     for group in scores[names[0]]["paper"]["groups"]:
@@ -221,7 +221,7 @@ def _write_report(path: Path, board: dict, scores: dict, comparisons: dict, timi
                   "| metric | median difference | p | reading |", "| --- | ---: | ---: | --- |"]
         for key, t in comp["tests"].items():
             words = wilcoxon_words(t, a, b, comp["official"]["a"][key], comp["official"]["b"][key])
-            lines.append(f"| {LABELS[key]} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} "
+            lines.append(f"| {METRICS[key].label} | {fmt(t and t['median_difference'])} | {fmt(t and t['p_value'], 6)} "
                          f"| {words} |")
         lines += ["", WHY_WEIGHTS]
     lines += ["", "## Time", "", "| step | seconds |", "| --- | ---: |"]
