@@ -63,7 +63,7 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     make from random images and patches."""
     import keras
 
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.bundle import PROFILES
     from submission.localize import LocalizerData
     from submission.models import build_localizer, build_scorer, heatmap_loss
@@ -72,7 +72,7 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     from submission.units import damage_groups, kind_columns
 
     st, rng = PROFILES[profile], np.random.default_rng(0)
-    n_lm, n_out, size = len(load_scheme("svh21").landmarks["hand"]), len(kind_columns("hand")), st.loc_size
+    n_lm, n_out, size = len(load_scheme(DEFAULT_SCHEME).landmarks["hand"]), len(kind_columns("hand")), st.loc_size
     keras.utils.set_random_seed(0)
     loc = build_localizer(size, n_lm, base=st.loc_base, depth=st.loc_depth)
     loc.compile(optimizer="adam", loss=heatmap_loss)

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from challenge.catalogue import EROSION, JOINTS
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from phantoms import xray
     from submission.bundle import PROFILES
     from submission.geometry import patch_side
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     print(f"{len(images)} hand images: a hand patch ({args.profile}, hand_patch_scale {scale}) is "
           f"{2 * half:.1f} mm wide (median), half side {half:.1f} mm")
 
-    scheme = load_scheme("svh21")
+    scheme = load_scheme(DEFAULT_SCHEME)
     sites = xray.erosion_sites("hand")
     columns = list(dict.fromkeys(j.name for j in JOINTS if j.kind == "hand" and j.damage == EROSION))
     rng = np.random.default_rng(args.seed)

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     import keras
 
     from phantoms.cohort import cohort_differs, make_cohort
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.bundle import Settings
     from submission.data import RefinerSamples
     from submission.refine import refine_points, train_refiner
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     elif why := cohort_differs(cohort, args.train, args.test, args.seed, size_scale=args.size_scale):
         print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, args.train, args.test, args.seed, size_scale=args.size_scale)
-    scheme, settings = load_scheme("svh21"), Settings()
+    scheme, settings = load_scheme(DEFAULT_SCHEME), Settings()
     t = time.time()
     train = read_split(cohort / "train", cohort / "train" / "landmarks.csv", scheme)
     test = read_split(cohort / "test", cohort / "gold" / "landmarks.csv", scheme)

@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from phantoms.cohort import cohort_differs, make_cohort
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.bundle import PROFILES
     from submission.data import load_training
     from submission.train import fit_scorers, patch_predictions
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     elif why := cohort_differs(cohort, 80, 40, 7, preset=args.preset):
         print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, 80, 40, 7, preset=args.preset)
-    scheme = load_scheme("svh21")
+    scheme = load_scheme(DEFAULT_SCHEME)
     data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
     data = {k: v for k, v in data.items() if k in args.kinds}
     patients = np.array(sorted(scores.index))

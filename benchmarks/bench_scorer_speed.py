@@ -49,14 +49,14 @@ def main(argv=None) -> int:
             ap.error(f"hand patches of {settings.hand_patch} px must be a positive multiple of {step} for a "
                      f"scorer of depth {settings.scorer_depth}")
 
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.geometry import CONTEXT
     from submission.models import build_scorer
     from submission.score import ensemble, predict_patches
     from submission.train import scorer_options
     from submission.units import kind_columns
 
-    scheme, n_out = load_scheme("svh21"), len(kind_columns("hand"))
+    scheme, n_out = load_scheme(DEFAULT_SCHEME), len(kind_columns("hand"))
 
     runs = [(label, settings, xla) for label, settings in variants for xla in ((False, True) if args.xla else (False,))]
     for label, settings, xla in runs:

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from phantoms.cohort import cohort_differs, make_cohort
     from submission.data import load_training, metric_weights
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     from submission.train import scorer_options
     from submission.units import log_scores
 
-    scheme = load_scheme("svh21")
+    scheme = load_scheme(DEFAULT_SCHEME)
     cohort = Path(args.cohort or f"/tmp/ra2_train_time/{args.patients}")
     if args.cohort:
         if not (cohort / "train" / "training.csv").is_file():

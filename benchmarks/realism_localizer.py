@@ -24,7 +24,7 @@ def main(cohort: Path, out: Path, seeds: list[int]) -> None:
     from challenge.dataset import scan_folder
     from challenge.images import read_grey
     from challenge.landmarks import write_landmarks
-    from challenge.schemes import load_scheme
+    from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.bundle import Settings
     from submission.data import kind_of, load_training
     from submission.localize import canonical, predict_canonical, train_localizer
@@ -33,7 +33,7 @@ def main(cohort: Path, out: Path, seeds: list[int]) -> None:
     seeds = [s for s in seeds if not (out / f"seed{s}.csv").is_file()]
     if not seeds:
         return
-    settings, scheme = Settings(), load_scheme("svh21")
+    settings, scheme = Settings(), load_scheme(DEFAULT_SCHEME)
     cache = out / "train_hand.npz"
     if cache.is_file():
         z = np.load(cache)

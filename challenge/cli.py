@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .schemes import load_scheme
+from .schemes import DEFAULT_SCHEME, load_scheme
 
 
 def register(sub) -> None:
@@ -25,7 +25,8 @@ def register(sub) -> None:
                                      "scheme spells them; unknown names are listed.")
     q.add_argument("sources", nargs="+", metavar="DIR_OR_JSON", help="labelme JSON files or folders of them")
     q.add_argument("--out", required=True, metavar="CSV", help="landmarks CSV to write (atomically)")
-    q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
+    q.add_argument("--scheme", default=DEFAULT_SCHEME, metavar="NAME_OR_FILE",
+                   help=f"landmark scheme (default {DEFAULT_SCHEME})")
     q.add_argument("--images", metavar="DIR", help="the images, to check every point lies inside its image")
     q.set_defaults(func=cmd_landmarks_import, command="landmarks import")     # errors say "ra2 landmarks import"
     q = inner.add_parser("check", help="check a training folder before training",
@@ -33,7 +34,8 @@ def register(sub) -> None:
                                      "validate' of a gold file, plus labels in range), images, landmark names "
                                      "and points inside their images. Exit 0 usable, 1 not.")
     q.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
-    q.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
+    q.add_argument("--scheme", default=DEFAULT_SCHEME, metavar="NAME_OR_FILE",
+                   help=f"landmark scheme (default {DEFAULT_SCHEME})")
     q.set_defaults(func=cmd_landmarks_check, command="landmarks check")
 
 

@@ -6,17 +6,25 @@ magic in their first 132 bytes).  ``scan_folder`` reports what is missing and
 what it does not recognise instead of failing, so that every command can go on
 with what is there.  Two image files for one patient and limb (``UAB001-LH.jpg``
 and ``UAB001-LH.png``): the first by name is used and ``Folder.ambiguous()`` names
-them all, for the caller to refuse or warn.
+them all, for the caller to refuse or warn.  ``rescale_folder`` writes a copy of a folder with
+every image percentile-re-scaled (``images.percentile_rescale``).
 """
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from .catalogue import LIMBS
 from .errors import UsageError
-from .images import is_dicom
+from .images import ImageReadError, is_dicom, percentile_rescale, read_grey
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm", ".dicom")
 _NAME = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
@@ -98,3 +106,28 @@ def scan_folder(root: str | Path) -> Folder:
         else:
             slot[limb] = entry
     return folder
+
+
+def rescale_folder(src: str | Path, dst: str | Path, *, quality: int = 95) -> list[Path]:
+    """A copy of a challenge folder with every readable image percentile-re-scaled as the organisers
+    did for the external cohort, saved as 8-bit grey in the format its name says (DICOM as PNG);
+    CSV files are copied and unreadable images skipped (logged).  Returns the images written."""
+    folder = scan_folder(src)
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for csv_file in Path(src).glob("*.csv"):
+        shutil.copy2(csv_file, dst / csv_file.name)
+    written = []
+    for patient in folder.patients:
+        for limb, path in folder.images[patient].items():
+            try:
+                img = percentile_rescale(read_grey(path))
+            except ImageReadError as exc:
+                log.warning("not re-scaled: %s", exc)
+                continue
+            out = dst / path.name
+            if path.suffix.lower() not in (".jpg", ".jpeg", ".png"):   # DICOM: written as PNG
+                out = dst / f"{folder.stem(patient, limb)}.png"
+            Image.fromarray(np.round(img * 255).astype(np.uint8)).save(out, quality=quality)
+            written.append(out)
+    return written

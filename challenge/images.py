@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import struct
 import threading
 import warnings
@@ -460,30 +459,3 @@ def normalise_intensity(img: np.ndarray) -> np.ndarray:
     image.  Images the organisers re-scaled come out unchanged (up to 8-bit rounding), and images
     that differ from each other by an affine intensity change come out the same."""
     return percentile_rescale(img, *PERCENTILES, to=TARGETS)
-
-
-def rescale_folder(src: str | Path, dst: str | Path, *, quality: int = 95) -> list[Path]:
-    """A copy of a challenge folder with every readable image percentile-re-scaled as the organisers
-    did for the external cohort, saved as 8-bit grey in the format its name says (DICOM as PNG);
-    CSV files are copied and unreadable images skipped (logged).  Returns the images written."""
-    from .dataset import scan_folder
-
-    folder = scan_folder(src)
-    dst = Path(dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    for csv_file in Path(src).glob("*.csv"):
-        shutil.copy2(csv_file, dst / csv_file.name)
-    written = []
-    for patient in folder.patients:
-        for limb, path in folder.images[patient].items():
-            try:
-                img = percentile_rescale(read_grey(path))
-            except ImageReadError as exc:
-                log.warning("not re-scaled: %s", exc)
-                continue
-            out = dst / path.name
-            if path.suffix.lower() not in (".jpg", ".jpeg", ".png"):   # DICOM: written as PNG
-                out = dst / f"{folder.stem(patient, limb)}.png"
-            Image.fromarray(np.round(img * 255).astype(np.uint8)).save(out, quality=quality)
-            written.append(out)
-    return written

@@ -49,6 +49,8 @@ from .render import (FOOT_EROSION_SITES, HAND_EROSION_SITES, NARROWING_FACTOR, A
                      add_erosions, build_foot, build_hand, render_limb)
 
 FORMAT_VERSION = 2
+#: the landmark scheme the phantoms are drawn and annotated in (whatever scheme a method is trained with)
+SCHEME = "svh21"
 #: ``realistic`` (the default of ``ra2 synth``): posed anatomy, additive attenuation, subtle damage, real
 #: score distributions, sizes as real (``phantoms.xray``, ``phantoms.scores``); ``easy``: the first
 #: generator (capsule bones, visible damage, small images), kept for fast tests.
@@ -160,7 +162,7 @@ def _frame(rows: dict[str, dict[str, int]]) -> pd.DataFrame:
 def limb_geometry(scores: dict[str, int], limb: str, anatomy: Anatomy, rng: np.random.Generator):
     """The drawable limb (mm) for one patient's scores: gaps from narrowing, notches from erosion."""
     kind = cat.kind_of(limb)
-    scheme = load_scheme("svh21")
+    scheme = load_scheme(SCHEME)
     narrowing = {scheme.carries[kind][j.name]: scores[j.column]
                  for j in cat.JOINTS if j.limb == limb and j.damage == cat.NARROWING}
     shape = build_hand(narrowing, anatomy) if kind == "hand" else build_foot(narrowing, anatomy)
@@ -190,7 +192,7 @@ def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, 
     """One stored radiograph of one limb, realistic preset (``phantoms.xray``)."""
     kind = cat.kind_of(limb)
     exposure = xray.Exposure.draw(rng, kind, size_scale)       # first: it does not depend on the scores
-    scheme = load_scheme("svh21")
+    scheme = load_scheme(SCHEME)
     own = [j for j in cat.JOINTS if j.limb == limb]
     narrow: dict[str, int] = {}
     erode: dict[str, int] = {}
@@ -213,14 +215,14 @@ def render_realistic_limb(scores: dict[str, int], limb: str, build: xray.Build, 
 
 def _landmark_rows(stem: str, kind: str, points: dict[str, tuple[float, float]]) -> list[tuple]:
     return [(stem, name, f"{points[name][0]:.2f}", f"{points[name][1]:.2f}")
-            for name in load_scheme("svh21").landmarks[kind]]
+            for name in load_scheme(SCHEME).landmarks[kind]]
 
 
 def annotated(points: dict[str, tuple[float, float]], kind: str, long_side: int, rng: np.random.Generator
               ) -> dict[str, tuple[float, float]]:
     """The landmarks as an annotator places them: each moved by a normal draw of its group's
     ``LABEL_SCATTER`` times ``long_side`` on each axis."""
-    groups = load_scheme("svh21").groups[kind]
+    groups = load_scheme(SCHEME).groups[kind]
     out = {}
     for name, (x, y) in points.items():
         dx, dy = rng.normal(0, LABEL_SCATTER[groups[name]] * long_side, 2)
@@ -487,7 +489,7 @@ def _write_cohort(out: Path, n_train: int, n_test: int, seed: int, size_scale: f
         "preset": preset,
         "generator": generator_digest(),
         "parameters": {"n_train": n_train, "n_test": n_test, "size_scale": size_scale,
-                       "landmark_scheme": "svh21"} | model,
+                       "landmark_scheme": SCHEME} | model,
         "statistics": cohort_statistics(pd.concat([train, test]), None)
         | {"reader2": cohort_statistics(test, reader2)["reader2"]},
         "images": images,

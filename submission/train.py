@@ -31,7 +31,7 @@ from sklearn.model_selection import KFold
 from challenge.catalogue import JOINT_COLUMNS, KINDS
 from challenge.errors import UsageError
 from challenge.outputs import check_replaceable, staged_folder
-from challenge.schemes import Scheme, load_scheme
+from challenge.schemes import DEFAULT_SCHEME, Scheme, load_scheme
 from challenge.tables import with_totals
 
 from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
@@ -291,7 +291,7 @@ def _by_network(records) -> dict:
     return out
 
 
-def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = "svh21", settings: Settings | None = None,
+def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, settings: Settings | None = None,
                  profile: str | None = None, quick: bool = False, seg: bool | None = None,
                  stack: bool | None = None, steps: int | None = None, seed: int = 0, patients=None,
                  progress: bool = True, localizers_from: str | Path | None = None, budget: float | None = None,

@@ -14,9 +14,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, ExplicitVRLittleEndian, RLELossless,
                          SecondaryCaptureImageStorage, generate_uid)
 
-from challenge.dataset import scan_folder
-from challenge.images import (ImageReadError, image_size, normalise_intensity, read_grey, read_image,
-                              rescale_folder)
+from challenge.dataset import rescale_folder, scan_folder
+from challenge.images import ImageReadError, image_size, normalise_intensity, read_grey, read_image
 
 
 def phantom(height=150, width=110, bits=12, seed=0) -> np.ndarray:

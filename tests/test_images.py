@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from challenge import images
-from challenge.images import (ImageReadError, normalise_intensity, percentile_rescale, read_grey,
-                              rescale_folder)
+from challenge.dataset import rescale_folder
+from challenge.images import ImageReadError, normalise_intensity, percentile_rescale, read_grey
 
 
 def picture(height=120, width=90, seed=0) -> np.ndarray:

@@ -1,6 +1,8 @@
-"""House rules that keep scoring light: challenge/, evaluator/, phantoms/, download/ and review/ never import
+"""House rules.  Scoring stays light: challenge/, evaluator/, phantoms/, download/ and review/ never import
 Keras or TensorFlow, nor does the method's numpy side (its geometry, units, data reading, bundle, stacker
-and overlays)."""
+and overlays).  The packages are layered (``LAYERS``): a package imports only packages of lower layers,
+and no module imports itself back through others (imports inside functions count too)."""
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +41,58 @@ def test_method_numpy_side_does_not_import_keras():
                        "from submission.data import RefinerSamples\n"
                        "RefinerSamples(context=16, pitch=0.02).add(img, 'RH', np.array([[30.0, 40.0]]))\n")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+#: each package's layer: a package may import only packages of lower layers
+LAYERS = {"challenge": 0, "evaluator": 1, "phantoms": 1, "download": 1, "baselines": 1, "submission": 2,
+          "review": 3, "ra2": 4}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports anywhere in its text (``from .x import y`` counts
+    ``pkg.x`` and ``pkg.x.y``; a name that is not a module of ours is left out)."""
+    packages = sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
+    files = {(f"{pkg}.{f.stem}" if f.stem != "__init__" else pkg): f for pkg in packages
+             for f in (ROOT / pkg).glob("*.py")}
+    graph = {m: set() for m in files}
+    for module, path in files.items():
+        package = module.split(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = package + (f".{base}" if base else "")
+                names = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            graph[module] |= {n for n in names if n in files and n != module}
+    return graph
+
+
+def test_every_package_imports_only_lower_layers():
+    graph = _import_graph()
+    packages = {m.split(".")[0] for m in graph}
+    assert packages <= set(LAYERS), f"place the new package(s) {sorted(packages - set(LAYERS))} in LAYERS"
+    upward = sorted(f"{m} imports {t}" for m, ts in graph.items() for t in ts
+                    if m.split(".")[0] != t.split(".")[0] and LAYERS[t.split(".")[0]] >= LAYERS[m.split(".")[0]])
+    assert not upward, upward
+
+
+def test_no_module_imports_itself_back_through_others():
+    graph = _import_graph()
+    cycles, done = [], set()
+
+    def visit(module, path):
+        for nxt in sorted(graph[module]):
+            if nxt in path:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, path + [nxt])
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert not cycles, [" -> ".join(c) for c in cycles]
