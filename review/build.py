@@ -11,8 +11,10 @@ when that patient is shown, so 300 patients cost one small index and one page at
                                     the build's site_id and the predictions file's SHA-256 (drafts' key)
     SITE/data/patients/NNNNN.js     one patient: image files, sizes, landmarks, failed images
     SITE/data/landmarks.js          every landmark (loaded only to download the landmarks CSV)
-    SITE/data/source/               the predictions and landmarks CSV files the site was built from
+    SITE/data/source/               the predictions, landmarks and uncertainty CSV files the site was built from
     SITE/images/NNNNN-LIMB.jpg      the radiographs as read_grey sees them, at most MAX_SIDE px
+    SITE/data/deep/NNNNN-LIMB.js    sources deeper than 8 bits: the same picture at 16 bits (zlib, base64),
+                                    which the page windows itself (window/level on the source's depth)
     SITE/masks/NNNNN-LIMB.png       joint-space masks as transparent colour overlays (with --masks)
     SITE/corrections/               what ``ra2 review --serve`` saved (kept when the site is rebuilt)
 
@@ -104,6 +106,29 @@ def _grey_jpeg(img: np.ndarray, out: Path, max_side: int) -> tuple[int, int]:
     return im.size
 
 
+def _deep_js(img: np.ndarray, size: tuple[int, int], key: str) -> str:
+    """A source deeper than 8 bits at the site's size, as 16-bit values (little-endian, zlib, base64) in a
+    script that hands them to the page: ``RA2_DEEP(key, {width, height, data})``.  A page opened from
+    disk may not read a picture's pixels back, but it may run a script beside it."""
+    import base64
+    import zlib
+
+    h, w = img.shape
+    pic = np.clip(img, 0, 1).astype(np.float32)
+    if (w, h) != tuple(size):
+        pic = np.asarray(Image.fromarray(pic, mode="F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    values = np.round(np.clip(pic, 0, 1) * 65535).astype("<u2")
+    data = base64.b64encode(zlib.compress(values.tobytes(), 6)).decode("ascii")
+    return ("RA2_DEEP(" + json.dumps(key) + "," + json.dumps({"width": int(size[0]), "height": int(size[1]),
+                                                               "data": data}, separators=(",", ":")) + ");\n")
+
+
+def _auto_window(img: np.ndarray) -> list[float]:
+    """The 1st and 99th percentiles of an image in [0, 1]: the page's "auto" window."""
+    lo, hi = np.percentile(img[:: max(1, img.shape[0] // 512), :: max(1, img.shape[1] // 512)], (1, 99))
+    return [round(float(lo), 5), round(float(max(hi, lo + 1e-3)), 5)]
+
+
 def _mask_png(path: Path, size: tuple[int, int], shape: tuple[int, int], out: Path) -> str | None:
     """A joint-space mask (any non-zero pixel = joint space) as a transparent colour PNG of ``size``;
     the reason it was skipped, or None.  Read as the images are (``read_image``: the pixel limit
@@ -122,8 +147,11 @@ def _mask_png(path: Path, size: tuple[int, int], shape: tuple[int, int], out: Pa
 
 
 def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bundle=None, scheme=None,
-               template=None, max_side: int = MAX_SIDE, progress: bool = False) -> dict:
-    """Write the review site; returns a summary (patients, images, failed images, landmarks, masks, index)."""
+               template=None, max_side: int = MAX_SIDE, progress: bool = False, uncertainty=None) -> dict:
+    """Write the review site; returns a summary (patients, images, failed images, landmarks, masks, index).
+
+    ``uncertainty``: the file of ``ra2 predict --uncertainty-out`` (``review.uncertainty``): the page
+    colours cells and landmarks by it and lists patients and joints most uncertain first."""
     from challenge.landmarks import landmark_table, read_landmarks
 
     out = Path(out)
@@ -132,6 +160,13 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     folder = scan_folder(images_dir)
     scores, csv_columns, patients = read_predictions(predictions, template)
     points = landmark_table(read_landmarks(landmarks)) if landmarks is not None else {}
+    unc = None
+    if uncertainty is not None:
+        from .uncertainty import read_uncertainty
+
+        unc = read_uncertainty(uncertainty, patients)
+        if unc["skipped"]:
+            log.warning("%s: %d row(s) of patients not in the predictions skipped", uncertainty, unc["skipped"])
     if masks is not None and not Path(masks).is_dir():
         raise ParameterError("masks", masks, "not a folder (give a folder of {PID}-{LIMB}.png joint-space masks)")
     the_scheme = _scheme(bundle, scheme)
@@ -141,7 +176,7 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     try:
         with staged_folder(out, "review", keep=(CORRECTIONS,)) as tmp:
             summary = _write(tmp, folder, scores, csv_columns, patients, points, masks, the_scheme, layout, max_side,
-                             progress, predictions, landmarks)
+                             progress, predictions, landmarks, unc, uncertainty)
     except OSError as exc:           # a full disk, say: the earlier site (if any) is left as it was
         raise UsageError(f"{out}: the site could not be written ({exc.strerror or exc}); nothing was changed") from exc
     summary["out"] = str(out)
@@ -149,11 +184,19 @@ def build_site(images_dir, predictions, out, *, landmarks=None, masks=None, bund
     return summary
 
 
+def _uncertainty_summary(unc, patients):
+    if unc is None:
+        return None
+    from .uncertainty import for_site
+
+    return for_site(unc, patients)
+
+
 def _write(site: Path, folder, scores, csv_columns, patients, points, masks, scheme, layout, max_side, progress,
-           predictions_path, landmarks_path) -> dict:
+           predictions_path, landmarks_path, unc=None, unc_path=None) -> dict:
     from tqdm import tqdm
 
-    for sub in ("assets", "data/patients", "data/source", "images", "masks"):
+    for sub in ("assets", "data/patients", "data/source", "data/deep", "images", "masks"):
         (site / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy2(STATIC / "index.html", site / "index.html")
     for name in ("review.js", "review.css"):
@@ -161,12 +204,16 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
     shutil.copy2(predictions_path, site / "data" / "source" / "predictions.csv")
     if landmarks_path is not None:
         shutil.copy2(landmarks_path, site / "data" / "source" / "landmarks.csv")
+    if unc_path is not None:
+        shutil.copy2(unc_path, site / "data" / "source" / "uncertainty.csv")
 
     index_rows, all_points, failed_total, n_images, n_masks, used_points = [], {}, [], 0, 0, 0
     jobs = [(i, pid) for i, pid in enumerate(patients)]
     for i, pid in tqdm(jobs, desc="ra2 review", unit="patient", disable=not progress):
         key = f"{i:05d}"
         page = {"id": pid, "key": key, "images": {}, "landmarks": {}}
+        if unc is not None:                   # each landmark's heatmap width (share of the long side)
+            page["widths"] = unc["width"].get(pid, {})
         failed = []
         for limb in LIMBS:
             stem = f"{pid}-{limb}"
@@ -186,7 +233,11 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
                     shown = _grey_jpeg(img, site / file, max_side)
                     n_images += 1
                     entry.update(file=file, width=info.width, height=info.height, shown=list(shown),
-                                 format=info.format, bits=info.bits, mm_per_pixel=info.mm_per_pixel)
+                                 format=info.format, bits=info.bits, mm_per_pixel=info.mm_per_pixel,
+                                 auto=_auto_window(img), deep=None)
+                    if info.bits > 8:
+                        entry["deep"] = f"data/deep/{key}-{limb}.js"
+                        (site / entry["deep"]).write_text(_deep_js(img, shown, f"{key}-{limb}"))
                     mask_path = Path(masks) / f"{stem}.png" if masks is not None else None
                     if mask_path is not None and mask_path.is_file():
                         why = _mask_png(mask_path, shown, img.shape, site / f"masks/{key}-{limb}.png")
@@ -207,6 +258,10 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
         row = scores.loc[pid]
         index_rows.append({"id": pid, "key": key, "failed": failed,          # as read: an export gives them back
                            "scores": [float(row[c]) for c in SCORE_COLUMNS]})
+        if unc is not None:                   # each joint's spread over the scorers, and their sum
+            spread = unc["spread"].get(pid, {})
+            index_rows[-1]["spread"] = spread
+            index_rows[-1]["spread_sum"] = round(sum(spread.values()), 6) if spread else None
 
     unused = sorted(set(points) - set(all_points))
     if unused:
@@ -219,7 +274,9 @@ def _write(site: Path, folder, scores, csv_columns, patients, points, masks, sch
         "site_id": f"{time.time_ns():x}",
         "predictions_sha256": file_sha256(site / "data" / "source" / "predictions.csv"),
         "source": {"images": str(folder.root), "predictions": str(predictions_path),
-                   "landmarks": str(landmarks_path) if landmarks_path is not None else None},
+                   "landmarks": str(landmarks_path) if landmarks_path is not None else None,
+                   "uncertainty": str(unc_path) if unc_path is not None else None},
+        "uncertainty": _uncertainty_summary(unc, patients),
         "id_column": ID, "csv_columns": csv_columns, "score_columns": list(SCORE_COLUMNS),
         "overall": list(OVERALL), "joints": joints, "layout": layout, "limbs": list(LIMBS),
         "scheme": {"name": scheme.name, "carries": scheme.carries},

@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--predictions", metavar="CSV", help="the predictions to review (e.g. from ra2 predict)")
     p.add_argument("--landmarks", metavar="CSV", help="landmarks to draw and correct (ra2 predict --landmarks)")
     p.add_argument("--masks", metavar="DIR", help="joint-space masks {PID}-{LIMB}.png to draw (non-zero = joint space)")
+    p.add_argument("--uncertainty", metavar="CSV", help="the method's uncertainty (ra2 predict --uncertainty-out): "
+                                                        "cells and landmarks coloured by it, patients and joints "
+                                                        "listed most uncertain first")
     p.add_argument("--bundle", metavar="DIR", help="the model bundle: its landmark scheme ties rows of the sheet to "
                                                    "landmarks (default: the svh21 scheme)")
     p.add_argument("--scheme", help="a landmark scheme name or JSON file instead of --bundle's")
@@ -50,11 +53,13 @@ def cmd_review(args) -> int:
             raise UsageError("give --bundle or --scheme, not both")
         summary = build_site(args.images, args.predictions, site, landmarks=args.landmarks, masks=args.masks,
                              bundle=args.bundle, scheme=args.scheme, template=args.template,
-                             max_side=args.max_side, progress=not args.quiet)
+                             max_side=args.max_side, progress=not args.quiet, uncertainty=args.uncertainty)
         failed = f", {len(summary['failed'])} failed image(s)" if summary["failed"] else ""
         print(f"wrote the review site for {summary['patients']} patients ({summary['images']} images, "
               f"{summary['landmarks']} landmarks, {summary['masks']} masks{failed})")
         print(f"open {Path(summary['index']).resolve().as_uri()}")
+    elif args.uncertainty is not None:
+        raise UsageError("--uncertainty is read when the site is built: give --images and --predictions too")
     elif not args.serve:
         raise UsageError("nothing to do: give --images and --predictions to build a site, or --serve to serve one")
     if args.serve:

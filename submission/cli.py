@@ -45,6 +45,10 @@ def register(sub) -> None:
                    help="write each image's predicted joint spaces as {PID}-{LIMB}.png (255 = joint space), "
                         "as 'ra2 review --masks' reads them")
     p.add_argument("--no-stack", action="store_true", help="use patch predictions only, even if the bundle stacks")
+    p.add_argument("--uncertainty-out", metavar="FILE",
+                   help="also write the method's uncertainty (Patient_ID,image,name,measure,value): per joint the "
+                        "spread of the out-of-fold scorers' answers in score units, per landmark its heatmap's "
+                        "width and peak; 'ra2 review --uncertainty' shows it (the predictions do not change)")
     p.add_argument("--summary", metavar="JSON", help="write the run summary to this JSON file")
     p.add_argument("--prior-only", action="store_true",
                    help="write the training prior for every patient even when no image can be used "
@@ -171,8 +175,10 @@ def cmd_predict(args) -> int:
     for option, folder in (("--overlays", args.overlays), ("--masks-out", getattr(args, "masks_out", None))):
         if folder is not None:
             _outside_bundle(folder, option, args.bundle)
-    check_distinct(out=args.out, landmarks_out=args.landmarks_out, summary=args.summary)
-    for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary)):
+    check_distinct(out=args.out, landmarks_out=args.landmarks_out, summary=args.summary,
+                   uncertainty_out=args.uncertainty_out)
+    for option, path in (("--out", args.out), ("--landmarks-out", args.landmarks_out), ("--summary", args.summary),
+                         ("--uncertainty-out", args.uncertainty_out)):
         if path is not None:
             check_output_file(path, option, inputs)
     for option, folder in (("--overlays", args.overlays), ("--masks-out", args.masks_out)):
@@ -184,7 +190,7 @@ def cmd_predict(args) -> int:
     summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
                              overlays=args.overlays, masks_out=args.masks_out,
                              stack=False if args.no_stack else None,
-                             prior_only=args.prior_only)
+                             prior_only=args.prior_only, uncertainty_out=args.uncertainty_out)
     print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
           f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")
     if args.summary:

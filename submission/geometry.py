@@ -136,6 +136,20 @@ def find_peaks(maps: np.ndarray, radius: int = 2) -> tuple[np.ndarray, np.ndarra
     return points, heights
 
 
+def map_width(prob: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(S, S, L) probability maps (each summing to 1) and their (L, 2) peaks (x, y) -> (L,) widths: the
+    root-mean-square distance, in map pixels, of each map's probability from its peak.  A sharp map
+    gives about its Gaussian's sd; a flat one, or one with a second peak at another joint, much more."""
+    s = prob.shape[0]
+    yy, xx = np.mgrid[0:s, 0:s]
+    out = np.zeros(prob.shape[2])
+    for k in range(prob.shape[2]):
+        p = prob[:, :, k]
+        d2 = (xx - points[k, 0]) ** 2 + (yy - points[k, 1]) ** 2
+        out[k] = np.sqrt((p * d2).sum() / max(p.sum(), 1e-12))
+    return out
+
+
 def turn(points: np.ndarray, size: int) -> np.ndarray:
     """Canonical points after turning the square frame by 180°."""
     return (size - 1) - np.asarray(points, dtype=float)

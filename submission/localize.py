@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .geometry import find_peaks, heatmaps, random_affine, spatial_softmax, turn, warp, with_coords
+from .geometry import find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp, with_coords
 from .models import build_localizer, epoch_plan, heatmap_loss, train_steps
 
 
@@ -74,17 +74,20 @@ class LocalizerData(keras.utils.PyDataset):
         return with_coords(np.stack(xs)), np.stack(ys)
 
 
-def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True, widths: bool = False):
     """Canonical points (n, L, 2) and confidences (n,) for canonical images (n, S, S).
 
     With ``both_ways`` the turned image is also scored and, per image, the
-    orientation with the higher mean peak height is kept.
+    orientation with the higher mean peak height is kept.  With ``widths``, also the kept maps'
+    peak heights and widths (n, L, 2: ``geometry.map_width``, canonical pixels), the landmarks'
+    confidence that ``ra2 predict --uncertainty-out`` writes; the points are the same.
     """
     size = images.shape[1]
     maps = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images)), dtype=np.float64))
     found = [find_peaks(m) for m in maps]
     points = np.stack([p for p, _ in found])
     conf = np.array([h.mean() for _, h in found])
+    kept = list(maps)
     if both_ways:
         turned = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images[:, ::-1, ::-1].copy())),
                                             dtype=np.float64))
@@ -92,4 +95,8 @@ def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True) -> t
             p, h = find_peaks(m)
             if h.mean() > conf[i]:
                 points[i], conf[i] = turn(p, size), h.mean()
-    return points, conf
+                kept[i] = m[::-1, ::-1]
+    if not widths:
+        return points, conf
+    spread = np.stack([np.stack([find_peaks(m)[1], map_width(m, pts)], -1) for m, pts in zip(kept, points)])
+    return points, conf, spread

@@ -43,15 +43,21 @@ class ImageResult:
     scores: dict               # full column name -> predicted score (patch, before stacking)
     masks: np.ndarray | None   # (L, patch, patch) joint-space probabilities, mirrored like the patches
     patch_side: float = 0.0    # side of a joint patch in stored pixels
+    spread: dict | None = None  # with uncertainty: column -> sd of the K scorers' answers (score units)
+    confidence: dict | None = None  # with uncertainty: landmark -> (heatmap peak height, width / long side)
 
 
 class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients.
 
     ``seconds`` keeps, per stage of ``analyse`` (frame, localizer, refiner, patches, scorer), the
-    seconds each image took in it (``benchmarks/bench_predict.py`` prints their medians)."""
+    seconds each image took in it (``benchmarks/bench_predict.py`` prints their medians).
 
-    def __init__(self, bundle_dir: str | Path):
+    ``uncertainty``: ``analyse`` also gives each column's spread over the K out-of-fold scorers and
+    each landmark's heatmap peak and width (``ImageResult.spread``, ``.confidence``); the scorers'
+    averaged answer, and so every prediction, is computed as without it."""
+
+    def __init__(self, bundle_dir: str | Path, *, uncertainty: bool = False):
         self.bundle = Bundle.load(bundle_dir)
         self.dir = self.bundle.folder
         self.settings = self.bundle.settings
@@ -62,7 +68,14 @@ class Method:
         self.refiners = {k: b.load_model(b.refiner_file(k)) for k in self.kinds if self.settings.refines}
         from .score import ensemble
 
-        self.scorers = {k: ensemble([b.load_model(f) for f in b.scorer_files(k)]) for k in self.kinds}
+        self.scorers, self.members = {}, {}
+        for k in self.kinds:
+            models = [b.load_model(f) for f in b.scorer_files(k)]
+            self.scorers[k] = ensemble(models)
+            if uncertainty:
+                from .score import members
+
+                self.members[k] = members(models)
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
         self._traced: set[str] = set()
@@ -96,14 +109,19 @@ class Method:
         clock = _Clock(self.seconds)
         cimg, frame = canonical(img, limb, s.loc_size)
         clock("frame")
-        points, _ = predict_canonical(self.localizers[kind], cimg[None], both_ways=s.both_ways)
-        xy = frame.to_stored(points[0])
+        unsure = bool(self.members)
+        found = predict_canonical(self.localizers[kind], cimg[None], both_ways=s.both_ways, widths=unsure)
+        xy = frame.to_stored(found[0][0])
+        if unsure:                         # canonical pixels -> share of the long side
+            conf = found[2][0] * [1.0, 1.0 / (frame.scale_x * max(img.shape))]
         clock("localizer")
         if kind in self.refiners:
             from .refine import refine_points
 
             xy = refine_points(self.refiners[kind], img, limb, xy, crop=s.ref_crop, pitch=s.ref_pitch,
-                               passes=s.ref_passes, turned=s.ref_turned)
+                               passes=s.ref_passes, turned=s.ref_turned, widths=unsure)
+            if unsure:
+                xy, conf = xy
             clock("refiner")
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
@@ -118,8 +136,16 @@ class Method:
         clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
-        return ImageResult(stem, limb, img.shape[1], img.shape[0],
-                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
+        res = ImageResult(stem, limb, img.shape[1], img.shape[0],
+                          {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
+        if unsure:
+            answers, _ = predict_patches(self.members[kind], patches, np.arange(len(names)), patch=s.patch_px(kind),
+                                         n_landmarks=len(names), turn=s.scorer_turn)     # (L, K, C) unit space
+            sd = (2.0 ** (answers * column_top(kind)) - 1).std(axis=1)                     # in score units
+            res.spread = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), sd)}
+            res.confidence = {n: (float(h), float(wd)) for n, (h, wd) in zip(names, conf)}
+            clock("uncertainty")
+        return res
 
     def combine(self, log_patch: pd.DataFrame, *, stack: bool | None = None) -> pd.DataFrame:
         """log2-space patch predictions (NaN where missing) -> final scores (89 columns).  The totals
@@ -180,19 +206,29 @@ def _overlay(img, res, method, path: Path) -> None:
 
 def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks_out=None, overlays=None,
                    masks_out=None, stack: bool | None = None, progress: bool = True, method: Method | None = None,
-                   prior_only: bool = False) -> dict:
+                   prior_only: bool = False, uncertainty_out=None) -> dict:
     """Predict every template patient; returns a summary (patients, images, missing and failed images,
     seconds, device).
 
     A run in which no image at all could be used is refused (``UsageError``, nothing
     written) unless ``prior_only``: then every patient gets the training prior.
+
+    ``uncertainty_out``: also write the method's own uncertainty there (``UNCERTAINTY_COLUMNS``,
+    one row per analysed image and joint column or landmark; see ``uncertainty_rows``); the
+    predictions are the same as without it.  A bundle with one scorer of a limb kind has no spread
+    to give: refused before any work.
     """
     start = time.time()
     template = read_template(template_path)
     folder = scan_folder(images_dir)
     for line in folder.ambiguity_lines():
         log.warning("%s", line)
-    method = method or Method(bundle_dir)
+    if uncertainty_out is not None:
+        check_spread(method.bundle if method is not None else Bundle.load(bundle_dir))
+    method = method or Method(bundle_dir, uncertainty=uncertainty_out is not None)
+    if uncertainty_out is not None and not method.members:
+        raise ValueError("predict_folder(uncertainty_out=...) needs a Method(..., uncertainty=True)")
+    unsure = []
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)
     rows, failed, missing, ignored, results = [], [], [], [], []
@@ -233,6 +269,8 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
 
             Image.fromarray(joint_space_mask(res, method)).save(mask_staging.path(f"{res.stem}.png"))
         results.append(res.stem)
+        if uncertainty_out is not None:
+            unsure.extend(uncertainty_rows(patient, res))
     if not results and not prior_only:
         staging.discard()
         mask_staging.discard()
@@ -245,6 +283,10 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     if landmarks_out is not None:
         from challenge.landmarks import write_landmarks
         write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]), landmarks_out)
+    if uncertainty_out is not None:
+        from challenge.outputs import write_csv
+
+        write_csv(uncertainty_out, pd.DataFrame(unsure, columns=list(UNCERTAINTY_COLUMNS)))
     staging.commit()
     mask_staging.commit()
     seconds = time.time() - start
@@ -252,6 +294,38 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             "ignored": ignored, "seconds": round(seconds, 3),
             "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
             "out": str(out_path)}
+
+
+#: the columns of ``ra2 predict --uncertainty-out`` (README, "The method's uncertainty")
+UNCERTAINTY_COLUMNS = ("Patient_ID", "image", "name", "measure", "value")
+#: its measures: a joint column's spread, a landmark's heatmap width and peak height
+UNCERTAINTY_MEASURES = ("scorer_sd", "heatmap_width", "heatmap_peak")
+
+
+def uncertainty_rows(patient: str, res: ImageResult) -> list[dict]:
+    """One image's rows of the uncertainty file: per joint column it carries, ``scorer_sd`` (the
+    population standard deviation of the K out-of-fold scorers' answers for its patch, in the
+    column's score units, before stacking); per landmark, ``heatmap_width`` (the root-mean-square
+    distance of the final heatmap's probability from the point found, as a share of the image's long
+    side) and ``heatmap_peak`` (that map's height at its peak, 0-1).  Rounded to 6 decimals."""
+    out = [{"Patient_ID": patient, "image": res.stem, "name": col, "measure": "scorer_sd", "value": round(v, 6)}
+           for col, v in sorted(res.spread.items(), key=lambda cv: JOINT_COLUMNS.index(cv[0]))]
+    for name, (peak, width) in res.confidence.items():
+        if np.isfinite(width):
+            out += [{"Patient_ID": patient, "image": res.stem, "name": name, "measure": "heatmap_width",
+                     "value": round(width, 6)},
+                    {"Patient_ID": patient, "image": res.stem, "name": name, "measure": "heatmap_peak",
+                     "value": round(peak, 6)}]
+    return out
+
+
+def check_spread(bundle: Bundle) -> None:
+    """Refuse a bundle whose limb kinds do not all have two scorers or more: no spread to write."""
+    single = [f"{k} ({bundle.n_scorers.get(k, 0)})" for k in bundle.kinds if bundle.n_scorers.get(k, 0) < 2]
+    if single:
+        raise UsageError(f"--uncertainty-out: the bundle {bundle.folder} has fewer than two scorers for "
+                         f"{', '.join(single)}, so their answers have no spread (a bundle trained with the "
+                         "stacker keeps one scorer per fold)")
 
 
 def _interrupted(exc: BaseException) -> bool:

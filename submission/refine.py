@@ -51,7 +51,7 @@ import numpy as np
 from keras import layers
 
 from .data import RefinerSamples
-from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, refine_frame, spatial_softmax, with_coords
+from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, map_width, refine_frame, spatial_softmax, with_coords
 from .models import _block, epoch_plan, heatmap_loss, train_steps
 
 PITCH = 0.0025        # a crop pixel as a share of the stored image's long side
@@ -184,7 +184,7 @@ def train_refiner(samples: RefinerSamples, n_landmarks: int, *, crop: int = CROP
 
 
 def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: int = CROP, passes: int = 1,
-                  pitch: float = PITCH, turned: bool = False, prior: float | None = PRIOR) -> np.ndarray:
+                  pitch: float = PITCH, turned: bool = False, prior: float | None = PRIOR, widths: bool = False):
     """Refined stored-image points (L, 2) of a stored image (H, W) from estimates (L, 2) (NaN stays NaN).
 
     One ``predict_on_batch`` call per pass with all L crops (2L with ``turned``: each crop also
@@ -194,6 +194,10 @@ def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: in
     ``prior``: the sd (share of the long side) of a Gaussian prior around each estimate that
     multiplies the network's map: a far peak needs more evidence than a near one, so that a
     refiner that confuses a landmark with a neighbour in view keeps the nearer one (None: none).
+
+    ``widths``: also return (L, 2) of the last pass's maps (prior included, as the points were found):
+    each peak's height and width (``geometry.map_width``) as a share of the long side, NaN where the
+    point is; the confidence ``ra2 predict --uncertainty-out`` writes.  The points are the same.
     """
     side, n_landmarks = model.input["crop"].shape[1], model.input["landmark"].shape[-1]
     if side != crop:
@@ -222,10 +226,15 @@ def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: in
         prob = spatial_softmax(logits)
         if turned:
             prob = 0.5 * (prob[:n_landmarks] + prob[n_landmarks:, ::-1, ::-1])
-        peaks = np.stack([find_peaks(p)[0][0] for p in prob])
+        found = [find_peaks(p) for p in prob]
+        peaks = np.stack([f[0][0] for f in found])
         pts = np.where(ok[:, None], pts + peaks - (crop - 1) / 2, np.nan)
     out = frame.to_stored(pts)
     out[:, 0] = np.clip(out[:, 0], 0, w - 1)
     out[:, 1] = np.clip(out[:, 1], 0, h - 1)
     out[~ok] = np.nan
-    return out
+    if not widths:
+        return out
+    spread = np.array([[f[1][0], map_width(p, f[0])[0] * pitch] for p, f in zip(prob, found)])
+    spread[~ok] = np.nan
+    return out, spread

@@ -186,6 +186,18 @@ def ensemble(models) -> keras.Model:
                                 for name in outs[0]}, name="scorers")
 
 
+def members(models) -> keras.Model:
+    """One model that gives every scorer's own scores side by side: ``{"scores": (N, K, C)}`` for K
+    scorers (``ra2 predict --uncertainty-out`` reads their spread).  It shares the layers of
+    ``models`` and leaves ``ensemble``'s averaged answer alone: that is computed by its own call, as
+    without it, so the predictions do not change."""
+    inputs = {t.name.split(":")[0]: keras.Input(t.shape[1:], name=t.name.split(":")[0])
+              for t in models[0].inputs}
+    outs = [layers.Reshape((1, -1), name=f"member_{k + 1}")(m(inputs)["scores"]) for k, m in enumerate(models)]
+    stacked = outs[0] if len(outs) == 1 else layers.Concatenate(axis=1, name="member_scores")(outs)
+    return keras.Model(inputs, {"scores": stacked}, name="scorer_members")
+
+
 def predict_patches(model, patches: np.ndarray, landmarks: np.ndarray, *, patch: int, n_landmarks: int,
                     batch: int = 256, turn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Unit-space scores (N, K) and mask probabilities (N, patch, patch) or None, for context patches.

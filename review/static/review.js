@@ -11,6 +11,11 @@
  * edited joints' differences (new - predicted); every other value is exported as read.  Downloads are
  * built here: the predictions CSV in the template's column order, the landmarks CSV (image,landmark,x,y)
  * and review_state.csv (Patient_ID,state); "load corrections" reads an exported predictions CSV back.
+ * With --uncertainty (RA2_INDEX.uncertainty) the list opens most uncertain first, cells and landmarks in the
+ * site's top 10 % / next 20 % are coloured, and the sheet lists the patient's joints most uncertain first.
+ * The joint strip shows the selected joint's left and right crops with score buttons; the viewer windows
+ * each source on its own depth (data/deep/*.js for sources deeper than 8 bits), inverts, turns, flips,
+ * enlarges a panel and links the zoom of left and right.
  */
 (function () {
   'use strict';
@@ -37,11 +42,38 @@
     edits: { scores: {}, landmarks: {} },
     review: {},                                       // patient ID: 'reviewed' (marked by the reader)
     pending: null,                                    // served: drafts the server has not seen, offered
-    sort: { col: 'order', dir: 1 }, failedOnly: false, editedOnly: false, query: '',
-    view: { contrast: 1, brightness: 1, masks: true, landmarks: true, labels: true },
+    sort: IDX.uncertainty ? { col: 'spread', dir: -1 } : { col: 'order', dir: 1 },   // most uncertain first
+    failedOnly: false, editedOnly: false, query: '',
+    // window: null (the source's whole range), 'auto' (each image's 1st-99th percentile) or {l, w} (shares)
+    view: { window: null, invert: false, link: true, masks: true, landmarks: true, labels: true },
+    panels: {}, big: null,                            // per limb: {rot, flip}; the enlarged panel
+    selected: null, selectedFor: null, unsureAt: -1,  // the joint in the strip
     listOrder: IDX.patients.map(function (p) { return p.key; }),
     current: null
   };
+
+  // ------------------------------------------------------------------ the method's uncertainty (--uncertainty)
+  var UNC = IDX.uncertainty || null;    // {cell_cuts, landmark_cuts, top, next}: the classes' lower bounds
+  function spreadOf(p, col) {           // the spread of the scorers' answers (score units), or null
+    return p.spread && Object.prototype.hasOwnProperty.call(p.spread, col) ? p.spread[col] : null;
+  }
+  function uclass(v, cuts) {            // 'u1': among the top share of the site, 'u2': the next share
+    if (v === null || v === undefined || !cuts) return '';
+    return v > cuts[0] ? 'u1' : v > cuts[1] ? 'u2' : '';
+  }
+  function unsureJoints(p) {            // the patient's joints, most uncertain first (then the sheet's order)
+    return Object.keys(p.spread || {}).sort(function (a, b) {
+      return p.spread[b] - p.spread[a] || COL[a] - COL[b];
+    });
+  }
+  var patientCuts = (function () {      // the same classes for the patients' sums
+    var v = IDX.patients.map(function (p) { return p.spread_sum; }).filter(function (x) { return typeof x === 'number'; })
+      .sort(function (a, b) { return b - a; });
+    if (!UNC || !v.length) return null;
+    return [Math.ceil(UNC.top * v.length - 1e-9), Math.ceil((UNC.top + UNC.next) * v.length - 1e-9)].map(function (n) {
+      return n < v.length ? v[n] : 0;   // as review/uncertainty.py's cuts: the largest value left out of the share
+    });
+  })();
 
   // ------------------------------------------------------------------ small helpers
   function el(tag, attrs, children) {
@@ -431,13 +463,14 @@
   var LIST_COLUMNS = [
     ['order', '#'], ['id', 'Patient'], ['Overall_Tol', 'Total'], ['Overall_erosion', 'Erosion'],
     ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['state', 'Review']
-  ];
+  ].concat(IDX.uncertainty ? [['spread', 'Spread']] : []);
   var STATE_RANK = { 'not reviewed': 0, reviewed: 1, corrected: 2 };
   function sortValue(p, col) {
     if (col === 'order') return p.order;
     if (col === 'id') return p.id;
     if (col === 'failed') return p.failed.length;
     if (col === 'state') return STATE_RANK[reviewState(p)];
+    if (col === 'spread') return typeof p.spread_sum === 'number' ? p.spread_sum : -1;
     var t = totals(p);
     return col === 'Overall_Tol' ? t.total : col === 'Overall_erosion' ? t.erosion : t.narrowing;
   }
@@ -457,6 +490,7 @@
   function renderList() {
     state.current = null;
     shownViewers = {};
+    page = null;
     document.title = 'RA2 review: ' + IDX.patients.length + ' patients';
     var nFailed = IDX.patients.filter(function (p) { return p.failed.length; }).length;
     var search = el('input', { type: 'search', placeholder: 'patient ID', value: state.query, id: 'search' });
@@ -502,7 +536,11 @@
           el('td', { class: p.failed.length ? 'failed' : null, text: failedText || '—',
                      title: p.failed.map(function (f) { return f.limb + ': ' + f.reason; }).join('\n') || null }),
           el('td', { class: 'state ' + st.replace(' ', '-'), text: st })
-        ]));
+        ].concat(UNC ? [el('td', { class: 'spread ' + uclass(p.spread_sum, patientCuts),
+                                   text: typeof p.spread_sum === 'number' ? show(round(p.spread_sum, 2)) : '—',
+                                   title: "the sum of the patient's joints' spreads (score units); the most uncertain: " +
+                                     unsureJoints(p).slice(0, 3).map(function (c) {
+                                       return c + ' ±' + show(round(p.spread[c], 2)); }).join(', ') })] : [])));
       });
       tbody.append(frag);
       count.textContent = rows.length + ' of ' + IDX.patients.length + ' patients shown · ' + nFailed +
@@ -543,97 +581,245 @@
       el('p', { class: 'note', text: "Totals are the method's own (calibrated, not sums of the joints); a " +
         "corrected joint moves its patient's totals by its difference from the prediction (the predicted total on " +
         'hover). Review: not reviewed, reviewed (marked with r or the button on the patient page), corrected (has ' +
-        'edits). Click a column to sort; open a patient to read the radiographs.' })
+        'edits). ' + (UNC ? "Spread: the sum of the patient's joints' spreads over the method's out-of-fold scorers " +
+        '(score units); the list starts with the most uncertain patients, the darkest pink being the top ' +
+        Math.round(UNC.top * 100) + ' %. ' : '') + 'Click a column to sort; open a patient to read the radiographs.' })
     ]));
     fill();
   }
 
   // ------------------------------------------------------------------ one radiograph
-  function Viewer(panel, p, limb, image, points, onMoved) {
-    var W = image.width, H = image.height, stem = image.stem;
-    var svg = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, preserveAspectRatio: 'xMidYMid meet',
-                          'data-limb': limb, class: 'view' });
+  // The picture, its mask and its landmarks sit in one group that a panel may turn by 90° steps and flip;
+  // zoom and pan move the SVG's viewBox (view units = image pixels).  Window/level: an 8-bit source is
+  // windowed by an SVG colour matrix on its JPEG copy (exact on 8 bits); a deeper source's 16-bit values
+  // (data/deep/*.js) are windowed here through a lookup table into a picture that replaces the JPEG.
+  var IDENTITY = '1 0 0 0 0  0 1 0 0 0  0 0 1 0 0  0 0 0 1 0';
+  var deepData = {}, deepWaiting = {};
+  window.RA2_DEEP = function (key, d) {
+    var cbs = deepWaiting[key] || [];
+    delete deepWaiting[key];
+    var bin = atob(d.data), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'))).arrayBuffer()
+      .then(function (buf) {
+        deepData[key] = { width: d.width, height: d.height, values: new Uint16Array(buf) };
+        cbs.forEach(function (cb) { cb(deepData[key]); });
+      }).catch(function (err) { status('the 16-bit picture ' + key + ' could not be read: ' + err.message, 'error'); });
+  };
+  function loadDeep(src, key, cb) {
+    if (deepData[key]) return cb(deepData[key]);
+    if (deepWaiting[key]) { deepWaiting[key].push(cb); return; }
+    deepWaiting[key] = [cb];
+    withScript(src, function () {});
+  }
+  function windowOf(image, v) {          // [lo, hi] in [0, 1] of the source's range
+    if (v.window === 'auto') return image.auto || [0, 1];
+    if (v.window && typeof v.window === 'object') {
+      return [v.window.l - v.window.w / 2, v.window.l + v.window.w / 2];
+    }
+    return [0, 1];
+  }
+  function levels(image) { return Math.pow(2, Math.min(image.bits || 8, 16)) - 1; }
+  function wlText(image, v) {
+    var wl = windowOf(image, v), top = levels(image);
+    return 'W ' + Math.round((wl[1] - wl[0]) * top) + ' · L ' + Math.round((wl[0] + wl[1]) / 2 * top) +
+      ' of 0–' + top + (v.invert ? ' · inverted' : '');
+  }
+  var PARTNER = { LH: 'RH', RH: 'LH', LF: 'RF', RF: 'LF' };
+
+  function Viewer(panel, p, limb, image, points, widths, onMoved, onView) {
+    var W = image.width, H = image.height, stem = image.stem, self = this;
+    var look = state.panels[limb] || (state.panels[limb] = { rot: 0, flip: false });
+    var svg = sv('svg', { preserveAspectRatio: 'xMidYMid meet', 'data-limb': limb, class: 'view' });
+    var filt = sv('filter', { id: 'wl-' + limb, 'color-interpolation-filters': 'sRGB', x: 0, y: 0,
+                              width: 1, height: 1, filterUnits: 'objectBoundingBox' });
+    var matrix = sv('feColorMatrix', { type: 'matrix', values: IDENTITY });
+    filt.append(matrix);
+    var defs = sv('defs');
+    defs.append(filt);
+    svg.append(defs);
+    var frame = sv('g', { class: 'frame' });
     var pic = sv('image', { href: image.file, x: 0, y: 0, width: W, height: H, preserveAspectRatio: 'none',
-                            class: 'pic' });
-    svg.append(pic);
-    if (image.mask) svg.append(sv('image', { href: image.mask, x: 0, y: 0, width: W, height: H,
-                                             preserveAspectRatio: 'none', class: 'mask', opacity: 0.55 }));
+                            class: 'pic', filter: 'url(#wl-' + limb + ')' });
+    frame.append(pic);
+    if (image.mask) frame.append(sv('image', { href: image.mask, x: 0, y: 0, width: W, height: H,
+                                               preserveAspectRatio: 'none', class: 'mask', opacity: 0.55 }));
     var marks = sv('g', { class: 'landmarks' });
-    svg.append(marks);
+    frame.append(marks);
+    svg.append(frame);
     panel.append(svg);
-    var vb = { x: 0, y: 0, w: W, h: H }, items = {};
+    var vb, items = {}, M, href = image.file, blobUrl = null, deep = null, rendering = false, again = false;
 
     Object.keys(points || {}).forEach(function (name) {
       var moved = state.edits.landmarks[stem] && state.edits.landmarks[stem][name];
       var xy = moved || points[name];
-      var g = sv('g', { class: 'lm' + (moved ? ' moved' : ''), 'data-name': name, 'data-stem': stem });
+      var w = widths && widths[name];
+      var cls = uclass(w, UNC && UNC.landmark_cuts);
+      var g = sv('g', { class: 'lm' + (moved ? ' moved' : '') + (cls ? ' ' + cls : ''), 'data-name': name,
+                        'data-stem': stem, 'data-width': w === undefined ? null : String(w) });
       var c = sv('circle', { cx: xy[0], cy: xy[1], r: 6 });
       var t = sv('text', { x: xy[0], y: xy[1], text: name });
+      if (w !== undefined) {
+        var tip = sv('title');
+        tip.textContent = name + ': heatmap width ' + round(w, 4) + ' of the long side' +
+          (cls === 'u1' ? ' (among the 10 % widest)' : cls === 'u2' ? ' (among the next 20 %)' : '');
+        g.append(tip);
+      }
       g.append(c, t);
       marks.append(g);
       items[name] = { g: g, c: c, t: t, xy: xy.slice() };
     });
 
+    function viewSize() { return look.rot % 180 ? [H, W] : [W, H]; }
+    function transform() {               // image -> view: flip, then turn clockwise by look.rot
+      var f = look.flip ? [-1, 0, 0, 1, W, 0] : [1, 0, 0, 1, 0, 0];
+      var r = { 0: [1, 0, 0, 1, 0, 0], 90: [0, 1, -1, 0, H, 0], 180: [-1, 0, 0, -1, W, H], 270: [0, -1, 1, 0, 0, W] }[look.rot];
+      return [r[0] * f[0] + r[2] * f[1], r[1] * f[0] + r[3] * f[1], r[0] * f[2] + r[2] * f[3], r[1] * f[2] + r[3] * f[3],
+              r[0] * f[4] + r[2] * f[5] + r[4], r[1] * f[4] + r[3] * f[5] + r[5]];
+    }
+    function toVw(x, y) { return [M[0] * x + M[2] * y + M[4], M[1] * x + M[3] * y + M[5]]; }
+    function toImg(x, y) {
+      var det = M[0] * M[3] - M[1] * M[2], dx = x - M[4], dy = y - M[5];
+      return [(M[3] * dx - M[2] * dy) / det, (-M[1] * dx + M[0] * dy) / det];
+    }
+    function setFrame() {
+      M = transform();
+      frame.setAttribute('transform', 'matrix(' + M.join(' ') + ')');
+      var s = viewSize();
+      vb = { x: 0, y: 0, w: s[0], h: s[1] };
+      panel.setAttribute('data-rot', look.rot);
+      panel.setAttribute('data-flip', look.flip ? '1' : '0');
+    }
     function pxPerUnit() {               // screen pixels per image pixel at the current zoom
       var r = svg.getBoundingClientRect();
       return Math.min(r.width / vb.w, r.height / vb.h) || 1;
     }
     function restyle() {
       var u = 1 / pxPerUnit();
+      var det = M[0] * M[3] - M[1] * M[2], ia = M[3] / det, ib = -M[1] / det, ic = -M[2] / det, id = M[0] / det;
       Object.keys(items).forEach(function (n) {
-        var it = items[n];
-        it.c.setAttribute('r', 6 * u); it.c.setAttribute('stroke-width', 1.6 * u);
+        var it = items[n], big = it.g.classList.contains('u1') ? 1.35 : 1;
+        it.c.setAttribute('r', 6 * u * big); it.c.setAttribute('stroke-width', 1.6 * u * big);
+        var tx = it.xy[0] + 8 * u, ty = it.xy[1] + 4 * u;
         it.t.setAttribute('font-size', 11 * u); it.t.setAttribute('stroke-width', 2.5 * u);
-        it.t.setAttribute('x', it.xy[0] + 8 * u); it.t.setAttribute('y', it.xy[1] + 4 * u);
+        it.t.setAttribute('x', tx); it.t.setAttribute('y', ty);
+        // labels stay upright whatever the panel's turn and flip
+        it.t.setAttribute('transform', 'matrix(' + [ia, ib, ic, id, it.xy[0] - (ia * it.xy[0] + ic * it.xy[1]),
+                                                     it.xy[1] - (ib * it.xy[0] + id * it.xy[1])].join(' ') + ')');
       });
     }
-    function apply() {
+    function apply(user) {
       svg.setAttribute('viewBox', [vb.x, vb.y, vb.w, vb.h].join(' '));
       restyle();
+      if (user && onView) onView(limb);
     }
-    function toImage(evt) {
+    function toView(evt) {
       var pt = svg.createSVGPoint();
       pt.x = evt.clientX; pt.y = evt.clientY;
       return pt.matrixTransform(svg.getScreenCTM().inverse());
     }
-    this.reset = function () { vb = { x: 0, y: 0, w: W, h: H }; apply(); };
+    function toImage(evt) {
+      var pt = svg.createSVGPoint();
+      pt.x = evt.clientX; pt.y = evt.clientY;
+      return pt.matrixTransform(frame.getScreenCTM().inverse());
+    }
+    function setHref(url) {
+      href = url;
+      pic.setAttribute('href', url);
+      document.querySelectorAll('image.strip-pic[data-limb="' + limb + '"]').forEach(function (im) {
+        im.setAttribute('href', url);
+      });
+    }
+    function render() {                  // a deep source windowed here, exactly, from its 16-bit values
+      if (!deep) return;
+      if (rendering) { again = true; return; }
+      rendering = true;
+      var wl = windowOf(image, state.view), lo = wl[0] * 65535, span = Math.max(1e-9, (wl[1] - wl[0]) * 65535);
+      var lut = new Uint8Array(65536), inv = state.view.invert;
+      for (var k = 0; k < 65536; k++) {
+        var t = Math.min(1, Math.max(0, (k - lo) / span));
+        lut[k] = Math.round((inv ? 1 - t : t) * 255);
+      }
+      var canvas = document.createElement('canvas');
+      canvas.width = deep.width; canvas.height = deep.height;
+      var ctx = canvas.getContext('2d'), out = ctx.createImageData(deep.width, deep.height), px = out.data;
+      var vals = deep.values;
+      for (var i = 0, j = 0; i < vals.length; i++, j += 4) {
+        var g = lut[vals[i]];
+        px[j] = g; px[j + 1] = g; px[j + 2] = g; px[j + 3] = 255;
+      }
+      ctx.putImageData(out, 0, 0);
+      canvas.toBlob(function (blob) {
+        var old = blobUrl;
+        blobUrl = URL.createObjectURL(blob);
+        matrix.setAttribute('values', IDENTITY);
+        setHref(blobUrl);
+        panel.setAttribute('data-deep', 'rendered');
+        if (old) setTimeout(function () { URL.revokeObjectURL(old); }, 2000);
+        rendering = false;
+        if (again) { again = false; render(); }
+      }, 'image/png');
+    }
+
+    this.reset = function () { var s = viewSize(); vb = { x: 0, y: 0, w: s[0], h: s[1] }; apply(true); };
     this.restyle = restyle;
-    this.filter = function (v) {
-      pic.style.filter = 'brightness(' + v.brightness + ') contrast(' + v.contrast + ')';
+    this.href = function () { return href; };
+    this.filter = function (v) {         // window/level and invert
+      var title = panel.querySelector('.wl');
+      if (title) title.textContent = wlText(image, v);
+      if (deep) { render(); return; }
+      var wl = windowOf(image, v), a = 1 / Math.max(1e-6, wl[1] - wl[0]), b = -wl[0] * a;
+      if (v.invert) { a = -a; b = 1 - b; }
+      var row = function (k) { var r = [0, 0, 0, 0, 0]; r[0] = a; r[4] = b; return r.join(' '); };
+      matrix.setAttribute('values', [row(0), row(1), row(2), '0 0 0 1 0'].join('  '));
     };
     this.highlight = function (names) {
       Object.keys(items).forEach(function (n) { items[n].g.classList.toggle('hl', names.indexOf(n) >= 0); });
     };
+    this.point = function (name) { return items[name] ? items[name].xy.slice() : null; };
+    this.names = function () { return Object.keys(items); };
+    this.turn = function () { look.rot = (look.rot + 90) % 360; setFrame(); apply(true); };
+    this.flip = function () { look.flip = !look.flip; setFrame(); apply(true); };
+    this.centre = function () {          // the image point at the centre of the view, and the zoom
+      var s = viewSize();
+      return { xy: toImg(vb.x + vb.w / 2, vb.y + vb.h / 2), share: vb.w / s[0] };
+    };
+    this.lookAt = function (xy, share) { // centre the view on an image point at a zoom (no echo to the partner)
+      var s = viewSize(), w = Math.min(s[0] * 1.5, Math.max(s[0] / 40, share * s[0])), h = w * s[1] / s[0];
+      var c = toVw(xy[0], xy[1]);
+      vb = { x: c[0] - w / 2, y: c[1] - h / 2, w: w, h: h };
+      apply(false);
+    };
+    this.size = function () { return [W, H]; };
 
     svg.addEventListener('wheel', function (evt) {
       evt.preventDefault();
-      var f = Math.exp(evt.deltaY * 0.0015);
-      var nw = Math.min(W * 1.5, Math.max(W / 40, vb.w * f));
+      var s = viewSize(), f = Math.exp(evt.deltaY * 0.0015);
+      var nw = Math.min(s[0] * 1.5, Math.max(s[0] / 40, vb.w * f));
       f = nw / vb.w;
-      var p0 = toImage(evt);
+      var p0 = toView(evt);
       vb = { x: p0.x - (p0.x - vb.x) * f, y: p0.y - (p0.y - vb.y) * f, w: vb.w * f, h: vb.h * f };
-      apply();
+      apply(true);
     }, { passive: false });
 
     var drag = null;
     svg.addEventListener('pointerdown', function (evt) {
       if (evt.button !== 0) return;
       var g = evt.target.closest && evt.target.closest('.lm');
-      var p0 = toImage(evt);
-      drag = g ? { kind: 'landmark', name: g.getAttribute('data-name'), start: p0 } : { kind: 'pan', start: p0 };
+      drag = g ? { kind: 'landmark', name: g.getAttribute('data-name') } : { kind: 'pan', start: toView(evt) };
       if (!g) svg.classList.add('panning');
       svg.setPointerCapture(evt.pointerId);
       evt.preventDefault();
     });
     svg.addEventListener('pointermove', function (evt) {
       if (!drag) return;
-      var q = toImage(evt);
       if (drag.kind === 'pan') {
+        var q = toView(evt);
         vb.x += drag.start.x - q.x; vb.y += drag.start.y - q.y;
-        apply();
+        apply(true);
       } else {
-        var it = items[drag.name];
-        it.xy = [Math.min(W - 1, Math.max(0, q.x)), Math.min(H - 1, Math.max(0, q.y))];
+        var it = items[drag.name], qi = toImage(evt);
+        it.xy = [Math.min(W - 1, Math.max(0, qi.x)), Math.min(H - 1, Math.max(0, qi.y))];
         it.c.setAttribute('cx', it.xy[0]); it.c.setAttribute('cy', it.xy[1]);
         drag.moved = true;
         restyle();
@@ -653,7 +839,16 @@
     svg.addEventListener('pointerup', end);
     svg.addEventListener('pointercancel', end);
     svg.addEventListener('dblclick', this.reset);
-    apply();
+    setFrame();
+    apply(false);
+    if (image.deep) {
+      panel.setAttribute('data-deep', 'loading');
+      loadDeep(image.deep, p.key + '-' + limb, function (d) {
+        if (!svg.isConnected) return;
+        deep = d;
+        self.filter(state.view);
+      });
+    }
   }
 
   // ------------------------------------------------------------------ the patient page
@@ -696,6 +891,36 @@
     var prev = at > 0 ? order[at - 1] : null, next = at >= 0 && at < order.length - 1 ? order[at + 1] : null;
     var viewers = {}, wrap = el('div', { class: 'viewers' });
     var v = state.view;
+    if (state.selectedFor !== p.key) { state.selected = null; state.unsureAt = -1; state.selectedFor = p.key; }
+
+    function linked(limb) {              // the partner panel shows the same joint (or the mirrored spot) at the same zoom
+      var other = viewers[PARTNER[limb]], me = viewers[limb];
+      if (!v.link || !other) return;
+      var c = me.centre(), best = null, bestD = Infinity;
+      me.names().forEach(function (n) {
+        var xy = me.point(n), q = other.point(n);
+        if (!q) return;
+        var d = Math.pow(xy[0] - c.xy[0], 2) + Math.pow(xy[1] - c.xy[1], 2);
+        if (d < bestD) { bestD = d; best = n; }
+      });
+      var s = me.size(), so = other.size(), k = Math.max(so[0], so[1]) / Math.max(s[0], s[1]);
+      var target;
+      if (best) {                        // the same landmark, the offset from it mirrored (left and right)
+        var a = me.point(best), b = other.point(best);
+        target = [b[0] - (c.xy[0] - a[0]) * k, b[1] + (c.xy[1] - a[1]) * k];
+      } else {
+        target = [(1 - c.xy[0] / s[0]) * so[0], c.xy[1] / s[1] * so[1]];
+      }
+      other.lookAt(target, c.share);
+    }
+    function enlarge(limb) {
+      state.big = state.big === limb ? null : limb;
+      wrap.classList.toggle('one', !!state.big);
+      wrap.querySelectorAll('.panel').forEach(function (pn) {
+        pn.classList.toggle('big', pn.getAttribute('data-limb') === state.big);
+      });
+      Object.keys(viewers).forEach(function (l) { viewers[l].restyle(); });
+    }
 
     IDX.limbs.forEach(function (limb) {
       var image = data.images[limb];
@@ -708,33 +933,50 @@
         var extra = image.width + '×' + image.height + ' px';
         if (image.format === 'DICOM') extra += ' · DICOM ' + image.bits + '-bit';
         if (image.mm_per_pixel) extra += ' · ' + round(image.mm_per_pixel, 3) + ' mm/px';
-        title.append(el('span', { text: extra }));
+        title.append(el('span', { text: extra }), el('span', { class: 'wl' }));
         var fit = el('button', { type: 'button', text: 'fit', title: 'whole image (or double-click)' });
-        title.append(fit);
-        viewers[limb] = new Viewer(panel, p, limb, image, data.landmarks[limb], function (stem, name, xy) {
-          setLandmark(stem, name, xy);
-        });
+        var turnB = el('button', { type: 'button', text: '⟳', class: 'turn', title: 'turn this panel by 90°' });
+        var flipB = el('button', { type: 'button', text: '⇋', class: 'flip', title: 'flip this panel left to right' });
+        var bigB = el('button', { type: 'button', text: '⤢', class: 'enlarge', title: 'this panel alone, enlarged (again: all four)' });
+        title.append(fit, turnB, flipB, bigB);
+        viewers[limb] = new Viewer(panel, p, limb, image, data.landmarks[limb], (data.widths || {})[limb],
+                                   function (stem, name, xy) { setLandmark(stem, name, xy); strip.refresh(); },
+                                   linked);
         fit.onclick = viewers[limb].reset;
+        turnB.onclick = viewers[limb].turn;
+        flipB.onclick = viewers[limb].flip;
+        bigB.onclick = function () { enlarge(limb); };
         viewers[limb].filter(v);
       }
+      if (state.big === limb) panel.classList.add('big');
       wrap.append(panel);
     });
+    wrap.classList.toggle('one', !!state.big && !!viewers[state.big]);
     wrap.classList.toggle('hide-masks', !v.masks);
     wrap.classList.toggle('hide-landmarks', !v.landmarks);
     wrap.classList.toggle('hide-labels', !v.labels);
 
-    function slider(label, keyName, min, max) {
-      var s = el('input', { type: 'range', min: min, max: max, step: 0.05, value: v[keyName], id: 'view-' + keyName });
-      s.oninput = function () {
-        v[keyName] = Number(s.value);
-        Object.keys(viewers).forEach(function (l) { viewers[l].filter(v); });
-      };
-      return el('label', {}, [label + ' ', s]);
+    function refilter() { Object.keys(viewers).forEach(function (l) { viewers[l].filter(v); }); syncSliders(); }
+    var wSlider = el('input', { type: 'range', min: 0.01, max: 1, step: 0.005, id: 'view-window',
+                                title: 'window width, as a share of the source range (its levels in each panel title)' });
+    var lSlider = el('input', { type: 'range', min: 0, max: 1, step: 0.005, id: 'view-level',
+                                title: 'window level (centre), as a share of the source range' });
+    function syncSliders() {
+      var w = v.window && typeof v.window === 'object' ? v.window : { l: 0.5, w: 1 };
+      wSlider.value = w.w; lSlider.value = w.l;
     }
-    function toggle(label, keyName) {
+    wSlider.oninput = lSlider.oninput = function () {
+      v.window = { l: Number(lSlider.value), w: Number(wSlider.value) };
+      refilter();
+    };
+    function button(text, id, title, fn) { return el('button', { type: 'button', text: text, id: id, title: title, onclick: fn }); }
+    function toggle(label, keyName, fn) {
       var c = el('input', { type: 'checkbox', id: 'view-' + keyName });
       c.checked = v[keyName];
-      c.onchange = function () { v[keyName] = c.checked; wrap.classList.toggle('hide-' + keyName, !c.checked); };
+      c.onchange = function () {
+        v[keyName] = c.checked;
+        if (fn) fn(); else wrap.classList.toggle('hide-' + keyName, !c.checked);
+      };
       return el('label', {}, [c, ' ' + label]);
     }
     var failedNote = p.failed.length ? el('span', { class: 'warn', text: p.failed.length + ' failed image(s)' }) : '';
@@ -756,20 +998,131 @@
       el('span', { class: 'state ' + st.replace(' ', '-'), id: 'patient-state', text: st }), mark, unmark,
       el('span', { class: 'progress', text: reviewedCount() + ' of ' + IDX.patients.length + ' reviewed' }),
       el('span', { class: 'grow' }),
-      el('div', { class: 'controls' }, [slider('contrast', 'contrast', 0.3, 4), slider('brightness', 'brightness', 0.3, 3),
+      el('div', { class: 'controls' }, [
+        el('label', {}, ['window ', wSlider]), el('label', {}, ['level ', lSlider]),
+        button('auto', 'view-auto', "each image's own 1st to 99th percentile", function () { v.window = 'auto'; refilter(); }),
+        button('full', 'view-full', 'the whole range of the source', function () { v.window = null; refilter(); }),
+        toggle('invert', 'invert', refilter),
+        toggle('link L/R', 'link', function () {}),
         toggle('landmarks', 'landmarks'), toggle('labels', 'labels'), toggle('masks', 'masks')])
     ]);
-    var sheet = drawSheet(p, viewers);
+    syncSliders();
+    var strip = makeStrip(p, data, viewers);
+    var sheet = drawSheet(p, viewers, strip);
     app.textContent = '';
     app.append(el('section', { class: 'patient', 'data-patient': p.id }, [
       el('div', { class: 'left' }, [nav, wrap]), sheet
     ]));
     shownViewers = viewers;
     Object.keys(viewers).forEach(function (l) { viewers[l].restyle(); });
+    if (state.selected) selectJoint(state.selected);
   }
 
-  function drawSheet(p, viewers) {
+  // ------------------------------------------------------------------ the joint strip
+  // The selected joint's left and right crops side by side, cut from the site's copy of each radiograph at
+  // its own pixels (the source's resolution up to --max-side), windowed as its panel; under each, the
+  // method's value beside the integer a reader would record, a button per score and "accept, rounded".
+  var STRIP_SHARE = 0.12;                // a crop's side, share of the image's long side
+  var page = null;                       // the patient page shown: its sheet's cells and painters
+  function sideColumns(col) {            // [left column, right column] of a joint column's row
+    var name = col.slice(3), kind = IDX.joints[col].limb === 'LH' || IDX.joints[col].limb === 'RH' ? 'H' : 'F';
+    return ['L' + kind + '_' + name, 'R' + kind + '_' + name].filter(function (c) { return IDX.joints[c]; });
+  }
+  function landmarkOf(col) {
+    var kind = kindOf(limbOf(col)), carries = IDX.scheme.carries[kind] || {};
+    return carries[col.slice(3)] || null;
+  }
+  function makeStrip(p, data, viewers) {
+    var box = el('div', { class: 'strip', id: 'strip', hidden: true });
+    var shown = null;
+    function crop(col) {
+      var limb = limbOf(col), image = data.images[limb], lm = landmarkOf(col), vw = viewers[limb];
+      var holder = el('div', { class: 'crop', 'data-limb': limb });
+      if (!vw || image.failed) { holder.append(el('p', { class: 'none-msg', text: 'no image' })); return holder; }
+      var xy = lm && vw.point(lm);
+      if (!xy) { holder.append(el('p', { class: 'none-msg', text: 'no landmark for this joint' })); return holder; }
+      var side = Math.max(40, Math.round(STRIP_SHARE * Math.max(image.width, image.height)));
+      var svg = sv('svg', { viewBox: [xy[0] - side / 2, xy[1] - side / 2, side, side].join(' '),
+                            preserveAspectRatio: 'xMidYMid meet', class: 'crop-view', 'data-limb': limb,
+                            'data-side': side });
+      svg.append(sv('image', { href: vw.href(), x: 0, y: 0, width: image.width, height: image.height,
+                               preserveAspectRatio: 'none', class: 'strip-pic', 'data-limb': limb,
+                               filter: 'url(#wl-' + limb + ')' }));
+      var u = side / 100;
+      svg.append(sv('circle', { cx: xy[0], cy: xy[1], r: 3 * u, class: 'strip-mark', 'stroke-width': 0.6 * u }));
+      holder.append(svg);
+      return holder;
+    }
+    function side(col) {
+      var top = IDX.joints[col].max, pv = predicted(p, col), cur = value(p, col), rec = Math.round(pv);
+      var limb = limbOf(col);
+      var buttons = el('div', { class: 'scores' });
+      for (var s = 0; s <= top; s++) {
+        (function (s) {
+          buttons.append(el('button', { type: 'button', text: String(s), 'data-score': s,
+                                        class: cur === s ? 'on' : null, title: col + ' = ' + s,
+                                        onclick: function () { setJoint(col, s); } }));
+        })(s);
+      }
+      var sp = spreadOf(p, col);
+      return el('div', { class: 'side', 'data-col': col }, [
+        el('div', { class: 'side-head' }, [el('b', { text: limbTitle(limb) }), ' ' + col]),
+        crop(col),
+        el('div', { class: 'method' }, [
+          el('span', { class: 'value', text: 'method ' + show(round(pv, 2)) }),
+          el('span', { class: 'record', text: ' → records ' + rec }),
+          sp === null ? '' : el('span', { class: 'spread ' + uclass(sp, UNC && UNC.cell_cuts), text: ' ±' + show(round(sp, 2)),
+                                          title: "the spread (sd) of the out-of-fold scorers' answers" }),
+          cur !== pv ? el('span', { class: 'now', text: ' · now ' + show(cur) }) : ''
+        ]),
+        buttons,
+        el('button', { type: 'button', class: 'accept', text: 'accept, rounded (' + rec + ')',
+                       title: "record the method's value rounded to the nearest integer", disabled: cur === rec,
+                       onclick: function () { setJoint(col, rec); } })
+      ]);
+    }
+    function setJoint(col, v) {
+      setScore(p, col, v);
+      if (page && page.paint[col]) page.paint[col]();
+      if (page) page.refreshTotals();
+      draw();
+    }
+    function draw() {
+      box.textContent = '';
+      if (!shown) { box.hidden = true; return; }
+      box.hidden = false;
+      var cols = sideColumns(shown), row = shown.slice(3);
+      box.setAttribute('data-joint', shown);
+      box.append(el('div', { class: 'strip-head' }, [
+        el('b', { text: row + ' · ' + IDX.joints[shown].damage }),
+        el('span', { class: 'grow' }),
+        el('button', { type: 'button', text: '×', title: 'close the strip', onclick: function () { selectJoint(null); } })
+      ]), el('div', { class: 'sides' }, cols.map(side)));
+    }
+    function showJoint(col) { shown = col; state.selected = col; draw(); }
+    return { el: box, show: showJoint, refresh: draw };
+  }
+  function selectJoint(col) {            // the strip shows the joint, its cells and landmarks are marked
+    if (!page) return;
+    page.strip.show(col);
+    Object.keys(page.tds).forEach(function (c) { page.tds[c].classList.toggle('sel', !!col && sideColumns(col).indexOf(c) >= 0); });
+    var lm = col && landmarkOf(col);
+    Object.keys(page.viewers).forEach(function (l) {
+      page.viewers[l].highlight(lm && kindOf(l) === kindOf(limbOf(col)) ? [lm] : []);
+    });
+    if (col && page.tds[col]) page.tds[col].scrollIntoView({ block: 'nearest' });
+  }
+  function nextUnsure() {                // 'u': the next joint of the patient, most uncertain first
+    if (!page) return;
+    var order = unsureJoints(page.p);
+    if (!order.length) { status('no uncertainty for this patient', 'error'); return; }
+    state.unsureAt = (state.unsureAt + 1) % order.length;
+    selectJoint(order[state.unsureAt]);
+  }
+
+  function drawSheet(p, viewers, strip) {
     var col = el('div', { class: 'sheet-col' });
+    page = { p: p, strip: strip, viewers: viewers, tds: {}, paint: {}, refreshTotals: function () { refreshTotals(); } };
     var totalBoxes = {};
     ['total', 'erosion', 'narrowing'].forEach(function (k) {
       totalBoxes[k] = { b: el('b'), small: el('small') };
@@ -799,6 +1152,19 @@
       ]),
       el('div', { class: 'sheet-actions' }, [reset])
     );
+    col.prepend(strip.el);
+    if (UNC) {
+      var order = unsureJoints(p), list = el('div', { class: 'unsure', id: 'unsure' });
+      list.append(el('span', { class: 'unsure-head', text: order.length ? 'Most uncertain first (u):' :
+        'No uncertainty for this patient (no image analysed).' }));
+      order.slice(0, 8).forEach(function (c) {
+        list.append(el('button', { type: 'button', 'data-col': c, class: uclass(p.spread[c], UNC.cell_cuts) || null,
+                                   text: c + ' ±' + show(round(p.spread[c], 2)),
+                                   title: "spread (sd) of the out-of-fold scorers' answers, in score units",
+                                   onclick: function () { state.unsureAt = order.indexOf(c); selectJoint(c); } }));
+      });
+      col.append(list);
+    }
 
     ['hand', 'foot'].forEach(function (kind) {
       var spec = IDX.layout[kind], limbs = spec.limbs;
@@ -822,7 +1188,11 @@
               var column = limb + '_' + name;
               var lm = IDX.scheme.carries[kind] && IDX.scheme.carries[kind][name];
               if (lm) (marks[limb] = marks[limb] || []).push(lm);
-              tr.append(el('td', {}, [cell(p, column, refreshTotals)]));
+              var sp = spreadOf(p, column), cls = uclass(sp, UNC && UNC.cell_cuts);
+              var td = el('td', { class: cls || null, 'data-col': column, 'data-spread': sp === null ? null : String(sp) },
+                          [cell(p, column, refreshTotals)]);
+              page.tds[column] = td;
+              tr.append(td);
             });
           });
           tr.addEventListener('mouseenter', function () {
@@ -855,8 +1225,13 @@
     col.append(el('p', { class: 'legend', text: 'Type a score (erosion 0–5 per hand joint, 0–10 per foot joint; ' +
       'narrowing 0–4); ↑/↓ step by one, Enter goes down. Corrected cells are yellow; the totals are the ' +
       "method's own, moved by the corrected joints' differences. Hover a row to see its " +
-      'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits. Keys outside a cell: ' +
-      'r marks this patient reviewed and opens the next unreviewed one; n or → next, p or ← previous patient.' }));
+      'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits; ⟳ turns, ⇋ flips, ⤢ enlarges ' +
+      'a panel; "link L/R" moves the other side to the same joint. A cell or the u key opens the joint strip (left ' +
+      'and right crops, score buttons). ' + (UNC ? "Pink cells and landmarks: the method is unsure (the scorers' " +
+      'answers spread, a wide heatmap): the darkest are the top ' + Math.round(UNC.top * 100) + ' % of the site, ' +
+      'the lighter the next ' + Math.round(UNC.next * 100) + ' %. ' : '') + 'Keys outside a cell: ' +
+      'r marks this patient reviewed and opens the next unreviewed one; u selects the next most uncertain joint; ' +
+      'n or → next, p or ← previous patient.' }));
     refreshTotals();
     return col;
   }
@@ -866,12 +1241,14 @@
     var input = el('input', { class: 'cell', type: 'text', inputmode: 'decimal', 'data-col': column,
                               'aria-label': column, autocomplete: 'off' });
     function paint() {
-      var v = value(p, column), pv = predicted(p, column);
+      var v = value(p, column), pv = predicted(p, column), sp = spreadOf(p, column);
       input.value = show(v);
       input.classList.toggle('edited', v !== pv);
       input.classList.remove('bad');
-      input.title = column + ' (0–' + top + ')' + (v !== pv ? ', predicted ' + show(pv) : '');
+      input.title = column + ' (0–' + top + ')' + (v !== pv ? ', predicted ' + show(pv) : '') +
+        (sp !== null ? ", scorers' spread ±" + show(round(sp, 2)) : '');
     }
+    if (page) page.paint[column] = paint;
     function parse(text) {
       if (!/^\s*\d+(\.\d*)?\s*$|^\s*\.\d+\s*$/.test(text)) return null;
       var v = Number(text);
@@ -888,6 +1265,7 @@
       setScore(p, column, v);
       input.classList.toggle('edited', v !== predicted(p, column));
       refresh();
+      if (page && page.strip) page.strip.refresh();
     });
     input.addEventListener('change', paint);             // leaving a bad cell restores its value
     input.addEventListener('blur', paint);
@@ -897,6 +1275,7 @@
         var v = Math.round(value(p, column)) + (evt.key === 'ArrowUp' ? 1 : -1);
         setScore(p, column, Math.min(top, Math.max(0, v)));
         paint(); refresh();
+        if (page && page.strip) page.strip.refresh();
       } else if (evt.key === 'Enter') {
         evt.preventDefault();
         var all = Array.prototype.slice.call(document.querySelectorAll('input.cell'));
@@ -906,7 +1285,10 @@
         paint(); input.blur();
       }
     });
-    input.addEventListener('focus', function () { input.select(); });
+    input.addEventListener('focus', function () {
+      input.select();
+      if (state.selected !== column) selectJoint(column);
+    });
     paint();
     return input;
   }
@@ -922,6 +1304,7 @@
     if ((evt.key === 'n' || evt.key === 'ArrowRight') && at < order.length - 1) location.hash = '#p=' + order[at + 1];
     if ((evt.key === 'p' || evt.key === 'ArrowLeft') && at > 0) location.hash = '#p=' + order[at - 1];
     if (evt.key === 'r' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) reviewedNext(byKey[state.current]);
+    if (evt.key === 'u' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) nextUnsure();
   });
   function reviewedNext(p) {             // mark p reviewed, open the next patient nobody reviewed (or the list)
     setReviewed(p, true);
@@ -949,6 +1332,7 @@
   };
 
   loadLocal();
+  state.listOrder = listed().map(function (p) { return p.key; });   // the list's order (uncertain first) before it is shown
   var drafts = SERVED ? merged(current(), handedOver() || clean(null)) : null;
   setupBar();
   (SERVED ? loadServer(drafts) : Promise.resolve()).then(route);
