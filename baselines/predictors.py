@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from challenge import catalogue as cat
-from challenge.dataset import scan_folder
+from challenge.dataset import LABELS_FILE, TEMPLATE_FILE, scan_folder
 from challenge.errors import ParameterError, UsageError
 from challenge.images import ImageReadError, read_grey
 from challenge.tables import clip_to_range, read_scores, read_template
@@ -85,9 +85,9 @@ def _impute(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def _training_labels(train_dir: Path) -> pd.DataFrame:
-    path = train_dir / "training.csv"
+    path = train_dir / LABELS_FILE
     if not path.is_file():
-        raise UsageError(f"{path}: no training labels (training.csv) in the training folder")
+        raise UsageError(f"{path}: no training labels ({LABELS_FILE}) in the training folder")
     return read_scores(path)
 
 
@@ -115,9 +115,9 @@ def predict_baseline(name: str, train_dir: str | Path, test_dir: str | Path, *, 
     if name not in BASELINES:
         raise UsageError(f"unknown baseline {name!r}: choose one of {', '.join(BASELINES)}")
     train_dir, test_dir = Path(train_dir), Path(test_dir)
-    template_path = test_dir / "template.csv"
+    template_path = test_dir / TEMPLATE_FILE
     if not template_path.is_file():
-        raise UsageError(f"{template_path}: no template.csv in the test folder")
+        raise UsageError(f"{template_path}: no {TEMPLATE_FILE} in the test folder")
     patients = [str(p) for p in read_template(template_path)[cat.ID]]
     columns = list(cat.JOINT_COLUMNS)
     if name == "constant":

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm", ".dicom")
 _NAME = re.compile(r"^(?P<pid>.+)-(?P<limb>LH|RH|LF|RF)$", re.IGNORECASE)
+#: a test folder's template, a training folder's labels and landmarks (the challenge layout's file names)
+TEMPLATE_FILE, LABELS_FILE, LANDMARKS_FILE = "template.csv", "training.csv", "landmarks.csv"
 #: files that belong in a challenge folder and are not images
-KNOWN_FILES = {"template.csv", "training.csv", "landmarks.csv"}
+KNOWN_FILES = {TEMPLATE_FILE, LABELS_FILE, LANDMARKS_FILE}
 
 
 @dataclass

@@ -22,16 +22,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import Folder, scan_folder
+from .dataset import LABELS_FILE, LANDMARKS_FILE, Folder, scan_folder
 from .errors import SHOWN, TableError, UsageError, listed, problem_lines
 from .images import MAX_PIXELS_ENV, ImageReadError, image_size
 from .landmarks import LandmarkError, normalise_landmarks, read_landmarks
 from .tables import as_scores, check_scores, read_table
 
 log = logging.getLogger(__name__)
-
-LABELS_FILE = "training.csv"
-LANDMARKS_FILE = "landmarks.csv"
 
 
 @dataclass

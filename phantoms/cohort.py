@@ -38,6 +38,7 @@ import pandas as pd
 from PIL import Image
 
 from challenge import catalogue as cat
+from challenge.dataset import LABELS_FILE, LANDMARKS_FILE, TEMPLATE_FILE
 from challenge.errors import ParameterError
 from challenge.outputs import replacing, staged_folder, write_json
 from challenge.schemes import load_scheme
@@ -465,13 +466,13 @@ def _write_cohort(out: Path, n_train: int, n_test: int, seed: int, size_scale: f
             second[pid] = reread
         landmark_rows[job[1]] += rows
         images.update(records)
-    _write_landmarks(landmark_rows["train"], out / "train" / "landmarks.csv")
-    _write_landmarks(landmark_rows["test"], out / "gold" / "landmarks.csv")
+    _write_landmarks(landmark_rows["train"], out / "train" / LANDMARKS_FILE)
+    _write_landmarks(landmark_rows["test"], out / "gold" / LANDMARKS_FILE)
     train, test = _frame(gold["train"]), _frame(gold["test"])
     reader2 = _frame(second)
     train_ids, test_ids = list(train.index), list(test.index)
-    write_scores(train, out / "train" / "training.csv", template_frame(train_ids), decimals=None)
-    write_atomic(template_frame(test_ids), out / "test" / "template.csv")
+    write_scores(train, out / "train" / LABELS_FILE, template_frame(train_ids), decimals=None)
+    write_atomic(template_frame(test_ids), out / "test" / TEMPLATE_FILE)
     write_scores(test, out / "gold" / "test.csv", template_frame(test_ids), decimals=None)
     write_scores(reader2, out / "gold" / "reader2.csv", template_frame(test_ids), decimals=None)
 

@@ -85,6 +85,7 @@ def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: b
          size_scale: float) -> dict:
     """The demo's work, written into the new folder ``out`` that becomes ``final``."""
     from baselines.predictors import BASELINES, predict_baseline
+    from challenge.dataset import TEMPLATE_FILE
     from challenge.outputs import write_json
     from challenge.tables import write_scores
     from evaluator.files import compare_files, leaderboard_files, score_files
@@ -100,7 +101,7 @@ def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: b
     make_cohort(cohort, n_train, n_test, seed, size_scale=size_scale, progress=True)
     timings["synth_s"] = time.perf_counter() - t0
     train, test, gold = cohort / "train", cohort / "test", cohort / "gold"
-    template = test / "template.csv"
+    template = test / TEMPLATE_FILE
 
     log.info("[2/4] baselines: %s", ", ".join(BASELINES))
     paths = {}
