@@ -37,7 +37,9 @@ slows down still ends in time (a probe is five steps, a training hundreds: a hos
 probed and quiet afterwards gets the time back); all out-of-fold scorers of one kind share one step
 count.  A re-plan that
 finds even the minimums too long gives the networks left the same smaller share of their profile
-steps and says so: ending in time is what a budget is for.
+steps and says so: ending in time is what a budget is for.  Inside the scorer stage, before each
+later out-of-fold fold, ``Budget.trim`` shortens that fold's scorers if, at the step times seen so far,
+the folds left would not end in time (never lengthens them).
 """
 from __future__ import annotations
 
@@ -397,6 +399,29 @@ class Budget:
                            if getattr(profile, k) > 0 and k in trained),
                  clock(end), format_duration(self.seconds), clock(self.deadline))
         return settings
+
+    def trim(self, stage: str, settings, fields, folds_left: int):
+        """Before a later out-of-fold fold: ``settings`` with the scorer ``fields`` shortened, if need be,
+        so that the ``folds_left`` folds still to train end in time at the step times seen so far (the
+        earlier folds' included); never longer than ``settings`` already gives them.  A host that slows
+        down inside the scorer stage, where no stage boundary re-plans, still ends in time; one that
+        speeds up keeps the planned lengths.  Logs and records a shortening."""
+        now = time.time()
+        left = self.left(now)
+        trained = {field_of(n) for n in self.probes}
+        fields = [f for f in fields if getattr(settings, f) > 0 and f in trained]
+        costs = self.costs(settings, fields, folds=folds_left)
+        plan = plan_steps(costs, left, tail=self.tail_seconds())
+        steps = {k: min(v, getattr(settings, k)) for k, v in plan.steps.items() if k in fields}
+        if all(steps[k] == getattr(settings, k) for k in steps):
+            return settings
+        log.warning("budget: %s: the scorers ran slower than planned (%s left for %d more fold(s)): shortened "
+                    "to %s to end in time", stage, format_duration(left), folds_left,
+                    ", ".join(f"{_label(k)} {v}" for k, v in steps.items()))
+        self.plans.append({"stage": stage, "at_seconds": round(now - self.started, 1), "left_seconds": round(left, 1),
+                           "steps": dict(steps), "estimated_seconds": round(plan.seconds, 1),
+                           "slowdown": round(self.slowdown(), 3), "minimums_fit": plan.fits, "trimmed": True})
+        return replace(settings, **steps)
 
     def _times(self, name: str) -> str:
         fits = max((p.fits for n, p in self.probes.items() if field_of(n) == name), default=1)

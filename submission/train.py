@@ -125,9 +125,11 @@ def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Sche
         out.at[patients[i], f"{limbs[i]}_{col}"] = value
 
 
-def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
-                progress: bool) -> tuple[pd.DataFrame, list[dict]]:
-    """Out-of-fold patch predictions (log2 space) of every labelled patient, and the K fold scorers."""
+def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int, progress: bool,
+                before_fold=None) -> tuple[pd.DataFrame, list[dict]]:
+    """Out-of-fold patch predictions (log2 space) of every labelled patient, and the K fold scorers.
+    ``before_fold(k, folds_left, settings)``, if given, returns the settings of fold ``k`` (from 2) on
+    (a budget shortens the later folds when the first ran slower than planned)."""
     from .models import first_traces
 
     patients = np.array(sorted(scores.index))
@@ -135,6 +137,8 @@ def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int,
     folds = KFold(min(settings.oof_folds, len(patients)), shuffle=True, random_state=seed)
     fold_models = []
     for k, (tr, va) in enumerate(folds.split(patients)):
+        if before_fold is not None and k > 0:
+            settings = before_fold(k + 1, folds.get_n_splits() - k, settings)
         log.info("out-of-fold scorers: fold %d of %d", k + 1, folds.get_n_splits())
         models = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
                              progress=progress)
@@ -372,7 +376,14 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
                     model.save(tmp / Bundle.refiner_file(kind))
             settings = replan("scorers", SCORER_FIELDS)
         if settings.stack:
-            oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress)
+            def before_fold(k: int, folds_left: int, fold_settings: Settings) -> Settings:
+                if plan is None:
+                    return fold_settings
+                plan.seen = _by_network(records)
+                return plan.trim(f"scorers, fold {k}", fold_settings, SCORER_FIELDS, folds_left)
+
+            oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress,
+                                           before_fold=before_fold)
             for k, models in enumerate(fold_models, start=1):
                 for kind, model in models.items():
                     model.save(tmp / Bundle.scorer_file(kind, k))

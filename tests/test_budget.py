@@ -182,6 +182,34 @@ def test_fewer_longer_out_of_fold_scorers_when_the_profiles_four_would_each_get_
     assert no_stack.plan("localizers", full, full, STEP_FIELDS, first=True).oof_folds == full.oof_folds
 
 
+def test_a_later_fold_is_shortened_when_the_first_ran_slower_than_planned_and_never_lengthened():
+    """Inside the scorer stage no stage boundary re-plans: before each later out-of-fold fold the
+    budget shortens that fold's scorers if, at the step times seen, the folds left would not end in
+    time; a host running as planned or faster keeps the planned lengths."""
+    from submission.bundle import PROFILES
+    from submission.models import StepRecord
+
+    full = PROFILES["full"]
+    b = budget_with_probes(2 * 3600, started=time.time() - 1800)
+    planned = b.plan("scorers", full, full, SCORER_FIELDS)
+    folds = planned.oof_folds
+    hand, foot = planned.hand_scorer_steps, planned.foot_scorer_steps
+    on_time = {"hand scorer": [StepRecord("hand scorer", hand, hand, 0.37, 0.37 * hand)]}
+    b.seen = on_time
+    assert b.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1) is planned
+    b.seen = {"hand scorer": [StepRecord("hand scorer", hand, hand, 0.37 * 1.6, 0.37 * 1.6 * hand)]}   # 60 % slower
+    late = budget_with_probes(2 * 3600, started=time.time() - 1800 - 0.37 * 1.6 * hand - 0.2 * foot)
+    late.seen, late.plans = b.seen, []
+    short = late.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1)
+    assert short.hand_scorer_steps < hand and short.foot_scorer_steps < foot
+    assert late.plans[-1]["trimmed"] and late.plans[-1]["stage"] == "scorers, fold 2"
+    costs = late.costs(short, SCORER_FIELDS, folds=folds - 1)
+    assert spent(costs, {k: getattr(short, k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
+    fast = budget_with_probes(2 * 3600)
+    fast.seen = {"hand scorer": [StepRecord("hand scorer", hand, hand, 0.1, 0.1 * hand)]}
+    assert fast.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1) is planned      # never longer
+
+
 # ------------------------------------------------------------------ real trainings (quick profile, hands only)
 @pytest.fixture(scope="module")
 def hands(tmp_path_factory):
