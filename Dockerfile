@@ -52,6 +52,7 @@ COPY challenge /opt/ra2/src/challenge
 COPY evaluator /opt/ra2/src/evaluator
 COPY baselines /opt/ra2/src/baselines
 COPY submission /opt/ra2/src/submission
+COPY workflows /opt/ra2/src/workflows
 RUN pip install --no-deps /opt/ra2/src \
  && rm -rf /opt/ra2/src \
  && ra2 --help > /dev/null

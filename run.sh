@@ -11,7 +11,8 @@
 #   5. a summary: patients, images that failed (by name), time, device
 #
 # Exit 0 with a complete, valid /output/predictions.csv whenever the template could
-# be read.  Writes nothing outside the output folder and the scratch folder.
+# be read.  Writes nothing outside the output folder and the scratch folder.  With
+# arguments, it runs them instead (a CWL step's command in this image).
 #
 # Paths can be moved for testing outside a container:
 #   RA2_TEST_DIR (/test)  RA2_TRAIN_DIR (/train)  RA2_OUTPUT_DIR (/output)
@@ -21,6 +22,11 @@
 #     or none for the profile's own step counts (unset: ra2 train's default, 2h where Keras sees no GPU);
 #     leave it unset when RA2_TRAIN_ARGS holds --steps or --steps-from (ra2 train takes only one of them)
 set -uo pipefail
+
+# Given a command (`docker run IMAGE ra2 validate ...`), run it instead: the CWL runners (cwltool, Toil) name
+# each step's command (workflows/*.cwl), and Docker hands it to the entry point as arguments. With none,
+# this script is the submission, as the challenge ran it.
+if [ $# -gt 0 ]; then exec "$@"; fi
 
 TEST_DIR=${RA2_TEST_DIR:-/test}
 TRAIN_DIR=${RA2_TRAIN_DIR:-/train}

@@ -31,6 +31,7 @@ REGISTRARS = (
     "evaluator.cli",
     "challenge.cli",
     "review.cli",
+    "workflows.cli",
 )
 
 

@@ -57,16 +57,39 @@ def register(sub) -> None:
 
     p = sub.add_parser("cv", help="K-fold cross-validation of the method and its ablations",
                        description="K-fold CV of the full method, --no-seg, --no-stack and the training prior; "
-                                   "writes per_fold.csv for 'ra2 compare --per-fold' and per_patient.csv.")
-    p.add_argument("--data", required=True, metavar="TRAIN_DIR", help="training folder")
+                                   "writes per_fold.csv for 'ra2 compare --per-fold' and per_patient.csv. "
+                                   "'--fold K' runs one fold into a folder of its own, 'ra2 cv merge' gathers such "
+                                   "folders, '--engine' runs the folds as CWL jobs (workflows/cv.cwl).")
+    p.add_argument("--data", metavar="TRAIN_DIR", help="training folder (required)")
     p.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder: new, empty, or one an earlier 'ra2 cv' wrote, with nothing added (it is replaced whole at the end)")
+    p.add_argument("--out", metavar="DIR", help="output folder (required): new, empty, or one an earlier 'ra2 cv' wrote, with nothing added (it is replaced whole at the end)")
     _common(p)
+    p.add_argument("--split-seed", type=int, metavar="S",
+                   help="seed of the fold assignment (default: --seed), so that trainings with other seeds share "
+                        "their folds")
+    p.add_argument("--fold", type=int, metavar="K",
+                   help="run only fold K (1..--folds) into --out, a folder of its own, for 'ra2 cv merge'")
     p.add_argument("--budget", metavar="DURATION",
                    help="the whole cross-validation's time, e.g. 6h: shared equally among the folds (less the "
                         "predictions' time); each fold's --no-seg ablation retrains the scorers with the steps "
-                        "its full training got (default: none, the profile's lengths)")
+                        "its full training got; with --fold, that fold's own time (default: none, the profile's "
+                        "lengths)")
+    try:
+        from workflows.options import add_engine_options
+    except ModuleNotFoundError:     # an image without the workflows package: no --engine
+        pass
+    else:
+        add_engine_options(p, cv=True)
     p.set_defaults(func=cmd_cv, replaces="out")
+    actions = p.add_subparsers(dest="cv_action", metavar="merge", required=False)
+    m = actions.add_parser("merge", help="gather the folders of 'ra2 cv --fold' into the folder 'ra2 cv' writes",
+                           description="Gather the folders 'ra2 cv --fold K' wrote (every fold of one split, for one "
+                                       "or more seeds) into per_fold.csv, per_patient.csv and fold{K}/ as 'ra2 cv' "
+                                       "writes them; several seeds: each seed's tables in seed{S}/ and, at the top, "
+                                       "each fold's metrics averaged over the seeds.")
+    m.add_argument("fold_dirs", nargs="+", metavar="FOLD_DIR", help="folders written by 'ra2 cv --fold'")
+    m.add_argument("--out", required=True, metavar="DIR", help="output folder: new, empty, or one an earlier 'ra2 cv' wrote, with nothing added (it is replaced whole at the end)")
+    m.set_defaults(func=cmd_cv_merge, replaces="out")
 
     p = sub.add_parser("explain", help="SHAP contribution maps of a bundle's stacker",
                        description="Mean |SHAP| of the stacker's trees: same-side and other-side contribution "
@@ -206,11 +229,26 @@ def cmd_cv(args) -> int:
     from .budget import command_started
 
     started = command_started()
+    missing = [o for o, v in (("--data", args.data), ("--out", args.out)) if v is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} required (or 'ra2 cv merge FOLD_DIR... --out DIR')")
     scheme = load_scheme(args.scheme)
     _check_common(args)
+    if args.split_seed is not None and not 0 <= args.split_seed < 2 ** 32:
+        raise UsageError(f"--split-seed {args.split_seed}: must be between 0 and {2 ** 32 - 1}")
+    engine = getattr(args, "engine", None)
+    if hasattr(args, "engine"):
+        from workflows.options import check_engine_options
+
+        check_engine_options(args, cv=True)
+    if engine is not None and args.fold is not None:
+        raise UsageError("--fold and --engine: --engine runs every fold as its own job; give one of them")
+    if engine is not None and args.budget is not None:
+        raise UsageError("--budget and --engine: the jobs run side by side, so one budget cannot be shared among "
+                         "them; give each fold its time with 'ra2 cv --fold K --budget', or leave --engine out")
     budget, _ = _training_length(args, _profile(args))
     check_output_folder(args.out, "--out", [args.data], replaced=True)
-    check_replaceable(args.out, "cv", "--out")
+    check_replaceable(args.out, "cv --fold" if args.fold is not None else "cv", "--out")
     usable = len(require_training_folder(args.data, scheme).usable)
     if usable < 3:
         raise UsageError(f"{args.data}: cross-validation needs at least 3 labelled patients with images "
@@ -218,13 +256,47 @@ def cmd_cv(args) -> int:
     if not 2 <= args.folds <= usable:
         raise UsageError(f"--folds {args.folds}: must be between 2 and {usable}, the number of labelled patients "
                          f"with images in {args.data}")
+    if args.fold is not None and not 1 <= args.fold <= args.folds:
+        raise UsageError(f"--fold {args.fold}: must be between 1 and {args.folds} (--folds)")
 
-    from .cv import cross_validate
+    if engine is not None:
+        from workflows.cv import run_cv
 
-    frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, profile=_profile(args),
-                           steps=args.steps, scheme=scheme, budget=budget, started=started)
+        frame = run_cv(args.data, args.folds, args.out, seeds=[args.seed], split_seed=args.split_seed,
+                       profile=_profile(args), steps=args.steps, scheme=args.scheme, options=args)
+    elif args.fold is not None:
+        from .cv import cross_validate_fold
+
+        frame = cross_validate_fold(args.data, args.folds, args.fold, args.out, seed=args.seed,
+                                    split_seed=args.split_seed, profile=_profile(args), steps=args.steps,
+                                    scheme=scheme, budget=budget, started=started)
+        print(frame.set_index("method")[["sc1", "sc2", "sc3"]].round(4).to_string())
+        print(f"fold {args.fold} of {args.folds}: {args.out} (gather the folds with 'ra2 cv merge FOLD_DIR... --out DIR')")
+        return 0
+    else:
+        from .cv import cross_validate
+
+        frame = cross_validate(args.data, args.folds, args.out, seed=args.seed, split_seed=args.split_seed,
+                               profile=_profile(args), steps=args.steps, scheme=scheme, budget=budget,
+                               started=started)
+    _print_cv(frame, args.out)
+    return 0
+
+
+def _print_cv(frame, out) -> None:
     print(frame.groupby("method")[["sc1", "sc2", "sc3"]].mean().round(4).to_string())
-    print(f"per-fold table: {args.out}/per_fold.csv (ra2 compare full no-seg --per-fold {args.out}/per_fold.csv)")
+    print(f"per-fold table: {out}/per_fold.csv (ra2 compare full no-seg --per-fold {out}/per_fold.csv)")
+
+
+def cmd_cv_merge(args) -> int:
+    from challenge.outputs import check_output_folder, check_replaceable
+
+    check_output_folder(args.out, "--out", args.fold_dirs, replaced=True)
+    check_replaceable(args.out, "cv", "--out")
+
+    from .cv import merge_folds
+
+    _print_cv(merge_folds(args.fold_dirs, args.out), args.out)
     return 0
 
 

@@ -13,14 +13,11 @@ Figures: set RA2_CONTAINER_TIMES=FILE to have the build and run times appended t
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import uuid
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -28,163 +25,13 @@ import pytest
 
 from challenge.tables import read_scores
 
-REPO = Path(__file__).resolve().parents[1]
-ENGINE = REPO / "container" / "engine.sh"
-MAKE_BASE = REPO / "container" / "make-base.sh"
-IMAGE = "ra2-submission:container-test"
-LABEL = "ra2.container-test=1"
-LOCAL_BASE = "ra2-base:bookworm"
-REGISTRY_BASE = "python:3.11-slim"
-#: packages whose version changes numbers or bundle loading: pinned in the image to the versions here
-PINNED = ("tensorflow-cpu", "keras", "numpy", "scipy", "scikit-learn", "pillow", "pandas", "h5py", "ml-dtypes")
+from tests.conftest import IMAGE, REPO, _ra2, _record, _run
+
 #: predictions in and out of the container agree this closely: same library versions, same CPU code paths;
 #: what is left is float summation order under a different thread count, far below the 4-decimal rounding
 #: of the written file's neighbours and the 0.5 steps of the scores themselves
 TOLERANCE = 1e-3
 CORRUPT, MISSING = "PHX0001-LH", "PHX0002-RF"
-
-
-def _run(cmd, *, env=None, timeout=600, check=True, **kw) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(c) for c in cmd], check=False, env=env, timeout=timeout, capture_output=True, text=True, **kw)
-    if check and done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} exited {done.returncode}\n--- stdout\n{done.stdout[-6000:]}"
-                    f"\n--- stderr\n{done.stderr[-6000:]}")
-    return done
-
-
-def _ra2(*args, **kw) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "ra2", *args], **kw)
-
-
-def _record(name: str, seconds: float) -> None:
-    """Append a timing to $RA2_CONTAINER_TIMES (for docs/container.md), if set."""
-    path = os.environ.get("RA2_CONTAINER_TIMES")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"what": name, "seconds": round(seconds, 1)}) + "\n")
-
-
-# --------------------------------------------------------------------------- the engine and the base image
-
-class Docker:
-    """The docker client pointed at one engine."""
-
-    def __init__(self, env: dict):
-        self.env = env
-
-    def __call__(self, *args, timeout=600, check=True) -> subprocess.CompletedProcess:
-        return _run(["docker", *args], env=self.env, timeout=timeout, check=check)
-
-    def answers(self) -> bool:
-        try:
-            return self("version", "--format", "{{.Server.Version}}", timeout=30, check=False).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            return False
-
-    def has_image(self, name: str) -> bool:
-        return self("image", "inspect", name, check=False).returncode == 0
-
-
-@pytest.fixture(scope="session")
-def docker():
-    """A Docker engine: one that answers already, else a private one started here and stopped afterwards."""
-    env = dict(os.environ)
-    if shutil.which("docker") and Docker(env).answers():
-        yield Docker(env)
-        return
-    running = _run(["bash", ENGINE, "status"], check=False)      # our private engine, started earlier
-    if running.returncode == 0:
-        env["DOCKER_HOST"] = running.stdout.strip().split("=", 1)[1]
-        yield Docker(env)
-        return
-    if os.geteuid() != 0:
-        pytest.skip("no Docker engine answers, and starting one (container/engine.sh) needs root")
-    if not shutil.which("dockerd") and not shutil.which("apt-get"):
-        pytest.skip("no dockerd here and no apt-get to install it (container/engine.sh install)")
-    _run(["bash", ENGINE, "install"], timeout=900)
-    host = _run(["bash", ENGINE, "start"], timeout=120).stdout.strip().splitlines()[-1]
-    assert host.startswith("DOCKER_HOST="), host
-    env["DOCKER_HOST"] = host.split("=", 1)[1]
-    client = Docker(env)
-    assert client.answers(), "container/engine.sh started an engine that does not answer"
-    try:
-        yield client
-    finally:
-        _run(["bash", ENGINE, "stop"], timeout=120, check=False)
-
-
-@pytest.fixture(scope="session")
-def base_image(docker) -> str:
-    """python:3.11-slim where a registry gives it, else a Debian base built here with debootstrap."""
-    if docker.has_image(REGISTRY_BASE):
-        return REGISTRY_BASE
-    if docker("pull", REGISTRY_BASE, timeout=300, check=False).returncode == 0:
-        return REGISTRY_BASE
-    if not docker.has_image(LOCAL_BASE):
-        if not shutil.which("debootstrap"):
-            _run(["bash", ENGINE, "install"], timeout=900)
-        start = time.time()
-        _run(["bash", MAKE_BASE, LOCAL_BASE], env=docker.env, timeout=1200)
-        _record("base image (debootstrap + import)", time.time() - start)
-    return LOCAL_BASE
-
-
-# --------------------------------------------------------------------------- the cohort, the bundle, the image
-
-@pytest.fixture(scope="session")
-def cohort(tmp_path_factory) -> Path:
-    """A tiny phantom cohort: 6 training and 3 test patients, images at half size."""
-    root = tmp_path_factory.mktemp("cohort") / "phantom"
-    _ra2("synth", "--out", root, "--train", 6, "--test", 3, "--seed", 5, "--size-scale", 0.5, "-q")
-    return root
-
-
-@pytest.fixture(scope="session")
-def bundle(cohort) -> Path:
-    """A quick bundle, inside the build context (bundles/) as the Dockerfile's BUNDLE argument needs."""
-    out = REPO / "bundles" / f".container-test-{uuid.uuid4().hex[:8]}"
-    try:
-        start = time.time()
-        _ra2("train", "--data", cohort / "train", "--out", out, "--quick", timeout=1200)
-        _record("ra2 train --quick (6 patients, host)", time.time() - start)
-        yield out
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-        if REPO.joinpath("bundles").is_dir() and not any(REPO.joinpath("bundles").iterdir()):
-            REPO.joinpath("bundles").rmdir()
-
-
-def _pins() -> str:
-    pins = []
-    for name in PINNED:
-        try:
-            pins.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:
-            pass
-    return " ".join(pins)
-
-
-@pytest.fixture(scope="session")
-def image(docker, base_image, bundle):
-    """The submission image with the bundle, CPU TensorFlow at this environment's versions."""
-    # --force-rm: a failed step leaves no stopped container; the label lets the teardown find
-    # the image this build untags (the previous test image), which would else pile up 2 GB a run
-    args = ["build", "--network", "host", "--force-rm", "-t", IMAGE, "--label", LABEL,
-            "--build-arg", f"BASE={base_image}",
-            "--build-arg", "TF_PACKAGE=tensorflow-cpu",
-            "--build-arg", f"PINS={_pins()}",
-            "--build-arg", f"BUNDLE={bundle.relative_to(REPO)}"]
-    if Path("/etc/ssl/certs/ca-certificates.crt").is_file():
-        args += ["--build-arg", "PIP_CERT=/etc/ssl/certs/ca-certificates.crt"]
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
-        if os.environ.get(var):
-            args += ["--build-arg", f"{var}={os.environ[var]}"]
-    start = time.time()
-    docker(*args, str(REPO), timeout=2400)
-    _record("docker build (bundle layer at least)", time.time() - start)
-    yield IMAGE
-    # keep the tagged image (its layers are the next build's cache), drop the ones it replaced
-    docker("image", "prune", "--force", "--filter", f"label={LABEL}", timeout=300, check=False)
 
 
 def _contract_run(docker, test_dir: Path, out_dir: Path) -> subprocess.CompletedProcess:
@@ -216,9 +63,9 @@ def _assert_same(inside: Path, outside: Path) -> None:
 # --------------------------------------------------------------------------- the container tests
 
 @pytest.mark.container
-def test_container_predicts_like_the_host(docker, image, bundle, cohort, tmp_path):
+def test_container_predicts_like_the_host(docker, image, container_bundle, container_cohort, tmp_path):
     test_dir = tmp_path / "test"
-    shutil.copytree(cohort / "test", test_dir)
+    shutil.copytree(container_cohort / "test", test_dir)
     done = _contract_run(docker, test_dir, tmp_path / "out")
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
@@ -228,13 +75,13 @@ def test_container_predicts_like_the_host(docker, image, bundle, cohort, tmp_pat
     assert "patients: 3" in log and "images that failed: 0" in log and "device: tensorflow (CPU)" in log
     pred = tmp_path / "out" / "predictions.csv"
     _ra2("validate", "--template", test_dir / "template.csv", pred)
-    _assert_same(pred, _predict_outside(bundle, test_dir, tmp_path / "host.csv"))
+    _assert_same(pred, _predict_outside(container_bundle, test_dir, tmp_path / "host.csv"))
 
 
 @pytest.mark.container
-def test_container_survives_a_corrupt_and_a_missing_image(docker, image, bundle, cohort, tmp_path):
+def test_container_survives_a_corrupt_and_a_missing_image(docker, image, container_bundle, container_cohort, tmp_path):
     test_dir = tmp_path / "test"
-    shutil.copytree(cohort / "test", test_dir)
+    shutil.copytree(container_cohort / "test", test_dir)
     (test_dir / f"{CORRUPT}.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG any more")
     (test_dir / f"{MISSING}.jpg").unlink()
     done = _contract_run(docker, test_dir, tmp_path / "out")
@@ -244,7 +91,7 @@ def test_container_survives_a_corrupt_and_a_missing_image(docker, image, bundle,
     assert f"failed image {CORRUPT}.jpg" in log and f"failed image {MISSING}" in log, log[-6000:]
     pred = tmp_path / "out" / "predictions.csv"
     _ra2("validate", "--template", test_dir / "template.csv", pred)
-    _assert_same(pred, _predict_outside(bundle, test_dir, tmp_path / "host.csv"))
+    _assert_same(pred, _predict_outside(container_bundle, test_dir, tmp_path / "host.csv"))
 
 
 @pytest.mark.container
