@@ -214,3 +214,36 @@ def image(docker, base_image, container_bundle):
     yield IMAGE
     # keep the tagged image (its layers are the next build's cache), drop the ones it replaced
     docker("image", "prune", "--force", "--filter", f"label={LABEL}", timeout=300, check=False)
+
+
+# ------------------------------------------------------------------ DICOM files for the tests
+def dicom_dataset(pixels: np.ndarray, *, photometric="MONOCHROME2", bits=12, **elements):
+    """A single-image (or, for a 3-d array, multi-frame) secondary-capture DICOM dataset of ``pixels``,
+    uncompressed; extra elements by keyword."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "DX", "PHT0001"
+    frames = pixels.shape[0] if pixels.ndim == 3 else 1
+    ds.set_pixel_data(pixels, photometric_interpretation=photometric, bits_stored=bits)
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    for key, value in elements.items():
+        setattr(ds, key, value)
+    return ds
+
+
+def write_dicom(path, pixels: np.ndarray, *, photometric="MONOCHROME2", bits=12, syntax=None, preamble=True,
+                **elements):
+    """``dicom_dataset`` written to ``path`` (compressed with ``syntax`` if given); returns ``path``."""
+    ds = dicom_dataset(pixels, photometric=photometric, bits=bits, **elements)
+    if syntax is not None:
+        ds.compress(syntax)
+    ds.save_as(path, enforce_file_format=preamble)
+    return path

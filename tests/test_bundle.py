@@ -114,7 +114,7 @@ def test_a_patch_side_given_in_pixels_sets_the_field_of_view():
 @pytest.mark.slow
 def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     from PIL import Image
-    from test_dicom import write_dicom
+    from tests.conftest import write_dicom
 
     from challenge.images import mm_per_pixel, read_image
     from phantoms.cohort import make_cohort

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import (JPEG2000Lossless, JPEGLSLossless, ExplicitVRLittleEndian, RLELossless,
-                         SecondaryCaptureImageStorage, generate_uid)
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from challenge.dataset import rescale_folder, scan_folder
 from challenge.images import ImageReadError, image_size, normalise_intensity, read_grey, read_image
+from tests.conftest import write_dicom
 
 
 def phantom(height=150, width=110, bits=12, seed=0) -> np.ndarray:
@@ -27,28 +27,6 @@ def phantom(height=150, width=110, bits=12, seed=0) -> np.ndarray:
     img[: height // 6, : width // 5] = 0.0
     top = 2 ** bits - 1
     return np.clip(np.round(img * top), 0, top).astype(np.uint16)
-
-
-def write_dicom(path, pixels: np.ndarray, *, photometric="MONOCHROME2", bits=12, syntax=None, preamble=True,
-                **elements):
-    """A single-image DICOM file (secondary capture) of ``pixels``; extra elements by keyword."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.PatientID = "DX", "PHT0001"
-    frames = pixels.shape[0] if pixels.ndim == 3 else 1
-    ds.set_pixel_data(pixels, photometric_interpretation=photometric, bits_stored=bits)
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    for key, value in elements.items():
-        setattr(ds, key, value)
-    if syntax is not None:
-        ds.compress(syntax)
-    ds.save_as(path, enforce_file_format=preamble)
-    return path
 
 
 # ------------------------------------------------------------------ pixels as displayed

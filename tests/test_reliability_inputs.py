@@ -192,18 +192,11 @@ def _bad_dicoms(folder: Path, stems) -> list[Path]:
     """A DICOM that claims JPEG-LS but holds RLE bytes (every decoder fails) and one cut short."""
     pydicom = pytest.importorskip("pydicom")
     import numpy as np
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless, SecondaryCaptureImageStorage, \
-        generate_uid
+    from pydicom.uid import JPEGLSLossless, RLELossless
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    pixels = (np.arange(150 * 110) % 4096).astype(np.uint16).reshape(150, 110)
-    ds.set_pixel_data(pixels, photometric_interpretation="MONOCHROME2", bits_stored=12)
+    from tests.conftest import dicom_dataset
+
+    ds = dicom_dataset((np.arange(150 * 110) % 4096).astype(np.uint16).reshape(150, 110))
     ds.compress(RLELossless)
     liar, short = folder / f"{stems[0]}.dcm", folder / f"{stems[1]}.dcm"
     ds.file_meta.TransferSyntaxUID = JPEGLSLossless

@@ -56,19 +56,11 @@ def _as_dicom(jpg: Path) -> None:
     """Replace a JPEG by a 12-bit MONOCHROME1 DICOM file of the same picture, with a pixel spacing."""
     pydicom = pytest.importorskip("pydicom")
     from PIL import Image
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    from tests.conftest import write_dicom
 
     pixels = 4095 - np.asarray(Image.open(jpg).convert("L"), dtype=np.uint16) * 16
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.set_pixel_data(pixels, photometric_interpretation="MONOCHROME1", bits_stored=12)
-    ds.PixelSpacing = [0.2, 0.2]
-    ds.save_as(jpg.with_suffix(".dcm"), enforce_file_format=True)
+    write_dicom(jpg.with_suffix(".dcm"), pixels, photometric="MONOCHROME1", PixelSpacing=[0.2, 0.2])
     assert pydicom.dcmread(jpg.with_suffix(".dcm")).Rows == pixels.shape[0]
     jpg.unlink()
 

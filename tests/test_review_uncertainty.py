@@ -300,8 +300,8 @@ def deep_site(cohort, tmp_path):  # noqa: F811
     import shutil
 
     from PIL import Image
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    from tests.conftest import write_dicom
 
     images = tmp_path / "images"
     shutil.copytree(cohort["images"], images)
@@ -309,14 +309,7 @@ def deep_site(cohort, tmp_path):  # noqa: F811
     grey = np.asarray(Image.open(jpg).convert("L"), dtype=np.int64)
     yy, xx = np.mgrid[0:grey.shape[0], 0:grey.shape[1]]
     pixels = np.clip(grey * 14 + (xx * 3 + yy * 5) % 14, 0, 4095).astype(np.uint16)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-    ds.set_pixel_data(pixels, photometric_interpretation="MONOCHROME2", bits_stored=12)
-    ds.save_as(jpg.with_suffix(".dcm"), enforce_file_format=True)
+    write_dicom(jpg.with_suffix(".dcm"), pixels)
     jpg.unlink()
     build_site(images, cohort["pred"], tmp_path / "site", landmarks=cohort["landmarks"], template=cohort["template"],
                max_side=4000)
