@@ -374,3 +374,12 @@ def staged_folder(out: str | Path, command: str, *, option: str | None = None, k
             except OSError:
                 break
         raise
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in blocks (bundle checksums, review drafts, fold and
+    evaluation records)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -23,7 +23,6 @@ The site is built in a temporary sibling folder and renamed into place.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -36,7 +35,7 @@ from PIL import Image
 from challenge.catalogue import BY_COLUMN, ID, JOINT_COLUMNS, LIMBS, OVERALL, SCORE_COLUMNS
 from challenge.dataset import scan_folder
 from challenge.errors import ParameterError, UsageError, problem_lines
-from challenge.outputs import check_replaceable, staged_folder
+from challenge.outputs import check_replaceable, file_sha256, staged_folder
 from challenge.images import ImageReadError, read_image
 from challenge.schemes import Scheme, load_scheme
 from challenge.tables import TableError, as_scores, check_scores, errors, read_table, read_template
@@ -62,15 +61,6 @@ def _js(name: str, obj) -> str:
 def _loader_js(obj) -> str:
     """A per-patient data file: hands its data to the page that loaded it."""
     return "RA2_LOADED(" + json.dumps(obj, separators=(",", ":"), allow_nan=False) + ");\n"
-
-
-def file_sha256(path) -> str:
-    """The SHA-256 (hex) of a file's bytes: the page keys a reader's drafts by its predictions file's."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_predictions(path, template=None):

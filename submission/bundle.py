@@ -29,7 +29,7 @@ from pathlib import Path
 
 from challenge.catalogue import DAMAGE_TYPES, KINDS
 from challenge.errors import UsageError
-from challenge.outputs import jsonable, write_json
+from challenge.outputs import file_sha256, jsonable, write_json
 from challenge.schemes import Scheme
 
 FORMAT = "ra2-method-bundle"
@@ -222,11 +222,6 @@ def manifest_digest(record: dict) -> str:
     manifest's layout may change but none of its values."""
     body = {k: v for k, v in jsonable(record).items() if k != MANIFEST_DIGEST}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @dataclass

@@ -25,7 +25,6 @@ training is refused before any network trains.  A single fold's ``budget`` is th
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -39,7 +38,7 @@ from sklearn.model_selection import KFold
 
 from challenge.catalogue import ID, JOINT_COLUMNS
 from challenge.errors import ParameterError, UsageError
-from challenge.outputs import RECORD, staged_folder, write_json
+from challenge.outputs import RECORD, file_sha256, staged_folder, write_json
 from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
 
 log = logging.getLogger(__name__)
@@ -180,10 +179,6 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, split_seed:
     return frame
 
 
-def _fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def cross_validate_fold(train_dir, folds: int, fold: int, out_dir, *, seed: int = 0, split_seed: int | None = None,
                         profile: str | None = None, quick: bool = False, steps: int | None = None,
                         scheme: str = "svh21", progress: bool = True, budget: float | None = None,
@@ -219,7 +214,7 @@ def cross_validate_fold(train_dir, folds: int, fold: int, out_dir, *, seed: int 
             "format": FOLD_FORMAT, "version": 1, "fold": fold, "folds": folds, "seed": seed,
             "split_seed": split_seed, "profile": "quick" if quick else profile, "steps": steps,
             "budget": budget, "scheme": scheme if isinstance(scheme, str) else getattr(scheme, "name", str(scheme)),
-            "training_csv_sha256": _fingerprint(train_dir / "training.csv"),
+            "training_csv_sha256": file_sha256(train_dir / "training.csv"),
             "train_patients": [str(p) for p in patients[tr]], "test_patients": [str(p) for p in patients[te]]})
     return frame
 

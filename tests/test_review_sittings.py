@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from challenge import catalogue as cat
-from review.build import build_site, file_sha256
+from challenge.outputs import file_sha256
+from review.build import build_site
 from review.corrections import CorrectionError, moved_totals, review_states, save_corrections, site_index
 from tests.test_review import _downloaded, _wait, browser, cohort  # noqa: F401  (fixtures)
 

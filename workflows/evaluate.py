@@ -15,7 +15,6 @@ submission runs, the engine works in ``.work/NAME/`` under ``--out``; nothing is
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from challenge.outputs import RECORD, RECORD_FORMAT, write_csv, write_json
+from challenge.outputs import RECORD, RECORD_FORMAT, file_sha256, write_csv, write_json
 
 from .engine import Engine, dir_input, file_input, output_path, stop_all, stopping, workflow
 
@@ -44,10 +43,6 @@ DEFAULT_ENTRYPOINT = "/opt/ra2/run.sh"
 def team_name(image: str) -> str:
     """A folder and team name for an image: its name with every character but [A-Za-z0-9._-] as '_'."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", image).strip("._") or "image"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def image_id(image: str, engine: Engine) -> str | None:
@@ -203,7 +198,7 @@ def evaluate_images(images, test_dir, gold, out_dir, *, engine: Engine, names=No
 
     test_dir, gold, out = Path(test_dir), Path(gold), Path(out_dir)
     names = list(names) if names else [team_name(i) for i in images]
-    base_key = {"template_sha256": _sha256(test_dir / "template.csv"), "gold_sha256": _sha256(gold),
+    base_key = {"template_sha256": file_sha256(test_dir / "template.csv"), "gold_sha256": file_sha256(gold),
                 "test": str(test_dir.resolve()), "train": str(Path(train_dir).resolve()) if train_dir else None,
                 "time_limit": int(time_limit), "entrypoint": entrypoint, "gpus": int(gpus),
                 "scoring_image": scoring_image}
