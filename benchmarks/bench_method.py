@@ -64,7 +64,7 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     import keras
 
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
-    from submission.bundle import PROFILES
+    from submission.profiles import PROFILES
     from submission.localize import LocalizerData
     from submission.models import build_localizer, build_scorer, heatmap_loss
     from submission.geometry import CONTEXT
@@ -101,6 +101,8 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/ra2_bench", help="work folder (cohort, bundles, predictions)")
     ap.add_argument("--train", type=int, default=80)
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="repeats of the timed prediction")
     ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",
                     help="phantom preset of the cohort (default realistic; easy: the first, easier phantoms)")
-    ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
+    ap.add_argument("--profile", choices=list(PROFILES), default="small",
                     help="the method's profile (quick: a smoke run of the benchmark itself)")
     ap.add_argument("--no-seg-ablation", dest="noseg", action="store_false",
                     help="skip training the no-segmentation ablation (it retrains every scorer)")

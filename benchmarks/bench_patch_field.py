@@ -20,9 +20,11 @@ import numpy as np
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cohort", required=True, help="a realistic phantom cohort (its cohort.json gives the sizes)")
-    ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
+    ap.add_argument("--profile", choices=list(PROFILES), default="full")
     ap.add_argument("--hands", type=int, default=60, help="hands drawn per column")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -30,7 +32,6 @@ def main(argv=None) -> int:
     from challenge.catalogue import EROSION, JOINTS
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from phantoms import xray
-    from submission.bundle import PROFILES
     from submission.geometry import patch_side
 
     record = Path(args.cohort) / "cohort.json"

@@ -79,6 +79,8 @@ def fold_figures(pred, truth, scores, kinds, scheme=None) -> dict:
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cohort", help="a phantom cohort to use as it is (default: /tmp/ra2_bench/cohort, made "
                                       "with 80/40 patients, seed 7, unless this code drew the one there)")
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=3, help="the held-out fold is the first of this many")
     ap.add_argument("--preset", choices=("realistic", "easy"), default="realistic",
                     help="phantom preset of a cohort made here (default realistic)")
-    ap.add_argument("--profile", choices=("quick", "small", "full"), default="small",
+    ap.add_argument("--profile", choices=list(PROFILES), default="small",
                     help="the settings the --set options change (default small)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="override one Settings field (repeatable), e.g. hand_scorer_steps=2000")
@@ -96,7 +98,6 @@ def main(argv=None) -> int:
 
     from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
-    from submission.bundle import PROFILES
     from submission.data import load_training
     from submission.train import fit_scorers, patch_predictions
     from submission.units import log_scores

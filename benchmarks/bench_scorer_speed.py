@@ -23,8 +23,10 @@ import numpy as np
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
+    ap.add_argument("--profile", choices=list(PROFILES), default="full")
     ap.add_argument("--patch", type=int, nargs="+", help="hand patch sides in pixels (default 48 64 without --set)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a variant of the profile with this setting changed (repeatable)")
@@ -32,7 +34,6 @@ def main(argv=None) -> int:
     ap.add_argument("--xla", action="store_true", help="also time each variant compiled with XLA")
     args = ap.parse_args(argv)
     from bench_scorer import changed
-    from submission.bundle import PROFILES
 
     if args.calls < 1:
         ap.error("--calls: at least 1")

@@ -48,8 +48,10 @@ def median_step(model, stream, repeats: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=("quick", "small", "full"), default="full")
+    ap.add_argument("--profile", choices=list(PROFILES), default="full")
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--cohort", default=None,
                     help="a phantom cohort to use as it is (default /tmp/ra2_train_time/N, made with N/1 patients, "
@@ -59,7 +61,6 @@ def main(argv=None) -> int:
                     help="change a setting of the profile (repeatable)")
     args = ap.parse_args(argv)
     from bench_scorer import changed
-    from submission.bundle import PROFILES
 
     st = changed(PROFILES[args.profile], args.set)
     logging.basicConfig(level=logging.WARNING)

@@ -68,13 +68,15 @@ def compare(errors, spread, predicted, share: float, seed: int, shuffles: int = 
 
 
 def main(argv=None) -> int:
+    from submission.profiles import PROFILES
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path, help="working folder (cohort, bundle, predictions, results)")
     ap.add_argument("--train", type=int, default=30, help="training patients (default 30)")
     ap.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     ap.add_argument("--size-scale", type=float, default=0.5, help="phantom image size factor (default 0.5)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--profile", default="quick", help="the bundle's profile (default quick)")
+    ap.add_argument("--profile", default="quick", choices=list(PROFILES), help="the bundle's profile (default quick)")
     ap.add_argument("--steps", type=int, default=150, help="optimiser steps of every network (default 150)")
     ap.add_argument("--folds", type=int, default=4, help="out-of-fold scorers per limb kind (default 4)")
     ap.add_argument("--share", type=float, default=0.10, help="the share of cells called largest / most uncertain")
@@ -84,7 +86,6 @@ def main(argv=None) -> int:
     from challenge.landmarks import read_landmarks
     from challenge.tables import read_scores
     from phantoms.cohort import make_cohort
-    from submission.bundle import PROFILES
     from submission.predict import predict_folder
     from submission.train import train_bundle
 

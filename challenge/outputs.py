@@ -12,6 +12,9 @@
   and the known CSV files), for the ``inputs`` of the checks above.
 * ``replacing(path)``: a context manager giving a temporary sibling to write to; on
   success it is renamed over ``path``, on any failure (an interrupt included) removed.
+* ``StagedOutputs``: the same for several output files and folders that must land together
+  (``ra2 predict``'s predictions, landmarks, uncertainty, summary, overlays and masks): each is
+  written to a temporary sibling, and all are renamed into place only once every one was written.
 * ``staged_folder(out, command)``: the same for a whole output folder (a bundle, a cohort,
   a review site, a cross-validation, the demo).  The new folder carries ``ra2-output.json``,
   the record of the command that wrote it and of every file it wrote; ``check_replaceable``
@@ -160,28 +163,130 @@ def input_files(folder: str | Path) -> list[Path]:
             if p.is_file() and (parse_image_name(p.name) is not None or p.name.lower() in KNOWN_FILES)]
 
 
-# ------------------------------------------------------------------ the atomic writer
+# ------------------------------------------------------------------ the atomic writers
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, innermost first (a failed write removes them again)."""
+    made, parent = [], path.parent
+    while not parent.exists():
+        made.append(parent)
+        parent = parent.parent
+    return made
+
+
+def _remove_empty(folders) -> None:
+    """Remove those of ``folders`` that are empty, deepest first: the parents a failed write made."""
+    for p in sorted(set(folders), key=lambda p: len(p.parts), reverse=True):
+        try:
+            p.rmdir()
+        except OSError:
+            pass
+
+
+def _open_to_others(folder: Path) -> None:
+    """Give a folder from ``mkdtemp`` the mode ``mkdir`` would (its 0700 would hide the result from other users)."""
+    umask = os.umask(0o22)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+
+
+class StagedOutputs:
+    """Output files and folders that land together, or not at all.
+
+    ``file(path)`` gives a temporary sibling of ``path`` to write; ``folder(path)`` a temporary folder
+    whose files go into ``path`` (a new folder is renamed into place whole; into an existing one its
+    files are moved, beside the others there, and it lies inside that folder so that no rename crosses
+    a mount point).  ``commit()`` renames every one of them into place, in the order they were asked
+    for, only once all were written; ``discard()`` removes them and the parent folders they made, and
+    leaves every earlier output exactly as it was.  As a context manager: committed when the block
+    ends, discarded when it raises (``KeyboardInterrupt`` included, and a SIGTERM that a library
+    swallowed: ``interrupts.check`` runs before the first rename).
+    """
+
+    def __init__(self):
+        self._staged: list[tuple[str, Path, Path, int]] = []   # (file | folder | into, temporary, final, mode)
+        self._made: list[Path] = []                             # parent folders made for them
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+        return False
+
+    def _parent(self, path: Path) -> None:
+        self._made += _missing_parents(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def file(self, path: str | Path, *, mode: int = 0o644, suffix: str = ".tmp") -> Path:
+        """A temporary file beside ``path`` (its name ends with ``suffix``), renamed over ``path`` with
+        ``mode`` at the commit."""
+        path = Path(path)
+        self._parent(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        self._staged.append(("file", Path(tmp), path, mode))
+        return Path(tmp)
+
+    def folder(self, path: str | Path) -> Path:
+        """A temporary folder whose files go into the folder ``path`` at the commit."""
+        path = Path(path)
+        if path.is_dir():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path))
+            self._staged.append(("into", tmp, path, 0))
+        else:
+            self._parent(path)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+            _open_to_others(tmp)
+            self._staged.append(("folder", tmp, path, 0))
+        return tmp
+
+    def commit(self) -> None:
+        """Rename everything into place (after ``interrupts.check``); on a failure the rest is discarded."""
+        try:
+            interrupts.check()              # an interrupt a library swallowed must not commit anything
+            while self._staged:
+                kind, tmp, path, mode = self._staged[0]
+                if kind == "file":
+                    os.chmod(tmp, mode)
+                    os.replace(tmp, path)
+                elif kind == "folder" and not path.exists():
+                    tmp.replace(path)
+                else:                       # into an existing folder: file by file, beside what is there
+                    for p in sorted(tmp.iterdir()):
+                        p.replace(path / p.name)
+                    tmp.rmdir()
+                self._staged.pop(0)
+        except BaseException:
+            self.discard()
+            raise
+        self._made = []
+
+    def discard(self) -> None:
+        """Remove what was staged and not committed, and the parent folders made for it."""
+        for kind, tmp, _, _ in self._staged:
+            if kind == "file":
+                tmp.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._staged = []
+        _remove_empty(self._made)
+        self._made = []
+
+
 @contextmanager
 def replacing(path: str | Path, *, mode: int = 0o644, suffix: str = ".tmp"):
     """Yield a temporary sibling of ``path`` to write; rename it over ``path`` if the block succeeds.
 
     The parent folder is created if missing.  On any exception (``KeyboardInterrupt``
     included, and a SIGTERM that a library swallowed: ``interrupts.check``) the temporary
-    file is removed and ``path`` is left as it was.  ``suffix``
+    file is removed (and the parent folders it made) and ``path`` is left as it was.  ``suffix``
     ends the temporary name, for writers that insist on one (``suffix=".keras"``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        interrupts.check()                  # an interrupt a library swallowed must not commit the file
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with StagedOutputs() as staged:
+        yield staged.file(path, mode=mode, suffix=suffix)
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
@@ -331,17 +436,11 @@ def staged_folder(out: str | Path, command: str, *, option: str | None = None, k
     the parent folders: those this call made are removed again.
     """
     out = check_replaceable(out, command, option)
-    made = []
-    parent = out.parent
-    while not parent.exists():
-        made.append(parent)
-        parent = parent.parent
+    made = _missing_parents(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        umask = os.umask(0o22)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)       # mkdtemp's 0700 would hide the result from other users
+        _open_to_others(tmp)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
     old = None
@@ -368,11 +467,7 @@ def staged_folder(out: str | Path, command: str, *, option: str | None = None, k
             (old / out.name).replace(out)   # the swap failed half-way: the earlier result back in place
             shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        for p in made:                      # the parents this call created, innermost first
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        _remove_empty(made)                 # the parents this call created
         raise
 
 

@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # ------------------------------------------------------------------ ra2 demo (the work is ra2.demo.run_demo)
 def register(sub) -> None:
+    from submission.profiles import DEMO_PROFILE, PROFILES
+
     from .demo import __doc__ as about
 
     p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
@@ -118,9 +120,9 @@ def register(sub) -> None:
                    help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
                         "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
-    p.add_argument("--profile", choices=("quick", "small", "full"), default=None,
-                   help="train the method with a named profile (see 'ra2 train --help') instead of the demo "
-                        "settings: the small profile's networks trained for less long (about 10 min on 2 cores)")
+    p.add_argument("--profile", choices=list(PROFILES), default=DEMO_PROFILE,
+                   help=f"train the method with this named profile (see 'ra2 train --help'; default {DEMO_PROFILE}: "
+                        "the small profile's networks trained for less long, about 10 min on 2 cores)")
     p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"}, replaces="out")
 
 
@@ -128,7 +130,7 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings=args.profile or "demo", size_scale=args.size_scale)
+                     settings=args.profile, size_scale=args.size_scale)
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     if board.get("review_site"):

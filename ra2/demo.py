@@ -27,16 +27,6 @@ from challenge.errors import ParameterError
 log = logging.getLogger("ra2.demo")
 
 
-def demo_settings():
-    """The small profile with shorter scorer training: 2 out-of-fold scorers of 300 steps, 200 trees."""
-    from dataclasses import replace
-
-    from submission.bundle import PROFILES
-
-    return replace(PROFILES["small"], profile="demo", hand_scorer_steps=300, foot_scorer_steps=300,
-                   scorer_epochs=3, oof_folds=2, stack_trees=200)
-
-
 def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale: float) -> None:
     """Refuse, before any work, a cohort that cannot be drawn or trained on, a seed out of range and an
     output folder that is neither new, empty nor an earlier demo's as it wrote it (the demo replaces it whole)."""
@@ -56,14 +46,18 @@ def run_demo(out: str | Path, *, n_train: int = 40, n_test: int = 20, seed: int 
              settings: str = "demo", size_scale: float = 0.5) -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.files.leaderboard_files``).
 
-    ``settings`` names the method's settings: ``demo`` (the small profile trained for less
-    long) or a profile of ``submission.bundle.PROFILES`` (``quick``: tiny, for tests).
+    ``settings`` names the method's settings, a profile of ``submission.profiles.PROFILES``:
+    ``demo`` (the small profile trained for less long) or another (``quick``: tiny, for tests).
     The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.
-    ``out`` is checked first (``check_demo``).
+    ``out`` and the profile's name are checked first (``check_demo``, ``profile_settings``).
     """
     from challenge.outputs import staged_folder
 
     check_demo(out, n_train, n_test, seed, size_scale)
+    if method:
+        from submission.profiles import profile_settings
+
+        profile_settings(settings)
     final = Path(out)
     with staged_folder(final, "demo") as work:
         board = _run(work, final, n_train, n_test, seed, method, settings, size_scale)
@@ -113,14 +107,12 @@ def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: b
 
     if method:
         from submission.predict import predict_folder
+        from submission.profiles import profile_settings
         from submission.train import train_bundle
-
-        from submission.bundle import PROFILES
 
         log.info("[3/4] method: training the localizer, seg-regressor and stacker (%s settings)", settings)
         t = time.perf_counter()
-        preset = demo_settings() if settings == "demo" else PROFILES[settings]
-        bundle = train_bundle(train, out / "bundle", seed=seed, settings=preset)
+        bundle = train_bundle(train, out / "bundle", seed=seed, settings=profile_settings(settings))
         timings["method_train_s"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = predict_folder(bundle, test, template, preds_dir / "method.csv",

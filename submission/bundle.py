@@ -1,9 +1,7 @@
 """The model bundle: one folder with ``bundle.json`` beside the weight files.
 
-``Settings`` are the method's sizes, widths and training lengths; ``PROFILES``
-names three of them (``quick`` for tests, ``small`` for CI and the demo on 2
-cores, ``full`` for the real task).  A caller changes a profile with
-``dataclasses.replace``; nothing here changes a caller's settings.
+``Settings`` are the method's sizes, widths and training lengths; the named ones
+(``quick``, ``small``, ``full``, ``demo``) are ``submission.profiles.PROFILES``.
 
 ``Bundle`` is a trained model: the settings, the landmark scheme (in full, so a
 bundle trained with a custom scheme needs no other file), the limb kinds that
@@ -45,7 +43,7 @@ _DAMAGE_LISTS = ("patient_weighted", "scorer_ordinal")
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes, widths and training lengths of the method; see ``PROFILES`` for the named ones.
+    """Sizes, widths and training lengths of the method; see ``profiles.PROFILES`` for the named ones.
 
     ``*_steps`` are optimiser steps per network, fixed whatever the size of the
     training set (a foot scorer sees 6 patches per image, a hand scorer 21);
@@ -164,45 +162,6 @@ def _same_kind(value, default) -> bool:
     if isinstance(default, tuple):
         return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
     return isinstance(value, type(default))
-
-
-#: the named settings; ``ra2 train --profile NAME``
-PROFILES = {
-    # tiny networks and a few steps: tests and smoke runs
-    "quick": Settings(profile="quick", loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12,
-                      loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, hand_patch=32, foot_patch=32,
-                      scorer_base=4, scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1,
-                      oof_folds=2, stack_trees=20),
-    # the networks sized for 2 CPU cores (CI, the demo), the localizer refined on fine crops
-    # (docs/measurements.md says what each choice gained)
-    "small": Settings(profile="small", ref_steps=400, ref_crop=48, ref_pitch=0.003),
-    # the real task (~1,500-px radiographs): every network trained longer, the refiner on 64-px
-    # crops at 0.0025 of the long side, the scorer's patches turned, scaled and re-exposed (at this
-    # length of training it helped), ordinal scorer heads (narrowing better on every seed of the
-    # calibrated phantoms, erosion mixed); the refiner's crops also turned at prediction (the wrist
-    # landmarks of the calibrated phantoms 97.3 % within 0.02 instead of 96.9 %, for about 9 % of
-    # the prediction time), the scorer's not (it cost time and gained nothing measurable);
-    # hand patches at 0.8 instead of 0.6 of the reference field (the 12-mm patch missed most wrist and
-    # some MCP erosions: erosion better on every seed, narrowing a little worse), seen at 64 px instead
-    # of 48 (the 0.6 field's pitch again: both damage types about 1 % better over five seeds; feet mixed),
-    # hand scorers trained for 8,000 steps instead of 3,000 and foot scorers for 3,500 instead of 2,000
-    # (narrowing better on every seed, erosion on most), the erosion loss weighing patients by the
-    # square root of the official weight instead of the weight (narrowing better on every seed,
-    # erosion's plain RMSE too, its weighted score unchanged), scorers four levels deep instead of
-    # three (hand erosion better on every seed, hand narrowing and feet the same)
-    "full": Settings(profile="full", loc_steps=1000, ref_steps=800, hand_patch_scale=0.8, hand_patch=64,
-                     scorer_depth=4, hand_scorer_steps=8000, foot_scorer_steps=3500, scorer_epochs=10,
-                     scorer_aug=True, scorer_turn=False, ref_turned=True, scorer_ordinal=DAMAGE_TYPES,
-                     patient_weight_power=0.5),
-}
-DEFAULT_PROFILE = "full"
-
-
-def profile_settings(name: str) -> Settings:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise UsageError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}") from None
 
 
 def fingerprint(paths) -> str:

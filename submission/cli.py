@@ -8,7 +8,7 @@ import logging
 
 from challenge.schemes import load_scheme
 
-from .bundle import DEFAULT_PROFILE, PROFILES
+from .profiles import DEFAULT_PROFILE, PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _training_length(args, profile: str):
     from challenge.errors import UsageError
 
     from .budget import parse_duration, steps_from
-    from .bundle import profile_settings
+    from .profiles import profile_settings
 
     given = [o for o, v in (("--budget", args.budget), ("--steps", args.steps),
                             ("--steps-from", getattr(args, "steps_from", None))) if v is not None]
@@ -192,7 +192,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from challenge.outputs import check_distinct, check_output_file, check_output_folder, input_files, write_json
+    from challenge.outputs import check_distinct, check_output_file, check_output_folder, input_files
 
     inputs = [args.template, args.bundle, *input_files(args.images)]
     for option, folder in (("--overlays", args.overlays), ("--masks-out", getattr(args, "masks_out", None))):
@@ -213,11 +213,10 @@ def cmd_predict(args) -> int:
     summary = predict_folder(args.bundle, args.images, args.template, args.out, landmarks_out=args.landmarks_out,
                              overlays=args.overlays, masks_out=args.masks_out,
                              stack=False if args.no_stack else None,
-                             prior_only=args.prior_only, uncertainty_out=args.uncertainty_out)
+                             prior_only=args.prior_only, uncertainty_out=args.uncertainty_out,
+                             summary_out=args.summary)
     print(f"{summary['patients']} patients, {summary['images']} images ({len(summary['failed'])} not usable), "
           f"{summary['seconds_per_image']:.3f} s per image on {summary['device']}: {summary['out']}")
-    if args.summary:
-        write_json(args.summary, summary)
     return 0
 
 

@@ -206,9 +206,9 @@ def _overlay(img, res, method, path: Path) -> None:
 
 def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks_out=None, overlays=None,
                    masks_out=None, stack: bool | None = None, progress: bool = True, method: Method | None = None,
-                   prior_only: bool = False, uncertainty_out=None) -> dict:
+                   prior_only: bool = False, uncertainty_out=None, summary_out=None) -> dict:
     """Predict every template patient; returns a summary (patients, images, missing and failed images,
-    seconds, device).
+    seconds, device), also written to ``summary_out`` if given.
 
     A run in which no image at all could be used is refused (``UsageError``, nothing
     written) unless ``prior_only``: then every patient gets the training prior.
@@ -217,7 +217,13 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     one row per analysed image and joint column or landmark; see ``uncertainty_rows``); the
     predictions are the same as without it.  A bundle with one scorer of a limb kind has no spread
     to give: refused before any work.
+
+    The outputs land together (``challenge.outputs.StagedOutputs``): every file and picture is
+    written beside its place first and renamed into it once all were written, so that an error or an
+    interrupt before that leaves every earlier output as it was.
     """
+    from challenge.outputs import StagedOutputs
+
     start = time.time()
     template = read_template(template_path)
     folder = scan_folder(images_dir)
@@ -232,68 +238,73 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)
     rows, failed, missing, ignored, results = [], [], [], [], []
-    staging, mask_staging = _Staging(overlays), _Staging(masks_out)
     jobs = [(p, limb) for p in patients for limb in LIMBS]
-    for patient, limb in tqdm(jobs, desc="predicting", disable=not progress, unit="img"):
-        interrupts.check()
-        path = folder.path(patient, limb)
-        name = f"{patient}-{limb}"
-        if path is None:
-            missing.append(name)
-            continue
-        if kind_of(limb) not in method.kinds:
-            ignored.append(path.name)
-            continue
-        try:
-            img, info = read_image(path)
-            res = method.analyse(img, limb, folder.stem(patient, limb), info.mm_per_pixel)
-        except ImageReadError as exc:
-            failed.append({"image": path.name, "reason": str(exc)})
-            continue
-        except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
-            if _interrupted(exc):
-                raise KeyboardInterrupt(interrupts.pending() or "SIGINT") from exc
-            failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
-            log.debug("%s: analysis failed", path.name, exc_info=True)
-            continue
-        for col, v in res.scores.items():
-            log_patch.at[patient, col] = v
-        rows.extend({"image": res.stem, "landmark": n, "x": x, "y": y, "width": res.width, "height": res.height}
-                    for n, (x, y) in res.landmarks.items())
-        if overlays is not None:
-            _overlay(img, res, method, staging.path(f"{res.stem}.png"))
-        if masks_out is not None and res.masks is not None:
-            from PIL import Image
+    with StagedOutputs() as staged:
+        overlay_dir = staged.folder(overlays) if overlays is not None else None
+        mask_dir = staged.folder(masks_out) if masks_out is not None else None
+        for patient, limb in tqdm(jobs, desc="predicting", disable=not progress, unit="img"):
+            interrupts.check()
+            path = folder.path(patient, limb)
+            name = f"{patient}-{limb}"
+            if path is None:
+                missing.append(name)
+                continue
+            if kind_of(limb) not in method.kinds:
+                ignored.append(path.name)
+                continue
+            try:
+                img, info = read_image(path)
+                res = method.analyse(img, limb, folder.stem(patient, limb), info.mm_per_pixel)
+            except ImageReadError as exc:
+                failed.append({"image": path.name, "reason": str(exc)})
+                continue
+            except Exception as exc:  # noqa: BLE001 -- one odd image must not cost the whole file
+                if _interrupted(exc):
+                    raise KeyboardInterrupt(interrupts.pending() or "SIGINT") from exc
+                failed.append({"image": path.name, "reason": f"analysis failed: {exc!r}"})
+                log.debug("%s: analysis failed", path.name, exc_info=True)
+                continue
+            for col, v in res.scores.items():
+                log_patch.at[patient, col] = v
+            rows.extend({"image": res.stem, "landmark": n, "x": x, "y": y, "width": res.width, "height": res.height}
+                        for n, (x, y) in res.landmarks.items())
+            if overlay_dir is not None:
+                _overlay(img, res, method, overlay_dir / f"{res.stem}.png")
+            if mask_dir is not None and res.masks is not None:
+                from PIL import Image
 
-            from .overlays import joint_space_mask
+                from .overlays import joint_space_mask
 
-            Image.fromarray(joint_space_mask(res, method)).save(mask_staging.path(f"{res.stem}.png"))
-        results.append(res.stem)
+                Image.fromarray(joint_space_mask(res, method)).save(mask_dir / f"{res.stem}.png")
+            results.append(res.stem)
+            if uncertainty_out is not None:
+                unsure.extend(uncertainty_rows(patient, res))
+        if not results and not prior_only:
+            raise UsageError(f"{images_dir}: no usable image for any of the {len(patients)} template patients "
+                             f"({len(missing)} missing, {len(failed)} unreadable, {len(ignored)} of a limb kind the "
+                             "bundle was not trained on): check --images, or ask for --prior-only")
+        _report(method, patients, results, missing, failed, ignored)
+        final = method.combine(log_patch, stack=stack)
+        # combine's totals, calibrated or sums
+        write_scores(final, staged.file(out_path), template, recompute_totals=False)
+        if landmarks_out is not None:
+            from challenge.landmarks import write_landmarks
+            write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]),
+                            staged.file(landmarks_out))
         if uncertainty_out is not None:
-            unsure.extend(uncertainty_rows(patient, res))
-    if not results and not prior_only:
-        staging.discard()
-        mask_staging.discard()
-        raise UsageError(f"{images_dir}: no usable image for any of the {len(patients)} template patients "
-                         f"({len(missing)} missing, {len(failed)} unreadable, {len(ignored)} of a limb kind the "
-                         "bundle was not trained on): check --images, or ask for --prior-only")
-    _report(method, patients, results, missing, failed, ignored)
-    final = method.combine(log_patch, stack=stack)
-    write_scores(final, out_path, template, recompute_totals=False)    # combine's totals, calibrated or sums
-    if landmarks_out is not None:
-        from challenge.landmarks import write_landmarks
-        write_landmarks(pd.DataFrame(rows, columns=["image", "landmark", "x", "y", "width", "height"]), landmarks_out)
-    if uncertainty_out is not None:
-        from challenge.outputs import write_csv
+            from challenge.outputs import write_csv
 
-        write_csv(uncertainty_out, pd.DataFrame(unsure, columns=list(UNCERTAINTY_COLUMNS)))
-    staging.commit()
-    mask_staging.commit()
-    seconds = time.time() - start
-    return {"patients": len(patients), "images": len(results), "missing": missing, "failed": failed,
-            "ignored": ignored, "seconds": round(seconds, 3),
-            "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
-            "out": str(out_path)}
+            write_csv(staged.file(uncertainty_out), pd.DataFrame(unsure, columns=list(UNCERTAINTY_COLUMNS)))
+        seconds = time.time() - start
+        summary = {"patients": len(patients), "images": len(results), "missing": missing, "failed": failed,
+                   "ignored": ignored, "seconds": round(seconds, 3),
+                   "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
+                   "out": str(out_path)}
+        if summary_out is not None:
+            from challenge.outputs import write_json
+
+            write_json(staged.file(summary_out), summary)
+    return summary
 
 
 #: the columns of ``ra2 predict --uncertainty-out`` (README, "The method's uncertainty")
@@ -338,46 +349,6 @@ def _interrupted(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-class _Staging:
-    """Overlay pictures are drawn into a temporary folder and moved into place at the end, so that an
-    interrupted run leaves no half set of them."""
-
-    def __init__(self, folder):
-        self.folder = Path(folder) if folder is not None else None
-        self.tmp = None
-        if self.folder is not None:
-            import tempfile
-
-            self.made = not self.folder.exists()       # a folder this run made goes again if it fails
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".overlays.", dir=self.folder))
-
-    def path(self, name: str) -> Path:
-        return self.tmp / name
-
-    def commit(self) -> None:
-        interrupts.check()
-        if self.tmp is not None:
-            for p in sorted(self.tmp.iterdir()):
-                p.replace(self.folder / p.name)
-            self.discard()
-
-    def discard(self) -> None:
-        if self.tmp is not None:
-            import shutil
-
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-            if self.made:
-                try:
-                    self.folder.rmdir()                 # only if empty: a committed run's pictures stay
-                except OSError:
-                    pass
-
-    def __del__(self):
-        self.discard()
 
 
 def _report(method: Method, patients, results, missing, failed, ignored) -> None:

@@ -36,8 +36,9 @@ from challenge.tables import with_totals
 
 from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
                      network_record)
-from .bundle import DEFAULT_PROFILE, Bundle, Settings, fingerprint, profile_settings
+from .bundle import Bundle, Settings, fingerprint
 from .data import load_training, metric_weights
+from .profiles import DEFAULT_PROFILE, profile_settings
 from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, ordinal_tops, to_scores
 
 log = logging.getLogger(__name__)

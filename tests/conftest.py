@@ -37,7 +37,8 @@ def untrained_bundle(folder, scheme):
     """A bundle as ``ra2 train`` writes it (manifest, checksums, record) whose network files are
     placeholders: for what reads only the manifest, and for refusals that come before any network."""
     from challenge.outputs import staged_folder
-    from submission.bundle import PROFILES, Bundle
+    from submission.bundle import Bundle
+    from submission.profiles import PROFILES
 
     bundle = Bundle(settings=PROFILES["quick"], scheme=scheme, kinds=("hand",), n_scorers={"hand": 1},
                     prior={c: 0.0 for c in cat.JOINT_COLUMNS})

@@ -19,10 +19,8 @@ from challenge.catalogue import LIMBS
 from challenge.dataset import scan_folder
 from challenge.errors import TableError
 from challenge.images import ImageReadError, read_grey
-from challenge.schemes import load_scheme
 from challenge.tables import check_scores, errors, read_scores, read_table, read_template
 from ra2.cli import main
-from tests.conftest import untrained_bundle
 
 _spec = importlib.util.spec_from_file_location("badinput_make_corpus",
                                                Path(__file__).parent / "badinput" / "make_corpus.py")
@@ -217,97 +215,3 @@ def test_leaderboard_bad_entry_keeps_earlier_output(corpus, capsys, tmp_path):
 def test_leaderboard_with_an_unusable_gold_file(corpus, capsys):
     code, _, err = ra2(capsys, "leaderboard", corpus.pred, "--gold", corpus.empty, "--n-boot", 5)
     assert code == 2 and "empty.csv: the file is empty" in err
-
-
-# ------------------------------------------------------------------ ra2 train: labels are checked before any training
-def train_folder(corpus, tmp_path, labels: str | None) -> Path:
-    """A training folder of the corpus images, a landmarks file and the given corpus CSV as training.csv."""
-    folder = tmp_path / "train"
-    folder.mkdir()
-    for image in corpus.images.glob("UAB00[13]-*.jpg"):
-        (folder / image.name).write_bytes(image.read_bytes())
-    (folder / "landmarks.csv").write_text("image,landmark,x,y\nUAB001-LH,pip2,10,10\n")
-    if labels is not None:
-        (folder / "training.csv").write_bytes(getattr(corpus, labels).read_bytes())
-    return folder
-
-
-@pytest.mark.parametrize("labels, words", [
-    ("pred_duplicate_patient", "training.csv, row UAB002, column Patient_ID: patient appears 2 times"),
-    ("pred_non_numeric", "training.csv, row UAB002, column LH_mcp_E__ip: not a number: 'n/a'"),
-    ("pred_unknown_column", "training.csv, column Comment: unknown column"),
-    ("empty", "training.csv: the file is empty"),
-    ("pred_binary", "training.csv: not a text CSV file"),
-    (None, "no training.csv (labels) in the training folder"),
-])
-def test_train_refuses_bad_labels_and_keeps_an_existing_bundle(corpus, capsys, tmp_path, labels, words):
-    pytest.importorskip("keras")
-    bundle = untrained_bundle(tmp_path / "bundle", load_scheme("svh21"))        # an earlier bundle of ours
-    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
-    code, _, err = ra2(capsys, "train", "--data", train_folder(corpus, tmp_path, labels), "--out", bundle, "--quick")
-    assert code == 2 and words in err
-    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
-
-
-# ------------------------------------------------------------------ ra2 predict (needs a trained bundle: slow)
-@pytest.fixture(scope="module")
-def quick_bundle(tmp_path_factory):
-    pytest.importorskip("keras")
-    root = tmp_path_factory.mktemp("quick")
-    assert main(["synth", "--out", str(root / "cohort"), "--train", "6", "--test", "1", "--size-scale", "0.5",
-                 "-q"]) == 0
-    assert main(["train", "--data", str(root / "cohort" / "train"), "--out", str(root / "bundle"), "--quick"]) == 0
-    return root / "bundle"
-
-
-def predict(capsys, bundle, images, template, out):
-    return ra2(capsys, "predict", "--bundle", bundle, "--images", images, "--template", template, "--out", out)
-
-
-@pytest.mark.slow
-def test_predict_writes_a_complete_valid_file_whatever_the_images(corpus, capsys, caplog, tmp_path, quick_bundle):
-    out = tmp_path / "predictions.csv"
-    code, _, _ = predict(capsys, quick_bundle, corpus.images, corpus.images / "template.csv", out)
-    assert code == 0
-    for name, words in (("UAB002-LH.jpg", "empty file"), ("UAB002-RH.jpg", "truncated"),
-                        ("UAB002-LF.jpg", "not an image file"), ("UAB002-RF.png", "truncated"),
-                        ("UAB004-LH.png", "too small"), ("UAB004-RH.png", "above the limit"),
-                        ("UAB003-RF", "no image file"), ("UAB005-LH", "no image file")):
-        assert any(name in r.getMessage() and words in r.getMessage() for r in caplog.records), name
-    code, text, _ = ra2(capsys, "validate", out, "--template", corpus.images / "template.csv")
-    assert code == 0, text
-    assert list(read_table(out)["Patient_ID"]) == make_corpus.IMAGE_PATIENTS
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("variant", ["bom", "crlf", "quoted", "trailing_columns"])
-def test_predict_reads_templates_with_harmless_quirks(corpus, capsys, tmp_path, quick_bundle, variant):
-    text = (corpus.images / "template.csv").read_text()
-    lines = text.splitlines()
-    template = tmp_path / "template.csv"
-    if variant == "bom":
-        template.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    elif variant == "crlf":
-        template.write_bytes(text.replace("\n", "\r\n").encode())
-    elif variant == "quoted":
-        template.write_text("".join(",".join(f'"{c}"' for c in line.split(",")) + "\n" for line in lines))
-    else:
-        template.write_text("".join(line + ",,\n" for line in lines))
-    out = tmp_path / "predictions.csv"
-    code, _, _ = predict(capsys, quick_bundle, corpus.images, template, out)
-    assert code == 0
-    assert ra2(capsys, "validate", out, "--template", corpus.images / "template.csv")[0] == 0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("template, words", [
-    ("template_empty", "template_empty.csv"),
-    ("empty", "empty.csv: the file is empty"),
-    ("pred_binary", "pred_binary.csv: not a text CSV file"),
-])
-def test_predict_with_an_unusable_template_keeps_the_old_output(corpus, capsys, tmp_path, quick_bundle,
-                                                               template, words):
-    out = tmp_path / "predictions.csv"
-    out.write_text("earlier run\n")
-    code, _, err = predict(capsys, quick_bundle, corpus.images, getattr(corpus, template), out)
-    assert code == 2 and words in err and out.read_text() == "earlier run\n"

@@ -1,9 +1,9 @@
 """More bad input of the kinds ``ra2 train``, ``predict`` and the scoring side must refuse clearly
 (exit 2, one line naming the file and what to do, no traceback, inputs unchanged), found by trying
-neighbours of the cases in test_bad_inputs.py and test_training_inputs.py: a leaderboard folder
+neighbours of the cases in test_bad_inputs.py and test_train.py: a leaderboard folder
 whose report.html is an input, landmark and label files as spreadsheets write them, the pixel
 limit raised by ``RA2_MAX_PIXELS``, edited bundle manifests, Ctrl-C while the modules load, and
-staged folders (permissions, a half-failed swap, an overlays folder made by a failed run).
+staged folders (permissions, a half-failed swap).
 No test here trains a network."""
 from __future__ import annotations
 
@@ -245,21 +245,6 @@ def test_a_swap_that_fails_half_way_puts_the_earlier_result_back(tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-def test_an_overlays_folder_made_by_a_failed_predict_is_removed(tmp_path):
-    from submission.predict import _Staging
-
-    made = _Staging(tmp_path / "new" / "overlays")
-    (made.path("a.png")).write_bytes(b"x")
-    made.discard()
-    assert not (tmp_path / "new" / "overlays").exists()
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    (kept / "earlier.png").write_bytes(b"x")
-    staging = _Staging(kept)
-    staging.discard()
-    assert sorted(p.name for p in kept.iterdir()) == ["earlier.png"]
-
-
 @pytest.mark.parametrize("command", ["explain", "predict"])
 def test_an_output_folder_inside_the_bundle_is_refused(capsys, cohort, fake_bundle, tmp_path, command):
     test = cohort / "test"
@@ -284,20 +269,6 @@ def test_demo_refuses_a_negative_seed_and_a_folder_of_other_files(capsys, cohort
     assert hashes(cohort) == before and sorted(p.name for p in cohort.iterdir()) == ["cohort.json", "gold",
                                                                                      "ra2-output.json", "test",
                                                                                      "train"]
-
-
-def test_an_interrupt_wrapped_by_a_library_stops_predict():
-    from submission.predict import _interrupted
-
-    try:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as inner:
-            raise RuntimeError("graph execution error") from inner
-    except RuntimeError as exc:
-        assert _interrupted(exc)
-    assert _interrupted(ValueError("UnknownError: KeyboardInterrupt: <no message>"))
-    assert not _interrupted(ValueError("cannot reshape array"))
 
 
 @pytest.mark.parametrize("command", ["train", "cv"])

@@ -116,7 +116,7 @@ def budget_with_probes(seconds, *, started=None):
 
 
 def test_too_short_a_budget_is_refused_naming_the_least_that_fits():
-    from submission.bundle import PROFILES
+    from submission.profiles import PROFILES
 
     full = PROFILES["full"]
     with pytest.raises(BudgetTooSmall) as exc:
@@ -132,7 +132,7 @@ def test_too_short_a_budget_is_refused_naming_the_least_that_fits():
 
 
 def test_a_replan_counts_the_slowdown_seen_and_still_ends_in_time():
-    from submission.bundle import PROFILES
+    from submission.profiles import PROFILES
     from submission.models import StepRecord
 
     full = PROFILES["full"]
@@ -159,7 +159,7 @@ def test_fewer_longer_out_of_fold_scorers_when_the_profiles_four_would_each_get_
     """The profile's 4 scorers per kind while each gets FOLD_SHARE of its steps; in less time fewer
     and longer ones, down to 2; the least budget is that of 2 scorers at their minimums."""
     from submission.budget import FOLD_SHARE, LEAST_FOLDS
-    from submission.bundle import PROFILES
+    from submission.profiles import PROFILES
 
     full = PROFILES["full"]
     roomy = budget_with_probes(10 * 3600).plan("localizers", full, full, STEP_FIELDS, first=True)
@@ -186,7 +186,7 @@ def test_a_later_fold_is_shortened_when_the_first_ran_slower_than_planned_and_ne
     """Inside the scorer stage no stage boundary re-plans: before each later out-of-fold fold the
     budget shortens that fold's scorers if, at the step times seen, the folds left would not end in
     time; a host running as planned or faster keeps the planned lengths."""
-    from submission.bundle import PROFILES
+    from submission.profiles import PROFILES
     from submission.models import StepRecord
 
     full = PROFILES["full"]

@@ -1,4 +1,4 @@
-"""The method's parts on small arrays, and one end-to-end run on a tiny phantom cohort."""
+"""The method's parts on small arrays (the end-to-end run on a tiny phantom cohort is in test_predict.py)."""
 import json
 from dataclasses import asdict, replace
 
@@ -228,7 +228,8 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
 
     from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
     from submission.score import train_scorer
-    from submission.bundle import PROFILES, Settings
+    from submission.bundle import Settings
+    from submission.profiles import PROFILES
     from submission.units import column_damages, column_max, damage_groups, ordinal_tops
 
     tops = (5, 4)
@@ -501,71 +502,6 @@ def test_stacker_fit_over_processes_grows_the_same_forests():
     two = Stacker(n_trees=12, depth=3, inner_trees=6, seed=5, n_jobs=2).fit(x, y, sample_weight=w)
     assert one.weights_ == two.weights_
     np.testing.assert_array_equal(one.predict(x), two.predict(x))
-
-
-@pytest.mark.slow
-def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
-    """Train (tiny), predict with a corrupt and a missing image, validate, score, landmarks, overlays, SHAP."""
-    from challenge.tables import check_scores, errors, read_scores, read_table, read_template
-    from evaluator.landmarks import score_landmark_files
-    from evaluator.official import score_frames
-    from phantoms.cohort import make_cohort
-    from ra2.cli import main
-    from submission.bundle import Bundle
-    from submission.explain import explain_bundle
-    from submission.predict import predict_folder
-    from submission.train import train_bundle
-
-    make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3, preset="easy")
-    train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
-    bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
-    manifest = Bundle.load(bundle)
-    assert manifest.scheme.name == "svh21" and manifest.training["patients"] == 6
-    assert set(manifest.blend_weights) == {"erosion", "narrowing"} and manifest.settings.profile == "quick"
-    assert len(manifest.training["fingerprint"]) == 64
-    assert manifest.scorer_files("hand") == ["scorer_hand_1.keras", "scorer_hand_2.keras"]  # the 2 fold scorers
-
-    template = read_template(test / "template.csv")
-    victim, gone = f"{template['Patient_ID'][0]}-LH.jpg", f"{template['Patient_ID'][1]}-RF.jpg"
-    (test / victim).write_bytes(b"\xff\xd8 not really a jpeg")
-    (test / gone).unlink()
-    summary = predict_folder(bundle, test, test / "template.csv", tmp_path / "pred.csv",
-                             landmarks_out=tmp_path / "lm.csv", overlays=tmp_path / "ov", progress=False)
-    assert summary["patients"] == 3 and summary["images"] == 10
-    assert [f["image"] for f in summary["failed"]] == [victim] and summary["missing"] == [gone.replace(".jpg", "")]
-    assert victim in caplog.text
-    frame = read_table(tmp_path / "pred.csv")
-    assert errors(check_scores(frame, template)) == []
-    # the totals are the stacker's calibrated ones, not the sums of the joints
-    assert manifest.load_stacker().totals_ and manifest.settings.stack_totals
-    assert not np.allclose(frame["Overall_Tol"], frame[list(JOINT_COLUMNS)].sum(axis=1), atol=1e-3)
-    assert list(frame.columns) == list(template.columns)
-    scores = score_frames(read_scores(tmp_path / "pred.csv"), read_scores(gold / "test.csv", gold=True))
-    assert all(np.isfinite(scores[k]) for k in ("sc1", "sc2", "sc3"))
-    assert len(list((tmp_path / "ov").glob("*.png"))) == 10
-    loc = score_landmark_files(tmp_path / "lm.csv", gold / "landmarks.csv")     # sizes from width/height columns
-    assert loc["all"]["n"] == 3 * (2 * 21 + 2 * 6) and loc["all"]["missing"] == 21 + 6
-
-    written = explain_bundle(bundle, tmp_path / "shap")
-    same = pd.read_csv(tmp_path / "shap" / "shap_hand_same_side.csv", index_col=0)
-    assert same.shape == (31, 31) and (same.to_numpy() >= 0).all()
-    full = pd.read_csv(tmp_path / "shap" / "shap_all.csv", index_col=0)    # the limb means as features too
-    assert full.shape == (86, 94) and list(full.columns[-2:]) == ["LF_narrowing_mean", "RF_narrowing_mean"]
-    assert sum(p.suffix == ".png" for p in written) == 4
-
-    rc = main(["predict", "--bundle", str(bundle), "--images", str(test), "--template", str(test / "template.csv"),
-               "--out", str(tmp_path / "cli.csv"), "--no-stack", "--summary", str(tmp_path / "s.json")])
-    assert rc == 0 and json.loads((tmp_path / "s.json").read_text())["images"] == 10
-    assert errors(check_scores(read_table(tmp_path / "cli.csv"), template)) == []
-    assert main(["predict", "--bundle", str(tmp_path), "--images", str(test), "--template",
-                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(["predict", "--bundle", str(bundle), "--images", str(empty), "--template",
-                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv")]) == 2   # no usable image at all
-    assert not (tmp_path / "x.csv").exists()
-    assert main(["predict", "--bundle", str(bundle), "--images", str(empty), "--template",
-                 str(test / "template.csv"), "--out", str(tmp_path / "x.csv"), "--prior-only"]) == 0
 
 
 def test_stacker_patient_weights_steer_the_fit():

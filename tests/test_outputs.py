@@ -271,6 +271,77 @@ def test_predict_refuses_bad_output_paths_before_any_work(corpus, capsys, tmp_pa
     assert not (tmp_path / "p.csv").exists()
 
 
+# ------------------------------------------------------------------ outputs that land together
+def _listing(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under ``root``, hidden ones included."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_staged_outputs_land_together_or_leave_every_earlier_one_as_it_was(tmp_path, failure):
+    from challenge.outputs import StagedOutputs
+
+    write_text(tmp_path / "pred.csv", "earlier predictions\n")
+    write_text(tmp_path / "unsure.csv", "earlier uncertainty\n")
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "earlier.png").write_bytes(b"earlier picture")
+    before = _listing(tmp_path)
+    with pytest.raises(type(failure)):
+        with StagedOutputs() as staged:
+            (staged.folder(tmp_path / "pictures") / "new.png").write_bytes(b"new picture")
+            (staged.folder(tmp_path / "new" / "masks") / "new.png").write_bytes(b"new mask")
+            write_text(staged.file(tmp_path / "pred.csv"), "new predictions\n")
+            raise failure                   # the uncertainty file fails after the predictions were written
+    assert _listing(tmp_path) == before     # no new file, no temporary left, no folder made
+
+    with StagedOutputs() as staged:
+        (staged.folder(tmp_path / "pictures") / "new.png").write_bytes(b"new picture")
+        (staged.folder(tmp_path / "new" / "masks") / "new.png").write_bytes(b"new mask")
+        write_text(staged.file(tmp_path / "pred.csv"), "new predictions\n")
+        write_csv(staged.file(tmp_path / "unsure.csv"), pd.DataFrame({"a": [1]}))
+    assert _listing(tmp_path) == {"new": None, "new/masks": None, "new/masks/new.png": b"new mask",
+                                  "pictures": None, "pictures/earlier.png": b"earlier picture",
+                                  "pictures/new.png": b"new picture", "pred.csv": b"new predictions\n",
+                                  "unsure.csv": b"a\n1\n"}
+    umask = os.umask(0o22)
+    os.umask(umask)
+    assert oct((tmp_path / "pred.csv").stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "new" / "masks").stat().st_mode & 0o777) == oct(0o777 & ~umask)
+
+
+def test_a_sigterm_that_a_library_swallowed_stops_staged_outputs_before_any_rename(tmp_path):
+    from challenge import interrupts
+    from challenge.outputs import StagedOutputs
+
+    write_text(tmp_path / "pred.csv", "earlier\n")
+    before = _listing(tmp_path)
+    interrupts._pending = "SIGTERM"         # as the handler leaves it when its KeyboardInterrupt was lost
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            with StagedOutputs() as staged:
+                write_text(staged.file(tmp_path / "pred.csv"), "new\n")
+                (staged.folder(tmp_path / "overlays") / "a.png").write_bytes(b"x")
+    finally:
+        interrupts.clear()
+    assert _listing(tmp_path) == before
+
+
+def test_a_staged_output_folder_whose_run_fails_is_not_made_and_an_earlier_one_is_kept(tmp_path):
+    from challenge.outputs import StagedOutputs
+
+    staged = StagedOutputs()
+    (staged.folder(tmp_path / "new" / "overlays") / "a.png").write_bytes(b"x")
+    staged.discard()
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "earlier.png").write_bytes(b"x")
+    staged = StagedOutputs()
+    (staged.folder(kept) / "a.png").write_bytes(b"y")
+    staged.discard()
+    assert sorted(p.name for p in kept.iterdir()) == ["earlier.png"]
+
+
 # ------------------------------------------------------------------ folders swapped in whole
 def test_staged_folder_replaces_whole_or_not_at_all(tmp_path):
     from challenge.outputs import RECORD, staged_folder

@@ -1,15 +1,26 @@
-"""Training inputs checked before any training (challenge/training.py, challenge/landmarks.py):
-``ra2 train`` and ``ra2 cv`` refuse bad labels, too few patients, bad landmarks and bad options
-with exit 2 and a message naming the file, row/column or image/landmark, before any Keras work;
-the inputs are unchanged and no bundle folder is left.  Landmark files as users write them
-(extensions, letter case) are accepted.  Also ``ra2 landmarks import`` and the scheme's groups
-in ``ra2 score-landmarks``."""
+"""``ra2 train``: what a training refuses before any work, and what it leaves.
+
+Training inputs are checked before any training (challenge/training.py, challenge/landmarks.py):
+``ra2 train`` refuses bad labels, too few patients, bad landmarks and bad options with exit 2 and a
+message naming the file, row/column or image/landmark, before any Keras work; the inputs are
+unchanged and no bundle folder is left (and an existing bundle is kept).  Landmark files as users
+write them (extensions, letter case) are accepted.  A hands-only folder trains a bundle without foot
+networks; an interrupted retraining leaves the old bundle as it was.  Also ``ra2 landmarks import``
+and ``check`` and the scheme's groups in ``ra2 score-landmarks``, which prepare and check training
+folders.  ``ra2 cv`` is in test_cv.py, ``ra2 predict`` in test_predict.py, ``--budget`` in
+test_budget.py, the profiles in test_bundle.py."""
 from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +29,14 @@ from challenge.landmarks import image_stem, normalise_landmarks, read_landmarks
 from challenge.schemes import Scheme, load_scheme
 from challenge.training import check_training_folder
 from ra2.cli import main
+from tests.conftest import untrained_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
+                                               Path(__file__).parent / "badinput" / "make_corpus.py")
+make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(make_corpus)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +46,12 @@ def cohort(tmp_path_factory):
     assert main(["synth", "--out", str(root / "c"), "--train", "4", "--test", "1", "--size-scale", "0.5",
                  "--preset", "easy", "-q"]) == 0
     return root / "c" / "train"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The bad-input corpus (tests/badinput/make_corpus.py)."""
+    return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
 
 
 @pytest.fixture
@@ -173,7 +198,7 @@ def test_points_outside_their_images_or_normalised_are_refused(capsys, train, tm
         assert "lies outside the" in err and " x " in err            # names the image size
 
 
-# ------------------------------------------------------------------ options, output folders, cv
+# ------------------------------------------------------------------ options, output folders
 @pytest.mark.parametrize("extra, words", [
     (["--steps", "-5"], "--steps -5: must be at least 1"),
     (["--steps", "0"], "--steps 0: must be at least 1"),
@@ -182,12 +207,6 @@ def test_points_outside_their_images_or_normalised_are_refused(capsys, train, tm
 ])
 def test_train_options_are_checked_first(capsys, train, tmp_path, extra, words):
     assert words in refused(capsys, train, tmp_path, *extra)
-
-
-@pytest.mark.parametrize("folds", ["0", "1", "5", "40"])
-def test_cv_folds_between_two_and_the_number_of_patients(capsys, train, tmp_path, folds):
-    err = refused(capsys, train, tmp_path, "--folds", folds, command="cv")
-    assert f"--folds {folds}: must be between 2 and 4" in err
 
 
 def test_train_refuses_an_out_folder_that_holds_the_data_or_other_files(capsys, train, tmp_path):
@@ -204,6 +223,104 @@ def test_train_refuses_an_out_folder_that_holds_the_data_or_other_files(capsys, 
     assert code == 2 and f"--out {other}: not a folder that ra2 train wrote" in err and "letter.txt" in err
     assert sorted(p.name for p in other.iterdir()) == ["bundle.json", "letter.txt"]
     assert hashes(train) == before
+
+
+# ------------------------------------------------------------------ labels of the bad-input corpus, an earlier bundle kept
+def train_folder(corpus, tmp_path, labels: str | None) -> Path:
+    """A training folder of the corpus images, a landmarks file and the given corpus CSV as training.csv."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for image in corpus.images.glob("UAB00[13]-*.jpg"):
+        (folder / image.name).write_bytes(image.read_bytes())
+    (folder / "landmarks.csv").write_text("image,landmark,x,y\nUAB001-LH,pip2,10,10\n")
+    if labels is not None:
+        (folder / "training.csv").write_bytes(getattr(corpus, labels).read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("labels, words", [
+    ("pred_duplicate_patient", "training.csv, row UAB002, column Patient_ID: patient appears 2 times"),
+    ("pred_non_numeric", "training.csv, row UAB002, column LH_mcp_E__ip: not a number: 'n/a'"),
+    ("pred_unknown_column", "training.csv, column Comment: unknown column"),
+    ("empty", "training.csv: the file is empty"),
+    ("pred_binary", "training.csv: not a text CSV file"),
+    (None, "no training.csv (labels) in the training folder"),
+])
+def test_train_refuses_bad_labels_and_keeps_an_existing_bundle(corpus, capsys, tmp_path, labels, words):
+    pytest.importorskip("keras")
+    bundle = untrained_bundle(tmp_path / "bundle", load_scheme("svh21"))        # an earlier bundle of ours
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    code, _, err = ra2(capsys, "train", "--data", train_folder(corpus, tmp_path, labels), "--out", bundle, "--quick")
+    assert code == 2 and words in err
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+
+
+# ------------------------------------------------------------------ training, and an interrupted retraining
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.slow
+def test_a_hands_only_cohort_trains_and_predicts_every_column(tmp_path, caplog):
+    from phantoms.cohort import make_cohort
+    from challenge.tables import check_scores, errors, read_table, read_template
+    from submission.bundle import Bundle
+    from submission.profiles import PROFILES
+    from submission.predict import predict_folder
+    from submission.train import train_bundle
+
+    caplog.set_level("INFO")
+    make_cohort(tmp_path / "c", 5, 2, seed=4, size_scale=0.3)
+    train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
+    for p in [*train.glob("*-?F.jpg"), *test.glob("*-?F.jpg")]:
+        p.unlink()
+    settings = replace(PROFILES["quick"], seg=False)
+    bundle = Bundle.load(train_bundle(train, tmp_path / "bundle", settings=settings, progress=False))
+    assert bundle.kinds == ("hand",) and "foot" in bundle.untrained and bundle.settings == settings
+    assert not any("foot" in f for f in bundle.files())
+    assert "foot networks not trained" in caplog.text
+
+    summary = predict_folder(bundle.folder, test, test / "template.csv", tmp_path / "pred.csv", progress=False)
+    assert summary["images"] == 4 and len(summary["missing"]) == 4 and summary["failed"] == []
+    frame = read_table(tmp_path / "pred.csv")
+    assert errors(check_scores(frame, read_template(test / "template.csv"))) == []
+    assert frame[[c for c in frame.columns if c.startswith(("LF_", "RF_"))]].notna().all().all()
+    assert "no image file for LF of 2 of 2 patients" in caplog.text
+
+
+@pytest.mark.slow
+def test_an_interrupted_retrain_leaves_the_old_bundle_predicting_the_same_bytes(tmp_path, capsys):
+    from phantoms.cohort import make_cohort
+    from ra2.cli import main
+
+    make_cohort(tmp_path / "c", 4, 2, seed=5, size_scale=0.3)
+    train, test = tmp_path / "c" / "train", tmp_path / "c" / "test"
+    bundle = tmp_path / "models" / "bundle"
+    assert main(["train", "--data", str(train), "--out", str(bundle), "--quick"]) == 0
+    predict = ["predict", "--bundle", str(bundle), "--images", str(test), "--template", str(test / "template.csv")]
+    assert main([*predict, "--out", str(tmp_path / "before.csv")]) == 0
+    before = _hashes(bundle)
+
+    retrain = subprocess.Popen([sys.executable, "-m", "ra2", "train", "--data", str(train), "--out", str(bundle),
+                                "--quick", "--seed", "3"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 600
+    while not list(bundle.parent.glob(".bundle.*.partial/localizer_*.keras")) and retrain.poll() is None:
+        assert time.time() < deadline, "the retraining never wrote a localizer"
+        time.sleep(0.2)
+    retrain.send_signal(signal.SIGTERM)
+    _, err = retrain.communicate(timeout=120)
+    assert retrain.returncode == 143 and "interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert [p.name for p in bundle.parent.iterdir()] == ["bundle"]      # no partial folder left
+    assert _hashes(bundle) == before
+    assert main([*predict, "--out", str(tmp_path / "after.csv")]) == 0
+    assert (tmp_path / "after.csv").read_bytes() == (tmp_path / "before.csv").read_bytes()
+
+    scorer = next(bundle.glob("scorer_hand_*.keras"))
+    scorer.write_bytes(scorer.read_bytes()[:1000])                      # a truncated copy
+    capsys.readouterr()
+    assert main([*predict, "--out", str(tmp_path / "x.csv")]) == 2
+    assert scorer.name in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
 # ------------------------------------------------------------------ ra2 landmarks import / check
