@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--scheme", help="a landmark scheme name or JSON file instead of --bundle's")
     p.add_argument("--template", metavar="CSV", help="template.csv: its patients and column order for the download "
                                                      "(default: the predictions file's own)")
-    p.add_argument("--max-side", type=int, default=1600, help="longest side of the images in the site (default 1600)")
+    p.add_argument("--max-side", type=int, default=1600,
+                   help="longest side of the images in the site (default 1600); the joint strip's crops of a "
+                        "larger source are cut from the source at its own resolution")
     p.add_argument("--out", required=True, metavar="SITE",
                    help="the site folder: new, empty, or a site an earlier 'ra2 review' built, with nothing added "
                         "but its corrections/ (kept)")
@@ -56,7 +58,8 @@ def cmd_review(args) -> int:
                              max_side=args.max_side, progress=not args.quiet, uncertainty=args.uncertainty)
         failed = f", {len(summary['failed'])} failed image(s)" if summary["failed"] else ""
         print(f"wrote the review site for {summary['patients']} patients ({summary['images']} images, "
-              f"{summary['landmarks']} landmarks, {summary['masks']} masks{failed})")
+              f"{summary['landmarks']} landmarks, {summary['masks']} masks, {summary['crops']} joint crops at the "
+              f"source's resolution{failed})")
         print(f"open {Path(summary['index']).resolve().as_uri()}")
     elif args.uncertainty is not None:
         raise UsageError("--uncertainty is read when the site is built: give --images and --predictions too")

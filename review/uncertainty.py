@@ -8,10 +8,11 @@ measure (``submission.predict.uncertainty_rows``):
   answers for it, in the column's score units;
 * ``heatmap_width``: ``name`` is a landmark; the root-mean-square distance of its final heatmap's
   probability from the point found, as a share of the image's long side;
-* ``heatmap_peak``: the same map's height at its peak (0-1; read, not shown).
+* ``heatmap_peak``: the same map's height at its peak (0-1; a low, flat peak is an unsure landmark).
 
 What the site receives (``for_site``): per patient the spread of each joint column and the patient's
-sum of them, per image each landmark's width, and the bounds of the "most uncertain" classes
+sum of them, per image each landmark's width and peak (shown in its marker's tooltip and in the joint
+strip; the width colours the markers), and the bounds of the "most uncertain" classes
 (``cuts``): the top ``TOP`` share (10 %) and the next ``NEXT`` share (20 %) of all cells, and of all
 landmarks.
 No numpy or Keras beyond pandas: this module only reads a table.
@@ -35,8 +36,8 @@ TOP, NEXT = 0.10, 0.20
 
 def read_uncertainty(path, patients) -> dict:
     """The uncertainty file for the ``patients`` of the predictions: ``{"spread": {pid: {column: sd}},
-    "width": {pid: {limb: {landmark: width}}}}``.  A file that is not one, or a row that cannot be
-    one (unknown measure or column, a negative or non-finite value, an image of another patient, a
+    "width": {pid: {limb: {landmark: width}}}, "peak": {pid: {limb: {landmark: peak}}}}``.  A file that is
+    not one, or a row that cannot be one (unknown measure or column, a negative or non-finite value, an image of another patient, a
     row given twice) is a ``UsageError`` naming the file, its line and what is wrong; rows of
     patients not in the predictions are counted and skipped (``skipped``)."""
     try:
@@ -50,6 +51,7 @@ def read_uncertainty(path, patients) -> dict:
     known = set(patients)
     spread: dict = {}
     width: dict = {}
+    peak: dict = {}
     seen: set = set()
     skipped = 0
     for line, row in enumerate(frame[list(COLUMNS)].itertuples(index=False), start=2):
@@ -82,10 +84,12 @@ def read_uncertainty(path, patients) -> dict:
             spread.setdefault(pid, {})[name] = value
         elif measure == "heatmap_width":
             width.setdefault(pid, {}).setdefault(limb, {})[name] = value
-    if not spread and not width:
+        else:
+            peak.setdefault(pid, {}).setdefault(limb, {})[name] = value
+    if not spread and not width and not peak:
         raise UsageError(f"--uncertainty: {path}: no row of a patient of the predictions"
                          f"{f' ({skipped} row(s) of other patients)' if skipped else ''}")
-    return {"spread": spread, "width": width, "skipped": skipped}
+    return {"spread": spread, "width": width, "peak": peak, "skipped": skipped}
 
 
 def cuts(values, top: float = TOP, after: float = NEXT) -> list[float] | None:

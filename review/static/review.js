@@ -13,7 +13,9 @@
  * and review_state.csv (Patient_ID,state); "load corrections" reads an exported predictions CSV back.
  * With --uncertainty (RA2_INDEX.uncertainty) the list opens most uncertain first, cells and landmarks in the
  * site's top 10 % / next 20 % are coloured, and the sheet lists the patient's joints most uncertain first.
- * The joint strip shows the selected joint's left and right crops with score buttons; the viewer windows
+ * Left and right differ: per joint row |left - right| of the predicted scores, a list column and order and a
+ * per-patient list (d).  The joint strip shows the selected joint's left and right crops at the source's own
+ * resolution (images/crops/*.jpg, data/crops/*.js) with score buttons; the viewer windows
  * each source on its own depth (data/deep/*.js for sources deeper than 8 bits), inverts, turns, flips,
  * enlarges a panel and links the zoom of left and right.
  */
@@ -47,7 +49,7 @@
     // window: null (the source's whole range), 'auto' (each image's 1st-99th percentile) or {l, w} (shares)
     view: { window: null, invert: false, link: true, masks: true, landmarks: true, labels: true },
     panels: {}, big: null,                            // per limb: {rot, flip}; the enlarged panel
-    selected: null, selectedFor: null, unsureAt: -1,  // the joint in the strip
+    selected: null, selectedFor: null, unsureAt: -1, lrAt: -1,   // the joint in the strip
     listOrder: IDX.patients.map(function (p) { return p.key; }),
     current: null
   };
@@ -74,6 +76,31 @@
       return n < v.length ? v[n] : 0;   // as review/uncertainty.py's cuts: the largest value left out of the share
     });
   })();
+
+  // ------------------------------------------------------------------ left and right differ (from the predictions)
+  // Per joint row, |left - right| of the method's predicted scores (score units), keyed by the left column
+  // (LH_*, LF_*); per patient their sum.  Needs no uncertainty file.
+  var LR_LEFT = JOINTS.filter(function (c) { return (c[0] === 'L') && IDX.joints['R' + c.slice(1)]; });
+  function lrOf(p, col) {               // how much the predicted left and right of col's row differ, or null
+    var left = 'L' + col.slice(1);
+    return p.lr && Object.prototype.hasOwnProperty.call(p.lr, left) ? p.lr[left] : null;
+  }
+  function lrJoints(p) {                // the rows whose sides differ, most first (then the sheet's order)
+    return LR_LEFT.filter(function (c) { return p.lr[c] > 0; }).sort(function (a, b) {
+      return p.lr[b] - p.lr[a] || COL[a] - COL[b];
+    });
+  }
+  IDX.patients.forEach(function (p) {
+    var t = 0;
+    p.lr = {};
+    LR_LEFT.forEach(function (c) {
+      var d = Math.abs(p.scores[COL[c]] - p.scores[COL['R' + c.slice(1)]]);
+      p.lr[c] = Math.round(d * 1e6) / 1e6;   // 6 decimals: no float noise in the order
+      t += p.lr[c];
+    });
+    p.lr_sum = Math.round(t * 1e6) / 1e6;
+  });
+  function rowName(c) { return (kindOf(limbOf(c)) === 'hand' ? 'hand ' : 'foot ') + c.slice(3); }
 
   // ------------------------------------------------------------------ small helpers
   function el(tag, attrs, children) {
@@ -462,8 +489,11 @@
   // ------------------------------------------------------------------ the patient list
   var LIST_COLUMNS = [
     ['order', '#'], ['id', 'Patient'], ['Overall_Tol', 'Total'], ['Overall_erosion', 'Erosion'],
-    ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['state', 'Review']
+    ['Overall_narrowing', 'Narrowing'], ['failed', 'Failed images'], ['state', 'Review'], ['lr', 'L/R differ']
   ].concat(IDX.uncertainty ? [['spread', 'Spread']] : []);
+  var ORDERS = [['order', 1, 'as in the predictions file']]
+    .concat(IDX.uncertainty ? [['spread', -1, 'most uncertain first']] : [])
+    .concat([['lr', -1, 'left/right differ most first']]);
   var STATE_RANK = { 'not reviewed': 0, reviewed: 1, corrected: 2 };
   function sortValue(p, col) {
     if (col === 'order') return p.order;
@@ -471,6 +501,7 @@
     if (col === 'failed') return p.failed.length;
     if (col === 'state') return STATE_RANK[reviewState(p)];
     if (col === 'spread') return typeof p.spread_sum === 'number' ? p.spread_sum : -1;
+    if (col === 'lr') return p.lr_sum;
     var t = totals(p);
     return col === 'Overall_Tol' ? t.total : col === 'Overall_erosion' ? t.erosion : t.narrowing;
   }
@@ -502,6 +533,13 @@
     var progress = el('span', { class: 'progress', id: 'progress' });
     var changedNote = el('p', { class: 'note totals-changed', id: 'totals-changed' });
     var tbody = el('tbody');
+    var orderMenu = el('select', { id: 'list-order', title: 'the order of the list (and of n, p and r)' },
+                       ORDERS.map(function (o) { return el('option', { value: o[0], text: o[2] }); })
+                         .concat([el('option', { value: '', text: 'by a column', disabled: true })]));
+    orderMenu.onchange = function () {
+      var o = ORDERS.filter(function (x) { return x[0] === orderMenu.value; })[0];
+      if (o) { state.sort = { col: o[0], dir: o[1] }; fill(); }
+    };
     var headRow = el('tr');
     LIST_COLUMNS.forEach(function (c) {
       var th = el('th', { 'data-sort': c[0], text: c[1], title: 'sort by ' + c[1].toLowerCase() });
@@ -515,6 +553,8 @@
     function fill() {
       var rows = listed();
       state.listOrder = rows.map(function (p) { return p.key; });
+      var o = ORDERS.filter(function (x) { return x[0] === state.sort.col && x[1] === state.sort.dir; })[0];
+      orderMenu.value = o ? o[0] : '';
       headRow.querySelectorAll('th').forEach(function (th) {
         var on = th.getAttribute('data-sort') === state.sort.col;
         th.className = on ? 'sorted' + (state.sort.dir > 0 ? ' asc' : '') : '';
@@ -535,7 +575,11 @@
           num(t.total, pt.total), num(t.erosion, pt.erosion), num(t.narrowing, pt.narrowing),
           el('td', { class: p.failed.length ? 'failed' : null, text: failedText || '—',
                      title: p.failed.map(function (f) { return f.limb + ': ' + f.reason; }).join('\n') || null }),
-          el('td', { class: 'state ' + st.replace(' ', '-'), text: st })
+          el('td', { class: 'state ' + st.replace(' ', '-'), text: st }),
+          el('td', { class: 'lr', text: show(round(p.lr_sum, 2)),
+                     title: "the sum over the patient's joints of |left − right| of the predicted scores " +
+                       '(score units); most: ' + lrJoints(p).slice(0, 3).map(function (c) {
+                         return rowName(c) + ' ' + show(round(p.lr[c], 2)); }).join(', ') })
         ].concat(UNC ? [el('td', { class: 'spread ' + uclass(p.spread_sum, patientCuts),
                                    text: typeof p.spread_sum === 'number' ? show(round(p.spread_sum, 2)) : '—',
                                    title: "the sum of the patient's joints' spreads (score units); the most uncertain: " +
@@ -572,6 +616,7 @@
     app.append(el('section', { class: 'list' }, [
       el('div', { class: 'tools' }, [
         search,
+        el('label', {}, ['order ', orderMenu]),
         el('label', {}, [failedBox, ' only patients with failed images']),
         el('label', {}, [editedBox, ' only corrected patients']),
         count, progress, el('span', { class: 'grow' }), firstOpen, resetAll
@@ -583,7 +628,9 @@
         'hover). Review: not reviewed, reviewed (marked with r or the button on the patient page), corrected (has ' +
         'edits). ' + (UNC ? "Spread: the sum of the patient's joints' spreads over the method's out-of-fold scorers " +
         '(score units); the list starts with the most uncertain patients, the darkest pink being the top ' +
-        Math.round(UNC.top * 100) + ' %. ' : '') + 'Click a column to sort; open a patient to read the radiographs.' })
+        Math.round(UNC.top * 100) + ' %. ' : '') + "L/R differ: the sum over the patient's joints of how much the " +
+        "method's left and right scores differ (score units). Click a column to sort, or pick an order; open a " +
+        'patient to read the radiographs.' })
     ]));
     fill();
   }
@@ -619,6 +666,24 @@
     }
     return [0, 1];
   }
+  function windowed(d, image, v, done) {  // 16-bit values windowed (and inverted) exactly: done(blob URL)
+    var wl = windowOf(image, v), lo = wl[0] * 65535, span = Math.max(1e-9, (wl[1] - wl[0]) * 65535);
+    var lut = new Uint8Array(65536), inv = v.invert;
+    for (var k = 0; k < 65536; k++) {
+      var t = Math.min(1, Math.max(0, (k - lo) / span));
+      lut[k] = Math.round((inv ? 1 - t : t) * 255);
+    }
+    var canvas = document.createElement('canvas');
+    canvas.width = d.width; canvas.height = d.height;
+    var ctx = canvas.getContext('2d'), out = ctx.createImageData(d.width, d.height), px = out.data;
+    var vals = d.values;
+    for (var i = 0, j = 0; i < vals.length; i++, j += 4) {
+      var g = lut[vals[i]];
+      px[j] = g; px[j + 1] = g; px[j + 2] = g; px[j + 3] = 255;
+    }
+    ctx.putImageData(out, 0, 0);
+    canvas.toBlob(function (blob) { done(URL.createObjectURL(blob)); }, 'image/png');
+  }
   function levels(image) { return Math.pow(2, Math.min(image.bits || 8, 16)) - 1; }
   function wlText(image, v) {
     var wl = windowOf(image, v), top = levels(image);
@@ -627,7 +692,14 @@
   }
   var PARTNER = { LH: 'RH', RH: 'LH', LF: 'RF', RF: 'LF' };
 
-  function Viewer(panel, p, limb, image, points, widths, onMoved, onView) {
+  function confidenceText(name, w, pk, cls) {   // a landmark's heatmap: its width and its peak's height
+    var parts = [];
+    if (w !== undefined) parts.push('heatmap width ' + round(w, 4) + ' of the long side' +
+      (cls === 'u1' ? ' (among the 10 % widest)' : cls === 'u2' ? ' (among the next 20 %)' : ''));
+    if (pk !== undefined) parts.push('heatmap peak ' + round(pk, 3) + ' (0–1; low: a flat map, unsure)');
+    return parts.length ? name + ': ' + parts.join(', ') : '';
+  }
+  function Viewer(panel, p, limb, image, points, widths, peaks, onMoved, onView) {
     var W = image.width, H = image.height, stem = image.stem, self = this;
     var look = state.panels[limb] || (state.panels[limb] = { rot: 0, flip: false });
     var svg = sv('svg', { preserveAspectRatio: 'xMidYMid meet', 'data-limb': limb, class: 'view' });
@@ -653,16 +725,16 @@
     Object.keys(points || {}).forEach(function (name) {
       var moved = state.edits.landmarks[stem] && state.edits.landmarks[stem][name];
       var xy = moved || points[name];
-      var w = widths && widths[name];
+      var w = widths && widths[name], pk = peaks && peaks[name];
       var cls = uclass(w, UNC && UNC.landmark_cuts);
       var g = sv('g', { class: 'lm' + (moved ? ' moved' : '') + (cls ? ' ' + cls : ''), 'data-name': name,
-                        'data-stem': stem, 'data-width': w === undefined ? null : String(w) });
+                        'data-stem': stem, 'data-width': w === undefined ? null : String(w),
+                        'data-peak': pk === undefined ? null : String(pk) });
       var c = sv('circle', { cx: xy[0], cy: xy[1], r: 6 });
       var t = sv('text', { x: xy[0], y: xy[1], text: name });
-      if (w !== undefined) {
+      if (w !== undefined || pk !== undefined) {
         var tip = sv('title');
-        tip.textContent = name + ': heatmap width ' + round(w, 4) + ' of the long side' +
-          (cls === 'u1' ? ' (among the 10 % widest)' : cls === 'u2' ? ' (among the next 20 %)' : '');
+        tip.textContent = confidenceText(name, w, pk, cls);
         g.append(tip);
       }
       g.append(c, t);
@@ -734,31 +806,16 @@
       if (!deep) return;
       if (rendering) { again = true; return; }
       rendering = true;
-      var wl = windowOf(image, state.view), lo = wl[0] * 65535, span = Math.max(1e-9, (wl[1] - wl[0]) * 65535);
-      var lut = new Uint8Array(65536), inv = state.view.invert;
-      for (var k = 0; k < 65536; k++) {
-        var t = Math.min(1, Math.max(0, (k - lo) / span));
-        lut[k] = Math.round((inv ? 1 - t : t) * 255);
-      }
-      var canvas = document.createElement('canvas');
-      canvas.width = deep.width; canvas.height = deep.height;
-      var ctx = canvas.getContext('2d'), out = ctx.createImageData(deep.width, deep.height), px = out.data;
-      var vals = deep.values;
-      for (var i = 0, j = 0; i < vals.length; i++, j += 4) {
-        var g = lut[vals[i]];
-        px[j] = g; px[j + 1] = g; px[j + 2] = g; px[j + 3] = 255;
-      }
-      ctx.putImageData(out, 0, 0);
-      canvas.toBlob(function (blob) {
+      windowed(deep, image, state.view, function (url) {
         var old = blobUrl;
-        blobUrl = URL.createObjectURL(blob);
+        blobUrl = url;
         matrix.setAttribute('values', IDENTITY);
         setHref(blobUrl);
         panel.setAttribute('data-deep', 'rendered');
         if (old) setTimeout(function () { URL.revokeObjectURL(old); }, 2000);
         rendering = false;
         if (again) { again = false; render(); }
-      }, 'image/png');
+      });
     }
 
     this.reset = function () { var s = viewSize(); vb = { x: 0, y: 0, w: s[0], h: s[1] }; apply(true); };
@@ -891,7 +948,9 @@
     var prev = at > 0 ? order[at - 1] : null, next = at >= 0 && at < order.length - 1 ? order[at + 1] : null;
     var viewers = {}, wrap = el('div', { class: 'viewers' });
     var v = state.view;
-    if (state.selectedFor !== p.key) { state.selected = null; state.unsureAt = -1; state.selectedFor = p.key; }
+    if (state.selectedFor !== p.key) {
+      state.selected = null; state.unsureAt = state.lrAt = -1; state.selectedFor = p.key;
+    }
 
     function linked(limb) {              // the partner panel shows the same joint (or the mirrored spot) at the same zoom
       var other = viewers[PARTNER[limb]], me = viewers[limb];
@@ -940,6 +999,7 @@
         var bigB = el('button', { type: 'button', text: '⤢', class: 'enlarge', title: 'this panel alone, enlarged (again: all four)' });
         title.append(fit, turnB, flipB, bigB);
         viewers[limb] = new Viewer(panel, p, limb, image, data.landmarks[limb], (data.widths || {})[limb],
+                                   (data.peaks || {})[limb],
                                    function (stem, name, xy) { setLandmark(stem, name, xy); strip.refresh(); },
                                    linked);
         fit.onclick = viewers[limb].reset;
@@ -956,7 +1016,11 @@
     wrap.classList.toggle('hide-landmarks', !v.landmarks);
     wrap.classList.toggle('hide-labels', !v.labels);
 
-    function refilter() { Object.keys(viewers).forEach(function (l) { viewers[l].filter(v); }); syncSliders(); }
+    function refilter() {
+      Object.keys(viewers).forEach(function (l) { viewers[l].filter(v); });
+      if (page && page.strip) page.strip.refilter();
+      syncSliders();
+    }
     var wSlider = el('input', { type: 'range', min: 0.01, max: 1, step: 0.005, id: 'view-window',
                                 title: 'window width, as a share of the source range (its levels in each panel title)' });
     var lSlider = el('input', { type: 'range', min: 0, max: 1, step: 0.005, id: 'view-level',
@@ -1019,11 +1083,19 @@
   }
 
   // ------------------------------------------------------------------ the joint strip
-  // The selected joint's left and right crops side by side, cut from the site's copy of each radiograph at
-  // its own pixels (the source's resolution up to --max-side), windowed as its panel; under each, the
-  // method's value beside the integer a reader would record, a button per score and "accept, rounded".
-  var STRIP_SHARE = 0.12;                // a crop's side, share of the image's long side
+  // The selected joint's left and right crops side by side at the source's own resolution: where the site's
+  // copy of a radiograph is smaller than its source, the build cut each joint's crop from the source itself
+  // (images/crops/*.jpg; for a source deeper than 8 bits data/crops/*.js, its 16-bit values, windowed here as
+  // the panels are), loaded when the strip shows it; where the copy is the source's own size (or the reader
+  // moved the landmark off its crop) the crop is cut here from the copy.  Window/level and invert act as on
+  // the panels; the wheel zooms, a drag pans and a double-click fits (both sides together with "link L/R").
+  // Above the crops: how much the method's left and right differ; under each, the method's value beside the
+  // integer a reader would record, a button per score and "accept, rounded".
+  var STRIP = IDX.strip || { share: 0.12, min: 40 };
   var page = null;                       // the patient page shown: its sheet's cells and painters
+  function stripSide(image) {            // a crop's side in source pixels (review/build.py's crop_side)
+    return Math.max(STRIP.min, Math.round(STRIP.share * Math.max(image.width, image.height)));
+  }
   function sideColumns(col) {            // [left column, right column] of a joint column's row
     var name = col.slice(3), kind = IDX.joints[col].limb === 'LH' || IDX.joints[col].limb === 'RH' ? 'H' : 'F';
     return ['L' + kind + '_' + name, 'R' + kind + '_' + name].filter(function (c) { return IDX.joints[c]; });
@@ -1034,28 +1106,110 @@
   }
   function makeStrip(p, data, viewers) {
     var box = el('div', { class: 'strip', id: 'strip', hidden: true });
-    var shown = null;
+    var shown = null, views = {}, looks = {}, deeps = {};
+    function look(limb) { return looks[limb] || (looks[limb] = { share: 1, dx: 0, dy: 0 }); }
+    function setLook(limb, lk, user) {   // zoom (share of the side) and pan (shares of the side), inside the crop
+      var half = (1 - lk.share) / 2;
+      looks[limb] = { share: lk.share, dx: Math.max(-half, Math.min(half, lk.dx)),
+                      dy: Math.max(-half, Math.min(half, lk.dy)) };
+      if (views[limb]) views[limb].apply();
+      var other = PARTNER[limb];         // linked: the other side at the same zoom, the offset mirrored
+      if (user && state.view.link && views[other]) {
+        setLook(other, { share: looks[limb].share, dx: -looks[limb].dx, dy: looks[limb].dy }, false);
+      }
+    }
+    function paint(limb) {               // a 16-bit crop windowed (and inverted) as its panel
+      var dd = deeps[limb];
+      if (!dd || !views[limb] || views[limb].svg !== dd.svg) return;
+      var seq = dd.seq = (dd.seq || 0) + 1;
+      windowed(dd.d, data.images[limb], state.view, function (url) {
+        if (deeps[limb] !== dd || dd.seq !== seq) { URL.revokeObjectURL(url); return; }
+        var old = dd.url;
+        dd.url = url;
+        dd.pic.setAttribute('href', url);
+        dd.svg.setAttribute('data-deep', 'rendered');
+        if (old) setTimeout(function () { URL.revokeObjectURL(old); }, 1000);
+      });
+    }
     function crop(col) {
       var limb = limbOf(col), image = data.images[limb], lm = landmarkOf(col), vw = viewers[limb];
       var holder = el('div', { class: 'crop', 'data-limb': limb });
       if (!vw || image.failed) { holder.append(el('p', { class: 'none-msg', text: 'no image' })); return holder; }
       var xy = lm && vw.point(lm);
       if (!xy) { holder.append(el('p', { class: 'none-msg', text: 'no landmark for this joint' })); return holder; }
-      var side = Math.max(40, Math.round(STRIP_SHARE * Math.max(image.width, image.height)));
-      var svg = sv('svg', { viewBox: [xy[0] - side / 2, xy[1] - side / 2, side, side].join(' '),
-                            preserveAspectRatio: 'xMidYMid meet', class: 'crop-view', 'data-limb': limb,
-                            'data-side': side });
-      svg.append(sv('image', { href: vw.href(), x: 0, y: 0, width: image.width, height: image.height,
-                               preserveAspectRatio: 'none', class: 'strip-pic', 'data-limb': limb,
-                               filter: 'url(#wl-' + limb + ')' }));
-      var u = side / 100;
-      svg.append(sv('circle', { cx: xy[0], cy: xy[1], r: 3 * u, class: 'strip-mark', 'stroke-width': 0.6 * u }));
+      var side = stripSide(image), at = (data.landmarks[limb] || {})[lm], c = image.crops && image.crops[lm];
+      var fromCrop = !!(c && at && Math.abs(xy[0] - at[0]) <= side / 8 && Math.abs(xy[1] - at[1]) <= side / 8);
+      var svg = sv('svg', { preserveAspectRatio: 'xMidYMid meet', class: 'crop-view', 'data-limb': limb,
+                            'data-side': side, 'data-source': fromCrop ? (c.deep ? 'deep-crop' : 'crop') : 'copy' });
+      var pic;
+      if (fromCrop) {
+        pic = sv('image', { href: c.file || null, x: c.x, y: c.y, width: c.w, height: c.h, preserveAspectRatio: 'none',
+                            class: 'strip-crop', 'data-limb': limb, filter: c.file ? 'url(#wl-' + limb + ')' : null });
+        holder.title = 'cut from the source at its own resolution (' + c.w + '×' + c.h + ' of its ' + image.width +
+          '×' + image.height + ' px' + (c.deep ? ', ' + image.bits + '-bit' : '') + ')';
+      } else {
+        pic = sv('image', { href: vw.href(), x: 0, y: 0, width: image.width, height: image.height,
+                            preserveAspectRatio: 'none', class: 'strip-pic', 'data-limb': limb,
+                            filter: 'url(#wl-' + limb + ')' });
+        holder.title = "cut from the site's copy (" + image.shown[0] + '×' + image.shown[1] +
+          " px of the source's " + image.width + '×' + image.height + ')' + (c ? ': the landmark was moved off its crop' : '');
+      }
+      var mark = sv('circle', { cx: xy[0], cy: xy[1], class: 'strip-mark' });
+      svg.append(pic, mark);
       holder.append(svg);
+      var view = views[limb] = { svg: svg, apply: function () {
+        var lk = look(limb), w = side * lk.share;
+        svg.setAttribute('viewBox', [xy[0] + lk.dx * side - w / 2, xy[1] + lk.dy * side - w / 2, w, w].join(' '));
+        svg.setAttribute('data-zoom', String(round(1 / lk.share, 4)));
+        mark.setAttribute('r', 0.03 * w); mark.setAttribute('stroke-width', 0.006 * w);
+      } };
+      view.apply();
+      if (fromCrop && c.deep) {
+        svg.setAttribute('data-deep', 'loading');
+        loadDeep(c.deep, c.key, function (d) {
+          if (views[limb] !== view) return;
+          deeps[limb] = { d: d, pic: pic, svg: svg };
+          paint(limb);
+        });
+      }
+      function toView(evt) {
+        var pt = svg.createSVGPoint();
+        pt.x = evt.clientX; pt.y = evt.clientY;
+        return pt.matrixTransform(svg.getScreenCTM().inverse());
+      }
+      svg.addEventListener('wheel', function (evt) {     // zoom about the pointer, as the panels do
+        evt.preventDefault();
+        var lk = look(limb), share = Math.min(1, Math.max(1 / 16, lk.share * Math.exp(evt.deltaY * 0.0015)));
+        var f = share / lk.share, q = toView(evt), cx = xy[0] + lk.dx * side, cy = xy[1] + lk.dy * side;
+        setLook(limb, { share: share, dx: (q.x - (q.x - cx) * f - xy[0]) / side,
+                        dy: (q.y - (q.y - cy) * f - xy[1]) / side }, true);
+      }, { passive: false });
+      var drag = null;
+      svg.addEventListener('pointerdown', function (evt) {
+        if (evt.button !== 0) return;
+        drag = toView(evt);
+        svg.classList.add('panning');
+        svg.setPointerCapture(evt.pointerId);
+        evt.preventDefault();
+      });
+      svg.addEventListener('pointermove', function (evt) {
+        if (!drag) return;
+        var q = toView(evt), lk = look(limb);
+        setLook(limb, { share: lk.share, dx: lk.dx + (drag.x - q.x) / side, dy: lk.dy + (drag.y - q.y) / side }, true);
+      });
+      function end(evt) {
+        drag = null;
+        svg.classList.remove('panning');
+        if (svg.hasPointerCapture(evt.pointerId)) svg.releasePointerCapture(evt.pointerId);
+      }
+      svg.addEventListener('pointerup', end);
+      svg.addEventListener('pointercancel', end);
+      svg.addEventListener('dblclick', function () { setLook(limb, { share: 1, dx: 0, dy: 0 }, true); });
       return holder;
     }
     function side(col) {
       var top = IDX.joints[col].max, pv = predicted(p, col), cur = value(p, col), rec = Math.round(pv);
-      var limb = limbOf(col);
+      var limb = limbOf(col), lm = landmarkOf(col);
       var buttons = el('div', { class: 'scores' });
       for (var s = 0; s <= top; s++) {
         (function (s) {
@@ -1065,8 +1219,14 @@
         })(s);
       }
       var sp = spreadOf(p, col);
+      var w = ((data.widths || {})[limb] || {})[lm], pk = ((data.peaks || {})[limb] || {})[lm];
+      var conf = lm && (w !== undefined || pk !== undefined) ? el('span', {
+        class: 'lm-conf ' + uclass(w, UNC && UNC.landmark_cuts), 'data-peak': pk === undefined ? null : String(pk),
+        text: ' · ' + lm + (pk !== undefined ? ' peak ' + show(round(pk, 2)) : '') +
+              (w !== undefined ? ' width ' + show(round(w, 3)) : ''),
+        title: confidenceText(lm, w, pk, uclass(w, UNC && UNC.landmark_cuts)) }) : '';
       return el('div', { class: 'side', 'data-col': col }, [
-        el('div', { class: 'side-head' }, [el('b', { text: limbTitle(limb) }), ' ' + col]),
+        el('div', { class: 'side-head' }, [el('b', { text: limbTitle(limb) }), ' ' + col, conf]),
         crop(col),
         el('div', { class: 'method' }, [
           el('span', { class: 'value', text: 'method ' + show(round(pv, 2)) }),
@@ -1088,19 +1248,31 @@
       draw();
     }
     function draw() {
+      Object.keys(deeps).forEach(function (l) {
+        var old = deeps[l].url;
+        if (old) setTimeout(function () { URL.revokeObjectURL(old); }, 1000);
+      });
+      views = {}; deeps = {};
       box.textContent = '';
       if (!shown) { box.hidden = true; return; }
       box.hidden = false;
-      var cols = sideColumns(shown), row = shown.slice(3);
+      var cols = sideColumns(shown), row = shown.slice(3), d = lrOf(p, shown);
       box.setAttribute('data-joint', shown);
       box.append(el('div', { class: 'strip-head' }, [
         el('b', { text: row + ' · ' + IDX.joints[shown].damage }),
+        d === null ? '' : el('span', { class: 'lr' + (d >= 1 ? ' big' : ''), id: 'strip-lr', 'data-lr': String(d),
+                                       text: 'left and right differ by ' + show(round(d, 2)),
+                                       title: "|left − right| of the method's predicted scores, in score units" }),
         el('span', { class: 'grow' }),
         el('button', { type: 'button', text: '×', title: 'close the strip', onclick: function () { selectJoint(null); } })
       ]), el('div', { class: 'sides' }, cols.map(side)));
     }
-    function showJoint(col) { shown = col; state.selected = col; draw(); }
-    return { el: box, show: showJoint, refresh: draw };
+    function showJoint(col) {
+      if (col !== shown) looks = {};     // a new joint opens whole
+      shown = col; state.selected = col; draw();
+    }
+    function refilter() { Object.keys(deeps).forEach(paint); }
+    return { el: box, show: showJoint, refresh: draw, refilter: refilter };
   }
   function selectJoint(col) {            // the strip shows the joint, its cells and landmarks are marked
     if (!page) return;
@@ -1118,6 +1290,13 @@
     if (!order.length) { status('no uncertainty for this patient', 'error'); return; }
     state.unsureAt = (state.unsureAt + 1) % order.length;
     selectJoint(order[state.unsureAt]);
+  }
+  function nextDiffer() {                // 'd': the next joint of the patient whose left and right differ most
+    if (!page) return;
+    var order = lrJoints(page.p);
+    if (!order.length) { status('left and right are predicted alike for this patient', 'error'); return; }
+    state.lrAt = (state.lrAt + 1) % order.length;
+    selectJoint(order[state.lrAt]);
   }
 
   function drawSheet(p, viewers, strip) {
@@ -1165,6 +1344,16 @@
       });
       col.append(list);
     }
+    var lrOrder = lrJoints(p), lrList = el('div', { class: 'unsure lr-list', id: 'lr-differ' });
+    lrList.append(el('span', { class: 'unsure-head', text: lrOrder.length ? 'Left and right differ most first (d):' :
+      'Left and right are predicted alike.' }));
+    lrOrder.slice(0, 8).forEach(function (c) {
+      lrList.append(el('button', { type: 'button', 'data-col': c, 'data-lr': String(p.lr[c]),
+                                   text: rowName(c) + ' Δ' + show(round(p.lr[c], 2)),
+                                   title: "|left − right| of the method's predicted scores, in score units",
+                                   onclick: function () { state.lrAt = lrOrder.indexOf(c); selectJoint(c); } }));
+    });
+    col.append(lrList);
 
     ['hand', 'foot'].forEach(function (kind) {
       var spec = IDX.layout[kind], limbs = spec.limbs;
@@ -1226,11 +1415,14 @@
       'narrowing 0–4); ↑/↓ step by one, Enter goes down. Corrected cells are yellow; the totals are the ' +
       "method's own, moved by the corrected joints' differences. Hover a row to see its " +
       'landmark; drag a landmark to move it; wheel zooms, drag pans, double-click fits; ⟳ turns, ⇋ flips, ⤢ enlarges ' +
-      'a panel; "link L/R" moves the other side to the same joint. A cell or the u key opens the joint strip (left ' +
-      'and right crops, score buttons). ' + (UNC ? "Pink cells and landmarks: the method is unsure (the scorers' " +
-      'answers spread, a wide heatmap): the darkest are the top ' + Math.round(UNC.top * 100) + ' % of the site, ' +
+      'a panel; "link L/R" moves the other side to the same joint. A cell, the u or the d key opens the joint strip ' +
+      "(left and right crops at the source's resolution, windowed like the panels, wheel zooms; how much the " +
+      "method's left and right differ; score buttons). " + (UNC ? "Pink cells and landmarks: the method is unsure " +
+      "(the scorers' answers spread, a wide heatmap; a landmark's tooltip gives its heatmap width and peak, a low " +
+      'peak being a flat map): the darkest are the top ' + Math.round(UNC.top * 100) + ' % of the site, ' +
       'the lighter the next ' + Math.round(UNC.next * 100) + ' %. ' : '') + 'Keys outside a cell: ' +
       'r marks this patient reviewed and opens the next unreviewed one; u selects the next most uncertain joint; ' +
+      'd the next joint whose left and right differ most; ' +
       'n or → next, p or ← previous patient.' }));
     refreshTotals();
     return col;
@@ -1305,6 +1497,7 @@
     if ((evt.key === 'p' || evt.key === 'ArrowLeft') && at > 0) location.hash = '#p=' + order[at - 1];
     if (evt.key === 'r' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) reviewedNext(byKey[state.current]);
     if (evt.key === 'u' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) nextUnsure();
+    if (evt.key === 'd' && !evt.ctrlKey && !evt.metaKey && !evt.altKey) nextDiffer();
   });
   function reviewedNext(p) {             // mark p reviewed, open the next patient nobody reviewed (or the list)
     setReviewed(p, true);
