@@ -9,7 +9,7 @@ COHORT/gold truth).  Every variant predicts the whole test split with the model 
 script prints, per variant, SC1/SC2/SC3 with their hand parts, the share of landmarks within 0.02
 per group and the median over ``--repeats`` of the seconds per image (reading included), beside
 the median seconds to merely decode the same images, and the ratio of the two; then the median
-milliseconds per image of each stage (``Method.seconds``: frame, localizer, refiner, patches,
+milliseconds per image of each stage (``Method.seconds``: localizer with its frame and polarity check, refiner, patches,
 scorer).  A first pass that is not timed traces the networks on one image of each limb kind.
 Results also go to ``--out`` (JSON).
 

@@ -113,7 +113,7 @@ def register(sub) -> None:
                        description=about.split("\n\n")[0] + " Finishes in minutes on a 2-core machine.")
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out): new, empty, or an earlier demo's, with nothing "
                                                   "added (replaced whole at the end)")
-    p.add_argument("--train", type=int, default=40, help="training patients (default 40)")
+    p.add_argument("--train", type=int, default=80, help="training patients (default 80)")
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--size-scale", type=float, default=0.5,

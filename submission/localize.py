@@ -100,3 +100,24 @@ def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True, widt
         return points, conf
     spread = np.stack([np.stack([find_peaks(m)[1], map_width(m, pts)], -1) for m, pts in zip(kept, points)])
     return points, conf, spread
+
+
+def locate(model, img: np.ndarray, limb: str, size: int, *, both_ways: bool = False, widths: bool = False):
+    """``predict_canonical`` on a stored image (2-D, [0, 1]) and on its negative ``1 - img``; the polarity
+    whose landmarks the localizer is more confident in (the higher mean peak height) is kept.
+
+    Returns ``(img, frame, found)``: the stored image as the later stages should see it (``1 - img``
+    where the negative won: a film stored inverted, bone dark on a light ground), the canonical
+    ``Frame`` (the same for both) and ``predict_canonical``'s answer for that image (a batch of one).
+    A localizer trained on films of both polarities finds either; one that has seen few inverted
+    films places its landmarks on an inverted one anywhere (docs/measurements.md, "Inverted films"),
+    and so would the refiner and the scorers, trained on upright patches.
+    """
+    from .geometry import canonical
+
+    negative = 1.0 - img
+    cimg, frame = canonical(img, limb, size)
+    cneg, _ = canonical(negative, limb, size)
+    found = predict_canonical(model, np.stack([cimg, cneg]), both_ways=both_ways, widths=widths)
+    k = int(found[1][1] > found[1][0])
+    return (img, negative)[k], frame, tuple(part[k:k + 1] for part in found)

@@ -25,7 +25,7 @@ from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
 from .bundle import Bundle
-from .geometry import canonical, extract_patches, patch_side
+from .geometry import extract_patches, patch_side
 from .units import carried, column_top, joint_matrix, to_scores
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,16 @@ class ImageResult:
     patch_side: float = 0.0    # side of a joint patch in stored pixels
     spread: dict | None = None  # with uncertainty: column -> sd of the K scorers' answers (score units)
     confidence: dict | None = None  # with uncertainty: landmark -> (heatmap peak height, width / long side)
+    inverted: bool = False     # read as a negative (``localize.locate``): bone dark on a light ground
 
 
 class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients.
 
-    ``seconds`` keeps, per stage of ``analyse`` (frame, localizer, refiner, patches, scorer), the
-    seconds each image took in it (``benchmarks/bench_predict.py`` prints their medians).
+    ``seconds`` keeps, per stage of ``analyse`` (localizer with its frame and polarity check, refiner,
+    patches, scorer), the seconds each image took in it (``benchmarks/bench_predict.py`` prints their
+    medians).  An image the localizer is surer of inverted is analysed inverted (``localize.locate``:
+    a film stored as a negative); ``ImageResult.inverted`` says so.
 
     ``uncertainty``: ``analyse`` also gives each column's spread over the K out-of-fold scorers and
     each landmark's heatmap peak and width (``ImageResult.spread``, ``.confidence``); the scorers'
@@ -101,16 +104,15 @@ class Method:
             self._traced.add(kind)
 
     def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:
-        from .localize import predict_canonical
+        from .localize import locate
         from .score import predict_patches
 
         kind = kind_of(limb)
         s = self.settings
         clock = _Clock(self.seconds)
-        cimg, frame = canonical(img, limb, s.loc_size)
-        clock("frame")
         unsure = bool(self.members)
-        found = predict_canonical(self.localizers[kind], cimg[None], both_ways=s.both_ways, widths=unsure)
+        stored = img
+        img, frame, found = locate(self.localizers[kind], img, limb, s.loc_size, both_ways=s.both_ways, widths=unsure)
         xy = frame.to_stored(found[0][0])
         if unsure:                         # canonical pixels -> share of the long side
             conf = found[2][0] * [1.0, 1.0 / (frame.scale_x * max(img.shape))]
@@ -137,7 +139,8 @@ class Method:
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         res = ImageResult(stem, limb, img.shape[1], img.shape[0],
-                          {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side)
+                          {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side,
+                          inverted=img is not stored)
         if unsure:
             answers, _ = predict_patches(self.members[kind], patches, np.arange(len(names)), patch=s.patch_px(kind),
                                          n_landmarks=len(names), turn=s.scorer_turn)     # (L, K, C) unit space
@@ -237,7 +240,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     unsure = []
     patients = [p for p in template[ID] if p]
     log_patch = joint_matrix(patients)
-    rows, failed, missing, ignored, results = [], [], [], [], []
+    rows, failed, missing, ignored, results, inverted = [], [], [], [], [], []
     jobs = [(p, limb) for p in patients for limb in LIMBS]
     with StagedOutputs() as staged:
         overlay_dir = staged.folder(overlays) if overlays is not None else None
@@ -277,13 +280,15 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
 
                 Image.fromarray(joint_space_mask(res, method)).save(mask_dir / f"{res.stem}.png")
             results.append(res.stem)
+            if res.inverted:
+                inverted.append(res.stem)
             if uncertainty_out is not None:
                 unsure.extend(uncertainty_rows(patient, res))
         if not results and not prior_only:
             raise UsageError(f"{images_dir}: no usable image for any of the {len(patients)} template patients "
                              f"({len(missing)} missing, {len(failed)} unreadable, {len(ignored)} of a limb kind the "
                              "bundle was not trained on): check --images, or ask for --prior-only")
-        _report(method, patients, results, missing, failed, ignored)
+        _report(method, patients, results, missing, failed, ignored, inverted)
         final = method.combine(log_patch, stack=stack)
         # combine's totals, calibrated or sums
         write_scores(final, staged.file(out_path), template, recompute_totals=False)
@@ -297,7 +302,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
             write_csv(staged.file(uncertainty_out), pd.DataFrame(unsure, columns=list(UNCERTAINTY_COLUMNS)))
         seconds = time.time() - start
         summary = {"patients": len(patients), "images": len(results), "missing": missing, "failed": failed,
-                   "ignored": ignored, "seconds": round(seconds, 3),
+                   "ignored": ignored, "inverted": inverted, "seconds": round(seconds, 3),
                    "seconds_per_image": round(seconds / max(1, len(results)), 4), "device": device_name(),
                    "out": str(out_path)}
         if summary_out is not None:
@@ -351,9 +356,13 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def _report(method: Method, patients, results, missing, failed, ignored) -> None:
-    """One log line per kind of gap: where the joints of the images that were not used come from."""
+def _report(method: Method, patients, results, missing, failed, ignored, inverted=()) -> None:
+    """One log line per kind of gap: where the joints of the images that were not used come from; and
+    which images were read as negatives."""
     seen = {stem.rsplit("-", 1)[0] for stem in results}
+    if inverted:
+        log.info("%d image(s) read as negatives (bone dark on a light ground; the localizer was surer of them "
+                 "inverted): %s", len(inverted), listed(inverted, 10))
     for f in failed:
         log.warning("%s not used: %s", f["image"], f["reason"])
     if ignored:

@@ -235,3 +235,31 @@ def test_an_interrupt_wrapped_by_a_library_stops_predict():
         assert _interrupted(exc)
     assert _interrupted(ValueError("UnknownError: KeyboardInterrupt: <no message>"))
     assert not _interrupted(ValueError("cannot reshape array"))
+
+
+class _BrightSpots:
+    """A stand-in localizer: each landmark's logit map is the image itself, sharpened, so its heatmap peaks
+    sharply on a bright spot over a dark ground and spreads out over a light ground."""
+
+    def __init__(self, landmarks: int):
+        self.landmarks = landmarks
+
+    def predict_on_batch(self, x):
+        import numpy as np
+
+        return np.repeat(20.0 * x[..., :1], self.landmarks, axis=-1)
+
+
+def test_locate_reads_a_negative_inverted_and_an_upright_image_as_it_is():
+    import numpy as np
+
+    from submission.localize import locate
+
+    img = np.full((96, 64), 0.1, np.float32)
+    img[40:46, 20:26] = 0.9                                        # one bright "joint" on a dark ground
+    for stored, flipped in ((img, False), (1 - img, True)):
+        seen, frame, (points, conf) = locate(_BrightSpots(2), stored, "LH", 32)
+        assert (seen is not stored) == flipped
+        np.testing.assert_allclose(seen, img, atol=1e-6)
+        x, y = frame.to_stored(points[0])[0]
+        assert 19 <= x <= 26 and 39 <= y <= 46 and conf.shape == (1,)

@@ -409,3 +409,36 @@ def test_score_landmarks_reports_both_shares_and_the_scheme_groups(capsys, tmp_p
     assert m["all"]["within"] == 1.0 and m["all"]["within_fine"] == pytest.approx(2 / 3)
     assert m["groups"]["wrist"]["within_fine"] == 0.0 and m["groups"]["wrist"]["median"] == pytest.approx(0.015)
     assert set(m["groups"]) == {"finger", "wrist", "toe"}
+
+
+def test_a_training_image_stored_as_a_negative_is_read_upright(train, caplog):
+    """A film stored inverted (bone dark on a light ground) trains as the upright one would: its
+    landmarks are darker than the image, so ``load_training`` reads it inverted and says so."""
+    import numpy as np
+    from PIL import Image
+
+    from challenge.images import read_grey
+    from submission.data import is_negative, load_training
+    from submission.profiles import PROFILES
+
+    scheme = load_scheme("svh21")
+    stem = sorted(p.stem for p in train.glob("*-LH.jpg"))[0]
+    pixels = np.round(read_grey(train / f"{stem}.jpg") * 255).astype(np.uint8)
+    before, _, _ = load_training(train, scheme, PROFILES["quick"], progress=False)
+    (train / f"{stem}.jpg").unlink()
+    Image.fromarray(255 - pixels).save(train / f"{stem}.png")         # lossless: exactly the negative
+    with caplog.at_level("INFO", logger="submission.data"):
+        after, _, _ = load_training(train, scheme, PROFILES["quick"], progress=False)
+    assert "1 training image(s) stored as negatives" in caplog.text and stem in caplog.text
+    hand_b, hand_a = before["hand"], after["hand"]
+    assert len(hand_b.loc_images) == len(hand_a.loc_images)
+    for b, a in zip(hand_b.loc_images, hand_a.loc_images):
+        np.testing.assert_allclose(np.float32(a), np.float32(b), atol=2e-3)
+    for b, a in zip(hand_b.patches, hand_a.patches):
+        np.testing.assert_allclose(np.float32(a), np.float32(b), atol=2e-3)
+    # the rule itself: landmarks on bright bone over a dark ground, and the same picture inverted
+    img = np.zeros((200, 100), np.float32)
+    img[40:160, 30:70] = 0.8
+    xy = np.array([[50.0, 60.0], [50.0, 140.0], [np.nan, np.nan]])
+    assert not is_negative(img, xy) and is_negative(1 - img, xy)
+    assert not is_negative(img, np.full((2, 2), np.nan))           # nothing labelled: left as it is
