@@ -1,4 +1,5 @@
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +16,17 @@ import pytest
 
 from challenge import catalogue as cat
 from challenge.tables import with_totals
+
+_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
+                                               Path(__file__).parent / "badinput" / "make_corpus.py")
+make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(make_corpus)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The bad-input corpus (tests/badinput/make_corpus.py), drawn once per test module that asks for it."""
+    return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
 
 
 def random_scores(n, seed=0, ids=None, severity=0.6):

@@ -7,9 +7,7 @@ nothing ends in a traceback, and nothing already written is lost.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,16 +19,6 @@ from challenge.errors import TableError
 from challenge.images import ImageReadError, read_grey
 from challenge.tables import check_scores, errors, read_scores, read_table, read_template
 from ra2.cli import main
-
-_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
-                                               Path(__file__).parent / "badinput" / "make_corpus.py")
-make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(make_corpus)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
 
 
 def only(problems, level="error"):

@@ -5,7 +5,6 @@ inputs unchanged (hashes before and after), no traceback."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -18,18 +17,9 @@ from challenge.errors import UsageError
 from challenge.outputs import check_output_file, check_output_folder, replacing, write_csv, write_json, write_text
 from ra2.cli import main
 
-_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
-                                               Path(__file__).parent / "badinput" / "make_corpus.py")
-make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(make_corpus)
 
 ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
 READ_ONLY = Path("/proc/ra2-output-test")        # /proc takes no new files, even for root
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return make_corpus.make_corpus(tmp_path_factory.mktemp("outputs"))
 
 
 def hashes(*paths) -> dict:

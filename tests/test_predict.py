@@ -7,9 +7,7 @@ test_outputs.py, the uncertainty's review in test_review_uncertainty.py, the con
 in test_container.py."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +17,7 @@ import pytest
 from challenge.catalogue import JOINT_COLUMNS
 from challenge.tables import read_table
 from ra2.cli import main
-
-_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
-                                               Path(__file__).parent / "badinput" / "make_corpus.py")
-make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(make_corpus)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """The bad-input corpus (tests/badinput/make_corpus.py)."""
-    return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
+from tests.conftest import make_corpus
 
 
 def ra2(capsys, *argv):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import shutil
 import signal
@@ -33,11 +32,6 @@ from tests.conftest import untrained_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
-_spec = importlib.util.spec_from_file_location("badinput_make_corpus",
-                                               Path(__file__).parent / "badinput" / "make_corpus.py")
-make_corpus = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(make_corpus)
-
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
@@ -46,12 +40,6 @@ def cohort(tmp_path_factory):
     assert main(["synth", "--out", str(root / "c"), "--train", "4", "--test", "1", "--size-scale", "0.5",
                  "--preset", "easy", "-q"]) == 0
     return root / "c" / "train"
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """The bad-input corpus (tests/badinput/make_corpus.py)."""
-    return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
 
 
 @pytest.fixture
