@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from challenge.catalogue import KINDS, kind_of
 from challenge.dataset import scan_folder
-from challenge.errors import UsageError
+from challenge.errors import UsageError, listed
 from challenge.images import ImageReadError, image_size, mm_per_pixel, read_grey
 from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
@@ -230,7 +230,7 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         d.limbs.append(limb)
     if negatives:
         log.info("%d training image(s) stored as negatives (their landmarks darker than the image's median), "
-                 "read inverted: %s", len(negatives), ", ".join(negatives[:5]) + (", ..." if len(negatives) > 5 else ""))
+                 "read inverted: %s", len(negatives), listed(negatives, 5))
     for kind, d in data.items():
         if d.loc_points:
             never = [n for n, seen in zip(scheme.landmarks[kind], np.isfinite(np.stack(d.loc_points)[:, :, 0]).any(0))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .geometry import find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp, with_coords
+from .geometry import (canonical, find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp,
+                       with_coords)
 from .models import build_localizer, epoch_plan, heatmap_loss, train_steps
 
 
@@ -113,8 +114,6 @@ def locate(model, img: np.ndarray, limb: str, size: int, *, both_ways: bool = Fa
     films places its landmarks on an inverted one anywhere (docs/measurements.md, "Inverted films"),
     and so would the refiner and the scorers, trained on upright patches.
     """
-    from .geometry import canonical
-
     negative = 1.0 - img
     cimg, frame = canonical(img, limb, size)
     cneg, _ = canonical(negative, limb, size)
