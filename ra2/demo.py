@@ -51,7 +51,7 @@ def run_demo(out: str | Path, *, n_train: int = 80, n_test: int = 20, seed: int 
     The cohort is of realistic phantoms at ``size_scale`` times the real image sizes.  80 training
     patients rather than 40: with 40, the stacker's line for the totals (fitted on 40 patients' inner
     folds) came out flat for some seeds and the method lost SC1 to a constant (docs/measurements.md,
-    "The demo's cohort"); the networks train for the same steps either way.
+    "How many patients the totals' line needs"); the networks train for the same steps either way.
     ``out`` and the profile's name are checked first (``check_demo``, ``profile_settings``).
     """
     from challenge.outputs import staged_folder
