@@ -7,11 +7,16 @@ command would run on and finish as if never stopped.  So the handler also record
 and ``check()`` raises it again: every training step, every image predicted and every staged
 output just before it is committed calls it.  A lost interrupt therefore stops the command at
 the next of those points, and never lets a result of the interrupted run replace an earlier one.
+
+``held()`` keeps Ctrl-C and SIGTERM waiting for the few renames that put a command's outputs in
+place, so that a signal cannot land between two of them and leave half the new outputs beside
+half the old; the signal is delivered as soon as they are done.
 """
 from __future__ import annotations
 
 import signal
 import sys
+from contextlib import contextmanager
 
 _pending: str | None = None
 _default_unraisable = sys.unraisablehook
@@ -60,3 +65,26 @@ def clear() -> None:
     """Forget a received signal (after a command has ended on it, in a process that goes on)."""
     global _pending
     _pending = None
+
+
+@contextmanager
+def held(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, ``signums`` are only recorded; once it has ended (however), each one received
+    is raised again with the handler it had before, so the command stops as it would have, only later.
+    Outside the main thread (where no handler can be set) the block runs unguarded."""
+    got: list[int] = []
+    before = {}
+    try:
+        for s in signums:
+            before[s] = signal.signal(s, lambda signum, frame: got.append(signum))
+    except ValueError:                      # not the main thread
+        for s, h in before.items():
+            signal.signal(s, h)
+        before = {}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, signal.SIG_DFL if h is None else h)   # None: a handler set outside Python
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)

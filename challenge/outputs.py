@@ -199,7 +199,8 @@ class StagedOutputs:
     for, only once all were written; ``discard()`` removes them and the parent folders they made, and
     leaves every earlier output exactly as it was.  As a context manager: committed when the block
     ends, discarded when it raises (``KeyboardInterrupt`` included, and a SIGTERM that a library
-    swallowed: ``interrupts.check`` runs before the first rename).
+    swallowed: ``interrupts.check`` runs before the first rename).  A Ctrl-C or SIGTERM during the
+    renames waits until the last one is done (``interrupts.held``): the outputs land together even then.
     """
 
     def __init__(self):
@@ -247,22 +248,26 @@ class StagedOutputs:
         """Rename everything into place (after ``interrupts.check``); on a failure the rest is discarded."""
         try:
             interrupts.check()              # an interrupt a library swallowed must not commit anything
-            while self._staged:
-                kind, tmp, path, mode = self._staged[0]
-                if kind == "file":
-                    os.chmod(tmp, mode)
-                    os.replace(tmp, path)
-                elif kind == "folder" and not path.exists():
-                    tmp.replace(path)
-                else:                       # into an existing folder: file by file, beside what is there
-                    for p in sorted(tmp.iterdir()):
-                        p.replace(path / p.name)
-                    tmp.rmdir()
-                self._staged.pop(0)
+            with interrupts.held():         # a Ctrl-C waits until every output is in place
+                self._commit()
         except BaseException:
             self.discard()
             raise
-        self._made = []
+
+    def _commit(self) -> None:
+        while self._staged:
+            kind, tmp, path, mode = self._staged[0]
+            if kind == "file":
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+            elif kind == "folder" and not path.exists():
+                tmp.replace(path)
+            else:                           # into an existing folder: file by file, beside what is there
+                for p in sorted(tmp.iterdir()):
+                    p.replace(path / p.name)
+                tmp.rmdir()
+            self._staged.pop(0)
+        self._made = []                     # theirs now: a signal raised after this removes nothing
 
     def discard(self) -> None:
         """Remove what was staged and not committed, and the parent folders made for it."""
@@ -443,7 +448,6 @@ def staged_folder(out: str | Path, command: str, *, option: str | None = None, k
         _open_to_others(tmp)
     except OSError as exc:
         raise UsageError(f"{out}: cannot write there ({exc.strerror or exc})") from exc
-    old = None
     try:
         yield tmp
         for name in keep:
@@ -456,19 +460,31 @@ def staged_folder(out: str | Path, command: str, *, option: str | None = None, k
         write_json(tmp / RECORD, {"format": RECORD_FORMAT, "version": 1, "command": command, "files": files,
                                   "kept": list(keep)}, indent=1)
         interrupts.check()                  # an interrupt a library swallowed must not replace ``out``
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            out.replace(old / out.name)
-        tmp.replace(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, out)
     except BaseException:
-        if old is not None and (old / out.name).exists() and not out.exists():
-            (old / out.name).replace(out)   # the swap failed half-way: the earlier result back in place
-            shutil.rmtree(old, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_empty(made)                 # the parents this call created
         raise
+
+
+def swap_in(new: Path, dest: Path) -> None:
+    """Rename the folder ``new`` to ``dest``, replacing an earlier ``dest`` whole: that one is moved aside
+    first and removed after, or put back if the rename fails.  A Ctrl-C or SIGTERM waits until the swap
+    is done (``interrupts.held``; in the main thread)."""
+    with interrupts.held():
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+            dest.replace(old / dest.name)
+        try:
+            new.replace(dest)
+        except BaseException:
+            if old is not None:
+                (old / dest.name).replace(dest)
+            raise
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def file_sha256(path) -> str:

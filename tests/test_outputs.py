@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -114,7 +115,6 @@ def test_a_sigterm_that_a_destructor_swallows_still_stops_the_next_commit(tmp_pa
     """Python loses the KeyboardInterrupt a signal handler raises inside a destructor or weakref callback
     (Keras runs many while it saves a model); the signal must still stop the command before it commits."""
     import gc
-    import signal
 
     from challenge import interrupts
     from challenge.outputs import staged_folder
@@ -314,6 +314,63 @@ def test_a_sigterm_that_a_library_swallowed_stops_staged_outputs_before_any_rena
     finally:
         interrupts.clear()
     assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_renames_waits_until_every_output_is_in_place(tmp_path, monkeypatch, signum):
+    from challenge import interrupts
+    from challenge.outputs import StagedOutputs
+
+    for name in ("pred.csv", "landmarks.csv", "unsure.csv"):
+        write_text(tmp_path / name, "earlier\n")
+    real = os.replace
+
+    def replace_then_signal(src, dst):   # the user's Ctrl-C (or SIGTERM) lands just after the first rename
+        real(src, dst)
+        if not replace_then_signal.sent:
+            replace_then_signal.sent = True
+            signal.raise_signal(signum)
+    replace_then_signal.sent = False
+    monkeypatch.setattr(os, "replace", replace_then_signal)
+    assert interrupts.install(signal.SIGTERM)
+    try:
+        with pytest.raises(KeyboardInterrupt):     # the command still stops on it, after the commit
+            with StagedOutputs() as staged:
+                for name in ("pred.csv", "landmarks.csv", "unsure.csv"):
+                    staged.file(tmp_path / name).write_text("new\n")
+                (staged.folder(tmp_path / "overlays") / "a.png").write_bytes(b"x")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        interrupts.clear()
+    assert replace_then_signal.sent
+    assert _listing(tmp_path) == {"landmarks.csv": b"new\n", "overlays": None, "overlays/a.png": b"x",
+                                  "pred.csv": b"new\n", "unsure.csv": b"new\n"}
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handlers are back
+
+
+def test_a_signal_during_a_folder_swap_leaves_the_new_folder_whole_and_nothing_aside(tmp_path, monkeypatch):
+    from pathlib import Path as P
+
+    from challenge.outputs import staged_folder
+
+    out = tmp_path / "b"
+    with staged_folder(out, "train") as work:
+        (work / "bundle.json").write_text("old")
+    real = P.replace
+
+    def replace_then_signal(self, target):    # Ctrl-C between moving the old folder aside and the new in
+        result = real(self, target)
+        if not replace_then_signal.sent:
+            replace_then_signal.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return result
+    replace_then_signal.sent = False
+    monkeypatch.setattr(P, "replace", replace_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        with staged_folder(out, "train") as work:
+            (work / "bundle.json").write_text("new")
+    assert replace_then_signal.sent
+    assert (out / "bundle.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["b"]
 
 
 def test_a_staged_output_folder_whose_run_fails_is_not_made_and_an_earlier_one_is_kept(tmp_path):

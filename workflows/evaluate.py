@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from challenge.outputs import RECORD, RECORD_FORMAT, file_sha256, write_csv, write_json
+from challenge.outputs import RECORD, RECORD_FORMAT, file_sha256, swap_in, write_csv, write_json
 
 from .engine import Engine, dir_input, file_input, output_path, stop_all, stopping, workflow
 
@@ -178,11 +178,7 @@ def evaluate_one(image: str, name: str, *, test_dir: Path, gold: Path, out: Path
     write_json(staging / "result.json", result)
     dest = out / "runs" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if dest.exists():
-        old = work / "old"
-        dest.replace(old)
-    staging.replace(dest)
+    swap_in(staging, dest)
     shutil.rmtree(work, ignore_errors=True)
     log.info("%s: %s%s (%.0f s)", name, status, f": {message}" if message else "", run.seconds)
     return result
