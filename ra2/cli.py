@@ -107,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
 def register(sub) -> None:
     from submission.profiles import DEMO_PROFILE, PROFILES
 
-    from .demo import DEMO_BUDGET
     from .demo import __doc__ as about
 
     p = sub.add_parser("demo", help="phantom cohort -> baselines + method -> official scores and leaderboard",
@@ -118,29 +117,20 @@ def register(sub) -> None:
     p.add_argument("--test", type=int, default=20, help="test patients (default 20)")
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--size-scale", type=float, default=0.5,
-                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px; "
-                        "1 = the real sizes)")
+                   help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
+                        "which keeps the demo near 13 minutes on 2 cores; 1 = the real sizes)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--profile", choices=list(PROFILES), default=DEMO_PROFILE,
                    help=f"train the method with this named profile (see 'ra2 train --help'; default {DEMO_PROFILE}: "
-                        "the small profile's networks trained for less long)")
-    p.add_argument("--budget", metavar="DURATION",
-                   help="the whole demo's time on this host, e.g. 10m, 20m: the method's training plans its steps "
-                        "within what is left of it (never above the profile's); 'none' for the profile's own "
-                        f"lengths (default: {DEMO_BUDGET / 60:.0f}m where Keras sees no GPU, except with "
-                        "--profile quick; the profile's lengths on a GPU)")
+                        "the small profile's networks trained for less long, about 13 min on 2 cores)")
     p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"}, replaces="out")
 
 
 def cmd_demo(args) -> int:
-    from submission.budget import command_started
+    from .demo import run_demo
 
-    from .demo import demo_budget, run_demo
-
-    started = command_started()
-    budget = demo_budget(args.budget, args.profile, method=not args.no_method)
     board = run_demo(args.out, n_train=args.train, n_test=args.test, seed=args.seed, method=not args.no_method,
-                     settings=args.profile, size_scale=args.size_scale, budget=budget, started=started)
+                     settings=args.profile, size_scale=args.size_scale)
     print(board["markdown"])
     print(f"\nreport: {Path(args.out) / 'report' / 'report.md'}")
     if board.get("review_site"):

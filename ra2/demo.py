@@ -26,32 +26,6 @@ from challenge.errors import ParameterError
 
 log = logging.getLogger("ra2.demo")
 
-#: the whole demo's time where Keras sees no GPU (``ra2 demo --budget``; with a GPU: the profile's lengths)
-DEMO_BUDGET = 600.0
-#: seconds kept from the demo's budget for what follows the training (prediction, scores, review site):
-#: per test patient and in all; the slowest host measured predicted a patient's four films in 2.4 s
-AFTER_TRAINING = (4.0, 20.0)
-
-
-def demo_budget(text: str | None, profile: str, *, method: bool = True) -> float | None:
-    """The demo's budget in seconds from ``--budget`` (a duration, or ``none``: None).  Not given: None
-    without the method, for the quick profile and where Keras sees a GPU, else ``DEMO_BUDGET``."""
-    from submission.budget import parse_duration
-
-    if text is not None:
-        return parse_duration(text)
-    if not method or profile == "quick":
-        return None
-    from submission.budget import format_duration, visible_gpus
-
-    gpus = visible_gpus()
-    if gpus:
-        log.info("Keras sees a GPU (%s): the %s profile's own lengths, no budget", ", ".join(gpus), profile)
-        return None
-    log.info("no GPU: the demo plans its training to end within %s in all (--budget to change it, --budget none "
-             "for the profile's own lengths)", format_duration(DEMO_BUDGET))
-    return DEMO_BUDGET
-
 
 def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale: float) -> None:
     """Refuse, before any work, a cohort that cannot be drawn or trained on, a seed out of range and an
@@ -69,15 +43,8 @@ def check_demo(out: str | Path, n_train: int, n_test: int, seed: int, size_scale
 
 
 def run_demo(out: str | Path, *, n_train: int = 80, n_test: int = 20, seed: int = 7, method: bool = True,
-             settings: str = "demo", size_scale: float = 0.5, budget: float | None = None,
-             started: float | None = None) -> dict:
+             settings: str = "demo", size_scale: float = 0.5) -> dict:
     """Run the demo; returns the leaderboard result (see ``evaluator.files.leaderboard_files``).
-
-    ``budget``: seconds the whole demo may take from ``started`` (a ``time.time()``, default now).  The
-    method's training gets what is left of it once the cohort is drawn and the baselines have run,
-    less ``AFTER_TRAINING`` for predicting and scoring, and plans its steps within that
-    (``submission.budget``), never above the profile's and however short (a slow host gets a shorter
-    training, not a refusal).  None: the profile's own lengths.
 
     ``settings`` names the method's settings, a profile of ``submission.profiles.PROFILES``:
     ``demo`` (the small profile trained for less long) or another (``quick``: tiny, for tests).
@@ -89,18 +56,14 @@ def run_demo(out: str | Path, *, n_train: int = 80, n_test: int = 20, seed: int 
     """
     from challenge.outputs import staged_folder
 
-    started = time.time() if started is None else started
     check_demo(out, n_train, n_test, seed, size_scale)
-    if budget is not None and not budget > 0:
-        raise ParameterError("budget", budget, "must be a positive number of seconds (or None)")
     if method:
         from submission.profiles import profile_settings
 
         profile_settings(settings)
     final = Path(out)
     with staged_folder(final, "demo") as work:
-        board = _run(work, final, n_train, n_test, seed, method, settings, size_scale,
-                     None if budget is None else (started + budget, started))
+        board = _run(work, final, n_train, n_test, seed, method, settings, size_scale)
     return _moved(board, str(work), str(final))
 
 
@@ -116,9 +79,8 @@ def _moved(value, old: str, new: str):
 
 
 def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: bool, settings: str,
-         size_scale: float, deadline: tuple[float, float] | None) -> dict:
-    """The demo's work, written into the new folder ``out`` that becomes ``final``; ``deadline``: (when
-    the demo must end, when it started), or None."""
+         size_scale: float) -> dict:
+    """The demo's work, written into the new folder ``out`` that becomes ``final``."""
     from baselines.predictors import BASELINES, predict_baseline
     from challenge.dataset import TEMPLATE_FILE
     from challenge.outputs import write_json
@@ -153,13 +115,7 @@ def _run(out: Path, final: Path, n_train: int, n_test: int, seed: int, method: b
 
         log.info("[3/4] method: training the localizer, seg-regressor and stacker (%s settings)", settings)
         t = time.perf_counter()
-        budget = None
-        if deadline is not None:            # the training's share: from the demo's start to its end, less the rest
-            end, began = deadline
-            budget = max(1.0, end - began - AFTER_TRAINING[0] * n_test - AFTER_TRAINING[1])
-            timings["budget_s"] = end - began
-        bundle = train_bundle(train, out / "bundle", seed=seed, settings=profile_settings(settings),
-                              budget=budget, started=None if deadline is None else deadline[1], strict=False)
+        bundle = train_bundle(train, out / "bundle", seed=seed, settings=profile_settings(settings))
         timings["method_train_s"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = predict_folder(bundle, test, template, preds_dir / "method.csv",
