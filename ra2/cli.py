@@ -118,11 +118,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=7, help="cohort, training and bootstrap seed (default 7)")
     p.add_argument("--size-scale", type=float, default=0.5,
                    help="image size factor of the realistic phantoms (default 0.5: long side median ~700 px, "
-                        "which keeps the demo near 13 minutes on 2 cores; 1 = the real sizes)")
+                        "which keeps the demo near ten minutes on 2 cores; 1 = the real sizes)")
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--profile", choices=list(PROFILES), default=DEMO_PROFILE,
                    help=f"train the method with this named profile (see 'ra2 train --help'; default {DEMO_PROFILE}: "
-                        "the small profile's networks trained for less long, about 13 min on 2 cores)")
+                        "the small profile's networks trained for less long, 9 to 13 min on 2 cores)")
     p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"}, replaces="out")
 
 

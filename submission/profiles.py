@@ -45,7 +45,7 @@ PROFILES = {
                      scorer_aug=True, scorer_turn=False, ref_turned=True, scorer_ordinal=DAMAGE_TYPES,
                      patient_weight_power=0.5),
     # ``ra2 demo``: the small profile with shorter scorer training (2 out-of-fold scorers of 300
-    # steps, 200 trees), so that the demo ends in about 13 minutes on 2 cores
+    # steps, 200 trees), so that the demo ends in 9 to 13 minutes on 2 cores (hosts differ)
     "demo": replace(_SMALL, profile="demo", hand_scorer_steps=300, foot_scorer_steps=300, scorer_epochs=3,
                     oof_folds=2, stack_trees=200),
 }
