@@ -10,7 +10,8 @@ the next of those points, and never lets a result of the interrupted run replace
 
 ``held()`` keeps Ctrl-C and SIGTERM waiting for the few renames that put a command's outputs in
 place, so that a signal cannot land between two of them and leave half the new outputs beside
-half the old; the signal is delivered as soon as they are done.
+half the old; the signal is delivered as soon as they are done, and ``landed()`` names the folders
+that were swapped in meanwhile (so that the command's last words can say that its result is there).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import sys
 from contextlib import contextmanager
 
 _pending: str | None = None
+_landed: list[str] = []
 _default_unraisable = sys.unraisablehook
 
 
@@ -65,13 +67,20 @@ def clear() -> None:
     """Forget a received signal (after a command has ended on it, in a process that goes on)."""
     global _pending
     _pending = None
+    _landed.clear()
+
+
+def landed() -> list[str]:
+    """The outputs ``held(landed=...)`` put in place while a signal waited (since ``clear``)."""
+    return list(_landed)
 
 
 @contextmanager
-def held(signums=(signal.SIGINT, signal.SIGTERM)):
+def held(signums=(signal.SIGINT, signal.SIGTERM), *, landed=None):
     """Within the block, ``signums`` are only recorded; once it has ended (however), each one received
     is raised again with the handler it had before, so the command stops as it would have, only later.
-    Outside the main thread (where no handler can be set) the block runs unguarded."""
+    ``landed``: the output the block puts in place, recorded (``landed()``) if it ends normally while a
+    signal waits.  Outside the main thread (where no handler can be set) the block runs unguarded."""
     got: list[int] = []
     before = {}
     try:
@@ -83,6 +92,8 @@ def held(signums=(signal.SIGINT, signal.SIGTERM)):
         before = {}
     try:
         yield
+        if got and landed is not None:
+            _landed.append(str(landed))
     finally:
         for s, h in before.items():
             signal.signal(s, signal.SIG_DFL if h is None else h)   # None: a handler set outside Python

@@ -471,7 +471,7 @@ def swap_in(new: Path, dest: Path) -> None:
     """Rename the folder ``new`` to ``dest``, replacing an earlier ``dest`` whole: that one is moved aside
     first and removed after, or put back if the rename fails.  A Ctrl-C or SIGTERM waits until the swap
     is done (``interrupts.held``; in the main thread)."""
-    with interrupts.held():
+    with interrupts.held(landed=dest):
         old = None
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))

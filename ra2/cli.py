@@ -68,6 +68,8 @@ def _kept(args) -> str:
     by its parser) left that folder as it was; every other output is written file by file, atomically."""
     folder = getattr(args, getattr(args, "replaces", "") or "", None)
     if folder is not None:
+        if any(Path(p).resolve() == Path(folder).resolve() for p in interrupts.landed()):
+            return f"{folder} holds this run's whole result (the signal came as it was put in place)"
         return f"{folder} is as it was before this run"
     return "no file was left half-written (each output file is either whole and new, or as it was)"
 

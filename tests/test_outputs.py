@@ -371,6 +371,18 @@ def test_a_signal_during_a_folder_swap_leaves_the_new_folder_whole_and_nothing_a
             (work / "bundle.json").write_text("new")
     assert replace_then_signal.sent
     assert (out / "bundle.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["b"]
+    from argparse import Namespace
+
+    from challenge import interrupts
+    from ra2.cli import _kept
+
+    args = Namespace(replaces="out", out=str(out))
+    try:                                          # and the command's last words say so
+        assert interrupts.landed() == [str(out)]
+        assert _kept(args) == f"{out} holds this run's whole result (the signal came as it was put in place)"
+    finally:
+        interrupts.clear()
+    assert _kept(args) == f"{out} is as it was before this run"
 
 
 def test_a_staged_output_folder_whose_run_fails_is_not_made_and_an_earlier_one_is_kept(tmp_path):
