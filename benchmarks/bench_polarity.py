@@ -1,4 +1,4 @@
-"""How sure is the choice of polarity?  ``localize.locate`` on every test image of a phantom cohort.
+"""How sure is the choice of polarity?  ``localize.Localizer.predict``'s choice on every test image of a phantom cohort.
 
 For each test image it runs the bundle's localizer on the image and on its negative (as
 ``ra2 predict`` does) and counts, against the cohort's record of which films are stored inverted
@@ -26,8 +26,6 @@ def main(argv=None) -> int:
     from challenge.catalogue import kind_of
     from challenge.dataset import scan_folder
     from challenge.images import read_grey
-    from submission.geometry import canonical
-    from submission.localize import predict_canonical
     from submission.predict import Method
 
     method = Method(args.bundle)
@@ -40,9 +38,9 @@ def main(argv=None) -> int:
             if kind_of(limb) not in method.kinds:
                 continue
             img = read_grey(path)
-            size = method.settings.loc_size
-            pair = np.stack([canonical(img, limb, size)[0], canonical(1.0 - img, limb, size)[0]])
-            _, conf = predict_canonical(method.localizers[kind_of(limb)], pair, both_ways=method.settings.both_ways)
+            localizer = method.stages[kind_of(limb)].localizer
+            pair = np.stack([localizer.canonical(img, limb)[0], localizer.canonical(1.0 - img, limb)[0]])
+            _, conf = localizer.predict_canonical(pair)
             negative = bool(records[folder.stem(patient, limb)].get("inverted"))
             ratio = float(conf[1] / conf[0])
             ratios[negative].append(ratio)

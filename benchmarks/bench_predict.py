@@ -55,7 +55,10 @@ def main(argv=None) -> int:
     from challenge.tables import read_scores
     from evaluator.landmarks import localisation_metric
     from evaluator.official import score_frames
+    from submission.data import Stages
     from submission.predict import Method, predict_folder
+    from submission.refine import Refiner
+    from submission.score import Scorer
 
     cohort, bundle = Path(args.cohort), Path(args.bundle)
     test, work = cohort / "test", Path(args.out).with_suffix("")
@@ -65,13 +68,23 @@ def main(argv=None) -> int:
     paths = [p for limbs in scan_folder(test).images.values() for p in limbs.values()]
 
     method = Method(bundle)
-    trained, all_scorers = method.settings, method.scorers
-    one = {k: method.bundle.load_model(method.bundle.scorer_files(k)[0]) for k in method.kinds}
+    trained, loaded = method.settings, method.stages
+
+    def stages(name: str) -> dict:
+        """The loaded networks in stages built from the variant's settings (and scorers)."""
+        changes, n_scorers = VARIANTS[name]
+        settings = replace(trained, **changes)
+        return {k: Stages(st.localizer,
+                          st.refiner and Refiner.from_settings(k, method.scheme, settings, model=st.refiner.model),
+                          Scorer.from_settings(k, method.scheme, settings, patch_mm=st.scorer.patch_mm,
+                                               models=st.scorer.models[:n_scorers]))
+                for k, st in loaded.items()}
+
+    variant_stages = {name: stages(name) for name in args.variants}
 
     def use(name: str) -> None:
-        changes, n_scorers = VARIANTS[name]
-        method.settings = replace(trained, **changes)
-        method.scorers = one if n_scorers == 1 else all_scorers
+        method.settings = replace(trained, **VARIANTS[name][0])
+        method.stages = variant_stages[name]
 
     stages: dict[str, dict[str, list[float]]] = {name: {} for name in args.variants}
 

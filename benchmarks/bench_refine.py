@@ -1,14 +1,14 @@
 """The refinement stage on a phantom cohort: first-stage localizer vs refined landmarks.
 
 Writes (or reuses) a phantom cohort under ``--out``, trains the first-stage localizer of each limb
-kind on the training images (``localize.train_localizer``, the method's settings; kept in
+kind on the training images (``localize.Localizer.fit``, the method's settings; kept in
 ``--out``, named after the cohort and ``--loc-steps``, and reused by a later run), then one refiner
-per kind on the same images (``refine.train_refiner``, saved as ``--out/refiner_{kind}.keras``),
+per kind on the same images (``refine.Refiner.fit``, saved as ``--out/refiner_{kind}.keras``),
 and prints per joint group (finger, wrist, toe) the share of test landmarks within 0.02 and 0.01
 (normalised distance, ``evaluator.landmarks``) and the median distance, for the first stage and the
 refined points (one pass, two passes, and with the 180°-turned crops); also the refiner's training
 seconds per step (wall clock, and CPU seconds of all threads, which move less with a shared host's
-load) and the seconds of one ``refine_points`` call per image.  Results go to ``--out/refine.json``.
+load) and the seconds of one ``Refiner.predict`` call per image.  Results go to ``--out/refine.json``.
 
     nice -n 10 .venv/bin/python benchmarks/bench_refine.py --out /tmp/ra2_refine --size-scale 2
 """
@@ -45,14 +45,15 @@ def read_split(folder: Path, landmarks_csv: Path, scheme) -> list[dict]:
     return out
 
 
-def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path) -> dict:
-    """The first-stage localizer of each kind, trained here or read back from ``out``."""
+def localizers(train: list[dict], out: Path, scheme, settings, steps: int, cohort: Path) -> dict:
+    """The first-stage ``Localizer`` of each kind, trained here or read back from ``out``."""
     import hashlib
+    from dataclasses import replace
 
     import keras
 
-    from submission.geometry import canonical
-    from submission.localize import train_localizer
+    from submission.data import KindData
+    from submission.localize import Localizer
 
     # named after the cohort's record where it has one: its path is the same for a cohort drawn again there
     record = cohort / "cohort.json"
@@ -60,28 +61,25 @@ def localizers(train: list[dict], out: Path, settings, steps: int, cohort: Path)
     models = {}
     for kind in KINDS:
         path = out / f"localizer_{kind}_{steps}_{tag}.keras"
+        stage = Localizer.from_settings(kind, scheme, replace(settings, loc_steps=steps))
         if path.is_file():
-            models[kind] = keras.saving.load_model(path, compile=False)
+            stage.model = keras.saving.load_model(path, compile=False)
+            models[kind] = stage
             continue
         items = [r for r in train if r["kind"] == kind]
-        frames = [canonical(r["img"], r["limb"], settings.loc_size) for r in items]
-        models[kind] = train_localizer(np.stack([c for c, _ in frames]),
-                                       np.stack([f.to_canonical(r["xy"]) for (_, f), r in zip(frames, items)]),
-                                       steps=steps, epochs=settings.loc_epochs, base=settings.loc_base,
-                                       depth=settings.loc_depth, sigma=settings.loc_sigma, seed=0,
-                                       desc=f"{kind} localizer")
+        frames = [stage.canonical(r["img"], r["limb"]) for r in items]
+        data = KindData(loc_images=[c for c, _ in frames],
+                        loc_points=[f.to_canonical(r["xy"]) for (_, f), r in zip(frames, items)])
+        models[kind] = stage.fit(data, seed=0, progress=True)
         model_tmp = out / f".{path.name}.tmp.keras"
-        models[kind].save(model_tmp)
+        stage.model.save(model_tmp)
         model_tmp.rename(path)
     return models
 
 
-def first_stage(model, r: dict, settings) -> np.ndarray:
-    from submission.geometry import canonical
-    from submission.localize import predict_canonical
-
-    cimg, frame = canonical(r["img"], r["limb"], settings.loc_size)
-    points, _ = predict_canonical(model, cimg[None], both_ways=settings.both_ways)
+def first_stage(localizer, r: dict) -> np.ndarray:
+    cimg, frame = localizer.canonical(r["img"], r["limb"])
+    points, _ = localizer.predict_canonical(cimg[None])
     xy = frame.to_stored(points[0])
     h, w = r["img"].shape
     return np.column_stack([np.clip(xy[:, 0], 0, w - 1), np.clip(xy[:, 1], 0, h - 1)])
@@ -135,8 +133,8 @@ def main(argv=None) -> int:
     from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.bundle import Settings
-    from submission.data import RefinerSamples
-    from submission.refine import refine_points, train_refiner
+    from submission.data import KindData, RefinerSamples
+    from submission.refine import Refiner
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -157,38 +155,41 @@ def main(argv=None) -> int:
                                                 "long_side_min": long_sides[0], "long_side_max": long_sides[-1]},
               "settings": {k: v for k, v in vars(args).items() if k not in ("out", "cohort")},
               "backend": keras.backend.backend(), "read_seconds": time.time() - t}
-    loc = localizers(train, out, settings, args.loc_steps, cohort)
+    loc = localizers(train, out, scheme, settings, args.loc_steps, cohort)
 
     refiners, timing = {}, {}
     for kind in KINDS:
         t = time.time()
-        samples = RefinerSamples(context=args.context, pitch=args.pitch)
+        stage = Refiner(kind, len(scheme.landmarks[kind]), crop=args.crop, pitch=args.pitch, base=args.base,
+                        depth=args.depth, steps=args.steps)
+        samples = RefinerSamples(context=args.context, pitch=stage.pitch)
         for r in train:
             if r["kind"] == kind:
                 samples.add(r["img"], r["limb"], r["xy"])
         cut = time.time() - t
         t, cpu = time.time(), time.process_time()
-        refiners[kind] = train_refiner(samples, len(scheme.landmarks[kind]), crop=args.crop, steps=args.steps,
-                                       base=args.base, depth=args.depth, batch=args.batch, seed=0,
-                                       jitter=args.jitter, progress=True, desc=f"{kind} refiner")
+        refiners[kind] = stage.fit(KindData(refiner=samples), seed=0, progress=True, batch=args.batch,
+                                   jitter=args.jitter)
         took, cpu = time.time() - t, time.process_time() - cpu
-        refiners[kind].save(out / f"refiner_{kind}.keras")
+        stage.save(out)                                          # out/refiner_{kind}.keras
         timing[kind] = {"samples": len(samples), "sample_mb": samples.arrays()[0].nbytes / 2 ** 20,
                         "cut_seconds": cut, "train_seconds": took, "seconds_per_step": took / args.steps,
                         "cpu_seconds_per_step": cpu / args.steps}
 
     variants = {"first stage": {}, "refined": {}, "refined, 2 passes": {}, "refined, turned": {}}
     seconds = []
+    def variant(stage, **changes) -> Refiner:
+        return Refiner(stage.kind, stage.n_landmarks, crop=stage.crop, pitch=stage.pitch, model=stage.model, **changes)
+
     for r in test:
         m = refiners[r["kind"]]
-        start = first_stage(loc[r["kind"]], r, settings)
+        start = first_stage(loc[r["kind"]], r)
         variants["first stage"][r["stem"]] = start
-        kw = dict(crop=args.crop, pitch=args.pitch)
         t, cpu = time.perf_counter(), time.process_time()
-        variants["refined"][r["stem"]] = refine_points(m, r["img"], r["limb"], start, **kw)
+        variants["refined"][r["stem"]] = m.predict(r["img"], r["limb"], start)
         seconds.append((r["kind"], time.perf_counter() - t, time.process_time() - cpu))
-        variants["refined, 2 passes"][r["stem"]] = refine_points(m, r["img"], r["limb"], start, passes=2, **kw)
-        variants["refined, turned"][r["stem"]] = refine_points(m, r["img"], r["limb"], start, turned=True, **kw)
+        variants["refined, 2 passes"][r["stem"]] = variant(m, passes=2).predict(r["img"], r["limb"], start)
+        variants["refined, turned"][r["stem"]] = variant(m, turned=True).predict(r["img"], r["limb"], start)
     for kind in timing:
         timing[kind]["refine_seconds_per_image_median"] = float(np.median([s for k, s, _ in seconds[2:] if k == kind]))
         timing[kind]["refine_cpu_seconds_per_image_median"] = float(np.median([c for k, _, c in seconds[2:]
@@ -210,7 +211,7 @@ def print_report(r: dict) -> None:
     for kind, t in r["timing"].items():
         print(f"  {kind}: {t['samples']} contexts ({t['sample_mb']:.0f} MB), cut in {t['cut_seconds']:.1f} s, "
               f"trained in {t['train_seconds']:.0f} s ({t['seconds_per_step']:.3f} s/step, CPU "
-              f"{t.get('cpu_seconds_per_step', float('nan')):.3f} s/step), refine_points "
+              f"{t.get('cpu_seconds_per_step', float('nan')):.3f} s/step), Refiner.predict "
               f"{1000 * t['refine_seconds_per_image_median']:.1f} ms/image (CPU "
               f"{1000 * t.get('refine_cpu_seconds_per_image_median', float('nan')):.1f} ms)")
     print(f"{'':<20} {'group':<7} {'n':>5} {'<=0.02':>8} {'<=0.01':>8} {'median':>8} {'p95':>8}")

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.data import load_training
-    from submission.train import fit_scorers, patch_predictions
+    from submission.train import fit_scorers, kind_stages, patch_predictions
     from submission.units import log_scores
 
     settings = changed(PROFILES[args.profile], args.set, ref_steps=0)
@@ -111,7 +111,8 @@ def main(argv=None) -> int:
         print(f"making the cohort in {cohort}: {why}")
         make_cohort(cohort, 80, 40, 7, preset=args.preset)
     scheme = load_scheme(DEFAULT_SCHEME)
-    data, scores, _ = load_training(cohort / "train", scheme, settings, progress=False)
+    stages = {kind: kind_stages(kind, scheme, settings) for kind in KINDS}
+    data, scores, _ = load_training(cohort / "train", scheme, stages, progress=False)
     data = {k: v for k, v in data.items() if k in args.kinds}
     patients = np.array(sorted(scores.index))
     train, held = next(KFold(args.folds, shuffle=True, random_state=0).split(patients))
@@ -120,10 +121,10 @@ def main(argv=None) -> int:
     runs = []
     for seed in args.seeds:
         t = time.time()
-        models = fit_scorers(data, scheme, scores, settings, patients=set(patients[train]), seed=seed,
-                             progress=False)
+        scorers = fit_scorers(data, scheme, scores, settings, patients=set(patients[train]), seed=seed,
+                              progress=False)
         fit = time.time() - t
-        pred = patch_predictions(models, data, scheme, scores, settings, patients[held])
+        pred = patch_predictions(scorers, data, scheme, scores, patients[held])
         figures = {"seed": seed, "fit_seconds": fit, **fold_figures(pred, truth, scores, args.kinds, scheme)}
         runs.append(figures)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()),

@@ -52,9 +52,7 @@ def main(argv=None) -> int:
 
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.geometry import CONTEXT
-    from submission.models import build_scorer
-    from submission.score import ensemble, predict_patches
-    from submission.train import scorer_options
+    from submission.score import Scorer
     from submission.units import kind_columns
 
     scheme, n_out = load_scheme(DEFAULT_SCHEME), len(kind_columns("hand"))
@@ -62,22 +60,21 @@ def main(argv=None) -> int:
     runs = [(label, settings, xla) for label, settings in variants for xla in ((False, True) if args.xla else (False,))]
     for label, settings, xla in runs:
         px = settings.hand_patch
-        o = scorer_options("hand", scheme, settings)
-        model = ensemble([build_scorer(px, n_out, o["n_landmarks"], base=o["base"], depth=o["depth"], seg=o["seg"],
-                                       groups=o["groups"], ordinal=o["ordinal"]) for _ in range(settings.oof_folds)])
-        model.jit_compile = xla
+        scorer = Scorer.from_settings("hand", scheme, settings)
+        scorer.models = [scorer.network(n_out) for _ in range(settings.oof_folds)]
+        scorer.ensemble.jit_compile = xla
         label = f"{label}, XLA" if xla else label
         side = int(round(px * CONTEXT))
-        patches = np.random.default_rng(0).random((o["n_landmarks"], side, side), dtype=np.float32)
+        n = scorer.n_landmarks
+        patches = np.random.default_rng(0).random((n, side, side), dtype=np.float32)
         times = []
         for i in range(args.calls + 3):                  # the first calls trace the graph
             t = time.perf_counter()
-            predict_patches(model, patches, np.arange(o["n_landmarks"]), patch=px, n_landmarks=o["n_landmarks"],
-                            turn=settings.scorer_turn)
+            scorer.predict(patches, np.arange(n))
             if i >= 3:
                 times.append(time.perf_counter() - t)
         print(f"{args.profile}, {label}: {settings.oof_folds} scorers on one hand image's "
-              f"{o['n_landmarks']} patches, median {1000 * np.median(times):.1f} ms")
+              f"{n} patches, median {1000 * np.median(times):.1f} ms")
     return 0
 
 

@@ -69,12 +69,12 @@ def main(argv=None) -> int:
 
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from phantoms.cohort import cohort_differs, make_cohort
+    from challenge.catalogue import KINDS
     from submission.data import load_training, metric_weights
     from submission.localize import LocalizerData, build_localizer, heatmap_loss
     from submission.refine import RefinerData, build_refiner
-    from submission.score import scorer_and_stream
     from submission.stack import Stacker
-    from submission.train import scorer_options
+    from submission.train import kind_stages
     from submission.units import log_scores
 
     scheme = load_scheme(DEFAULT_SCHEME)
@@ -88,7 +88,8 @@ def main(argv=None) -> int:
         make_cohort(cohort, args.patients, 1, 11)
         print(f"made a {args.patients}-patient phantom cohort in {time.time() - t:.0f} s: {cohort}")
     t = time.time()
-    data, scores, _ = load_training(cohort / "train", scheme, st, progress=False)
+    stages = {kind: kind_stages(kind, scheme, st) for kind in KINDS}
+    data, scores, _ = load_training(cohort / "train", scheme, stages, progress=False)
     parts = {"read the training folder": time.time() - t}
     split = {}
 
@@ -111,8 +112,7 @@ def main(argv=None) -> int:
                                  jitter=0.015, max_jitter=0.05, turn=True)
             timed(f"{kind} refiner: {st.ref_steps} steps", st.ref_steps, median_step(ref, stream, args.repeats))
         # the scorer as the training builds it (augmentation and ordinal heads included)
-        sc, losses, weights, stream, _ = scorer_and_stream(d.samples(scheme, kind, scores),
-                                                           **scorer_options(kind, scheme, st))
+        sc, losses, weights, stream, _ = stages[kind].scorer.stream(d.samples(scheme, kind, scores))
         sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
         steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
         timed(f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps", steps,

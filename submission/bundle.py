@@ -60,6 +60,8 @@ class Settings:
     ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
     probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
     regression with MSE.
+    ``scorer_arch``: the scorer network's architecture, a name of ``models.SCORERS`` (``score.Scorer``
+    builds it; an unknown name is refused there, before any training).
     ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
     by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).
     ``stack_*``: the symmetry stacker's forests (trees per column, depth), whether its trees also
@@ -86,6 +88,7 @@ class Settings:
     foot_patch: int = 48
     hand_patch_scale: float = 0.6
     foot_patch_scale: float = 1.0
+    scorer_arch: str = "unet"
     scorer_base: int = 8
     scorer_depth: int = 3
     hand_scorer_steps: int = 1500

@@ -3,16 +3,19 @@
 Every usable image is read once and turned into (a) its canonical localizer
 input with the canonical landmark positions and (b) context patches around its
 *true* landmarks (with joint-space mask patches where ``masks/{stem}.png``
-exists) and, when the settings refine, (c) the refiner's context crops
-(``RefinerSamples``).  Unreadable images, images without landmarks and patients
-without labels are logged and left out of the parts they cannot serve.  Nothing
-here needs Keras: the networks are trained on these arrays (``train``).
+exists) and, with a refiner, (c) the refiner's context crops
+(``RefinerSamples``).  Each is cut by its stage (``Stages``: ``Localizer.canonical``,
+``Refiner.samples``, ``Scorer.patches``), the same code that cuts them at prediction.
+Unreadable images, images without landmarks and patients without labels are logged and left
+out of the parts they cannot serve.  Nothing here needs Keras: the networks are trained on these
+arrays (``train``).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,8 +29,7 @@ from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import Scheme
 from challenge.tables import read_scores
 
-from .bundle import Settings
-from .geometry import canonical, cut_crops, extract_patches, patch_mm, patch_side, refine_frame
+from .geometry import cut_crops, patch_mm, refine_frame
 from .units import kind_columns, to_unit
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,8 @@ log = logging.getLogger(__name__)
 
 class RefinerSamples:
     """The landmark refiner's training context crops of one limb kind, accumulated image by image
-    (``add``); ``refine.train_refiner`` draws its training crops from them.
+    (``add``); ``refine.Refiner.samples`` makes one at its pitch and ``Refiner.fit`` draws its
+    training crops from them.
 
     Per labelled landmark: a float16 ``context`` × ``context`` crop of the refine frame
     (aligned with its pixels, so an exact copy), the true positions (x, y, sub-pixel; NaN
@@ -77,6 +80,15 @@ class RefinerSamples:
             return np.zeros((0, c, c), np.float16), np.zeros((0, 0, 2), np.float32), np.zeros(0, np.int32)
         return np.concatenate(self.crops), np.concatenate(self.points), np.concatenate(self.landmarks)
 
+
+
+class Stages(NamedTuple):
+    """The three stages of one limb kind (``localize.Localizer``, ``refine.Refiner`` or None,
+    ``score.Scorer``): each cuts its own input, in training (``load_training``) and at prediction."""
+
+    localizer: Any
+    refiner: Any
+    scorer: Any
 
 
 @dataclass
@@ -127,7 +139,7 @@ def is_negative(img: np.ndarray, xy: np.ndarray) -> bool:
     tissue; on the 1,200 training images of a 300-patient phantom cohort the rule missed 1 of the 30
     negatives (its landmarks 0.03 above the median) and called no upright image a negative
     (docs/measurements.md, "Inverted films").  ``predict`` decides with the localizer instead
-    (``localize.locate``), as it has no true landmarks."""
+    (``localize.Localizer.predict``), as it has no true landmarks."""
     h, w = img.shape
     r = max(1, round(0.005 * max(h, w)))
     pts = np.round(xy[np.isfinite(xy).all(axis=1)]).astype(int)
@@ -165,9 +177,12 @@ def read_mask(path: Path, shape) -> np.ndarray | None:
     return (arr > 0).astype(np.float32)
 
 
-def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, patients=None,
+def load_training(train_dir: str | Path, scheme: Scheme, stages: dict[str, Stages], *, patients=None,
                   progress: bool = True) -> tuple[dict[str, KindData], pd.DataFrame, list[Path]]:
-    """Per-kind training data, the labels (log-free scores indexed by Patient_ID) and the files read."""
+    """Per-kind training data, the labels (log-free scores indexed by Patient_ID) and the files read.
+
+    ``stages``: per limb kind, the stages that cut it (``Stages``).  Each kind's ``patch_mm`` (from
+    the DICOM pixel spacings) is set on its scorer before its patches are cut."""
     train_dir = Path(train_dir)
     folder = scan_folder(train_dir)
     labels_path, lm_path = train_dir / "training.csv", train_dir / "landmarks.csv"
@@ -181,15 +196,16 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
     table = landmark_table(load_landmarks(lm_path, scheme, stems=stems))
     chosen = folder.patients if patients is None else [p for p in folder.patients if p in set(patients)]
     data = {kind: KindData() for kind in KINDS}
-    if settings.refines:
-        for d in data.values():
-            d.refiner = RefinerSamples(context=2 * settings.ref_crop, pitch=settings.ref_pitch)
+    for kind, d in data.items():
+        if stages[kind].refiner is not None:
+            d.refiner = stages[kind].refiner.samples()
     files = [labels_path, lm_path]
     jobs = [(p, limb, path) for p in chosen for limb, path in sorted(folder.images[p].items())]
     spacing = {path: mm_per_pixel(path) for _, _, path in jobs}          # DICOM headers only
     for kind, d in data.items():
-        d.patch_mm = patch_mm(patch_side(*image_size(path), settings.patch_scale(kind)) * mm
-                              for _, limb, path in jobs if kind_of(limb) == kind and (mm := spacing[path]))
+        scorer = stages[kind].scorer
+        d.patch_mm = scorer.patch_mm = patch_mm(scorer.side(*image_size(path)) * mm for _, limb, path in jobs
+                                                if kind_of(limb) == kind and (mm := spacing[path]))
     negatives = []
     for patient, limb, path in tqdm(jobs, desc="reading training images", disable=not progress, unit="img"):
         stem = folder.stem(patient, limb)
@@ -212,17 +228,15 @@ def load_training(train_dir: str | Path, scheme: Scheme, settings: Settings, *, 
         if is_negative(img, xy):
             img = 1.0 - img
             negatives.append(stem)
-        d = data[kind]
-        cimg, frame = canonical(img, limb, settings.loc_size)
+        d, cut = data[kind], stages[kind]
+        cimg, frame = cut.localizer.canonical(img, limb)
         d.loc_images.append(cimg.astype(np.float16))
         d.loc_points.append(frame.to_canonical(xy))
         if d.refiner is not None:
             d.refiner.add(img, limb, xy)
         mask = read_mask(train_dir / "masks" / f"{stem}.png", img.shape)
-        side = d.patch_mm / spacing[path] if d.patch_mm and spacing[path] else None
-        patches, mpatches = extract_patches(img, limb, xy, patch=settings.patch_px(kind),
-                                            patch_scale=settings.patch_scale(kind),
-                                            mask=mask if mask is not None else np.zeros_like(img), side=side)
+        patches, mpatches, _ = cut.scorer.patches(img, limb, xy, mm_per_pixel=spacing[path],
+                                                  mask=mask if mask is not None else np.zeros_like(img))
         d.patches.append(patches.astype(np.float16))
         d.masks.append(mpatches.astype(np.float16))
         d.has_mask.append(mask is not None)

@@ -8,34 +8,127 @@ at the turned image and keeps the orientation it is more confident in
 (``predict_canonical``).  The network gives one logit map per landmark, read
 as a distribution over pixels (spatial softmax, see ``models.heatmap_loss``);
 peaks are refined to sub-pixel by a local centroid (``geometry.find_peaks``)
-and mapped back to the stored image's pixel coordinates by the caller (``geometry.Frame``).
+and mapped back to the stored image's pixel coordinates (``geometry.Frame``).
+
+``Localizer`` is the stage: one limb kind's network with its frame (``canonical``, the one function
+that cuts the canonical image, for training in ``data.load_training`` and for prediction), ``fit``,
+``predict`` (both polarities, see ``Localizer.predict``), ``save`` and ``load``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from .bundle import Bundle, Settings
 from .geometry import (canonical, find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp,
                        with_coords)
 from .models import build_localizer, epoch_plan, heatmap_loss, train_steps
 
 
-def train_localizer(images: np.ndarray, points: np.ndarray, *, steps: int, epochs: int, base: int, depth: int,
-                    sigma: float, batch: int = 8, lr: float = 4e-3, seed: int = 0, progress: bool = True,
-                    desc: str = "localizer"):
-    """Fit a localizer on canonical images (n, S, S) and canonical points (n, L, 2); returns the model.
+@dataclass
+class Located:
+    """What the localizer found in one stored image: ``image`` as the later stages should see it
+    (``1 - img`` where the negative won, ``inverted``), the landmarks (L, 2) in its pixels and, when
+    asked for, each landmark's heatmap peak height and width as a share of the long side (L, 2)."""
 
-    About ``steps`` optimiser steps in all, whatever the number of images (a
-    small training set is passed over more often), split into ``epochs``; the
-    learning rate falls from ``lr`` to zero along a cosine over all steps.
-    """
-    keras.utils.set_random_seed(seed)
-    size = images.shape[1]
-    model = build_localizer(size, points.shape[1], base=base, depth=depth)
-    epochs, per_epoch = epoch_plan(steps, epochs, batch)
-    data = LocalizerData(images, points, sigma=sigma, batch=batch, per_epoch=per_epoch, seed=seed)
-    train_steps(model, data, epochs, lr=lr, loss=heatmap_loss, desc=desc, progress=progress)
-    return model
+    image: np.ndarray
+    points: np.ndarray
+    inverted: bool
+    confidence: np.ndarray | None = None
+
+
+class Localizer:
+    """One limb kind's localizer: a heatmap U-Net on the canonical frame (``canonical``).
+
+    ``fit`` trains it on ``data.KindData`` (canonical images cut by ``canonical``), ``predict`` finds
+    the landmarks of a stored image, ``save`` / ``load`` write and read its bundle file."""
+
+    def __init__(self, kind: str, n_landmarks: int, *, size: int, base: int, depth: int, sigma: float, steps: int,
+                 epochs: int, both_ways: bool, model=None):
+        self.kind, self.n_landmarks, self.model = kind, n_landmarks, model
+        self.size, self.base, self.depth, self.sigma = size, base, depth, sigma
+        self.steps, self.epochs, self.both_ways = steps, epochs, both_ways
+
+    @classmethod
+    def from_settings(cls, kind: str, scheme, settings: Settings, model=None) -> "Localizer":
+        return cls(kind, len(scheme.landmarks[kind]), size=settings.loc_size, base=settings.loc_base,
+                   depth=settings.loc_depth, sigma=settings.loc_sigma, steps=settings.loc_steps,
+                   epochs=settings.loc_epochs, both_ways=settings.both_ways, model=model)
+
+    def canonical(self, img: np.ndarray, limb: str):
+        """The canonical image (S, S) of a stored image and its ``Frame``: what the network sees."""
+        return canonical(img, limb, self.size)
+
+    def fit(self, data, *, seed: int, progress: bool, batch: int = 8, lr: float = 4e-3) -> "Localizer":
+        """Train on ``data.loc_images`` / ``loc_points`` (canonical) in about ``steps`` optimiser steps
+        (whatever the number of images), split into ``epochs``; the learning rate falls from ``lr`` to
+        zero along a cosine.  Its steps are timed under the name "<kind> localizer"."""
+        if not data.loc_images:
+            raise ValueError(f"no usable {self.kind} images with landmarks: cannot train the {self.kind} localizer")
+        images, points = np.stack(data.loc_images), np.stack(data.loc_points)
+        keras.utils.set_random_seed(seed)
+        self.model = build_localizer(images.shape[1], points.shape[1], base=self.base, depth=self.depth)
+        epochs, per_epoch = epoch_plan(self.steps, self.epochs, batch)
+        stream = LocalizerData(images, points, sigma=self.sigma, batch=batch, per_epoch=per_epoch, seed=seed)
+        train_steps(self.model, stream, epochs, lr=lr, loss=heatmap_loss, desc=f"{self.kind} localizer",
+                    progress=progress)
+        return self
+
+    def predict(self, img: np.ndarray, limb: str, *, widths: bool = False) -> Located:
+        """The landmarks of a stored image (2-D, [0, 1]), read in the polarity the network is surer of.
+
+        The image and its negative ``1 - img`` are both looked at (``predict_canonical``); the one
+        whose landmarks have the higher mean peak height is kept: a film stored inverted (bone dark
+        on a light ground) is read as its negative, and the later stages see it so.  A localizer
+        trained on films of both polarities finds either; one that has seen few inverted films
+        places its landmarks on an inverted one anywhere (docs/measurements.md, "Inverted films"),
+        and so would the refiner and the scorers, trained on upright patches."""
+        negative = 1.0 - img
+        cimg, frame = self.canonical(img, limb)
+        cneg, _ = self.canonical(negative, limb)
+        found = self.predict_canonical(np.stack([cimg, cneg]), widths=widths)
+        k = int(found[1][1] > found[1][0])
+        image = (img, negative)[k]
+        conf = None
+        if widths:                         # canonical pixels -> share of the long side
+            conf = found[2][k] * [1.0, 1.0 / (frame.scale_x * max(image.shape))]
+        return Located(image, frame.to_stored(found[0][k]), bool(k), conf)
+
+    def predict_canonical(self, images: np.ndarray, *, widths: bool = False):
+        """Canonical points (n, L, 2) and confidences (n,) for canonical images (n, S, S).
+
+        With ``both_ways`` the turned image is also scored and, per image, the orientation with the
+        higher mean peak height is kept.  With ``widths``, also the kept maps' peak heights and widths
+        (n, L, 2: ``geometry.map_width``, canonical pixels); the points are the same."""
+        size = images.shape[1]
+        maps = spatial_softmax(np.asarray(self.model.predict_on_batch(with_coords(images)), dtype=np.float64))
+        found = [find_peaks(m) for m in maps]
+        points = np.stack([p for p, _ in found])
+        conf = np.array([h.mean() for _, h in found])
+        kept = list(maps)
+        if self.both_ways:
+            turned = spatial_softmax(np.asarray(self.model.predict_on_batch(with_coords(images[:, ::-1, ::-1].copy())),
+                                                dtype=np.float64))
+            for i, m in enumerate(turned):
+                p, h = find_peaks(m)
+                if h.mean() > conf[i]:
+                    points[i], conf[i] = turn(p, size), h.mean()
+                    kept[i] = m[::-1, ::-1]
+        if not widths:
+            return points, conf
+        spread = np.stack([np.stack([find_peaks(m)[1], map_width(m, pts)], -1) for m, pts in zip(kept, points)])
+        return points, conf, spread
+
+    def save(self, folder: Path) -> None:
+        self.model.save(Path(folder) / Bundle.localizer_file(self.kind))
+
+    @classmethod
+    def load(cls, bundle: Bundle, kind: str) -> "Localizer":
+        return cls.from_settings(kind, bundle.scheme, bundle.settings,
+                                 model=bundle.load_model(bundle.localizer_file(kind)))
 
 
 class LocalizerData(keras.utils.PyDataset):
@@ -73,50 +166,3 @@ class LocalizerData(keras.utils.PyDataset):
             xs.append(img)
             ys.append(heatmaps(pts, size, self.sigma))
         return with_coords(np.stack(xs)), np.stack(ys)
-
-
-def predict_canonical(model, images: np.ndarray, *, both_ways: bool = True, widths: bool = False):
-    """Canonical points (n, L, 2) and confidences (n,) for canonical images (n, S, S).
-
-    With ``both_ways`` the turned image is also scored and, per image, the
-    orientation with the higher mean peak height is kept.  With ``widths``, also the kept maps'
-    peak heights and widths (n, L, 2: ``geometry.map_width``, canonical pixels), the landmarks'
-    confidence that ``ra2 predict --uncertainty-out`` writes; the points are the same.
-    """
-    size = images.shape[1]
-    maps = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images)), dtype=np.float64))
-    found = [find_peaks(m) for m in maps]
-    points = np.stack([p for p, _ in found])
-    conf = np.array([h.mean() for _, h in found])
-    kept = list(maps)
-    if both_ways:
-        turned = spatial_softmax(np.asarray(model.predict_on_batch(with_coords(images[:, ::-1, ::-1].copy())),
-                                            dtype=np.float64))
-        for i, m in enumerate(turned):
-            p, h = find_peaks(m)
-            if h.mean() > conf[i]:
-                points[i], conf[i] = turn(p, size), h.mean()
-                kept[i] = m[::-1, ::-1]
-    if not widths:
-        return points, conf
-    spread = np.stack([np.stack([find_peaks(m)[1], map_width(m, pts)], -1) for m, pts in zip(kept, points)])
-    return points, conf, spread
-
-
-def locate(model, img: np.ndarray, limb: str, size: int, *, both_ways: bool = False, widths: bool = False):
-    """``predict_canonical`` on a stored image (2-D, [0, 1]) and on its negative ``1 - img``; the polarity
-    whose landmarks the localizer is more confident in (the higher mean peak height) is kept.
-
-    Returns ``(img, frame, found)``: the stored image as the later stages should see it (``1 - img``
-    where the negative won: a film stored inverted, bone dark on a light ground), the canonical
-    ``Frame`` (the same for both) and ``predict_canonical``'s answer for that image (a batch of one).
-    A localizer trained on films of both polarities finds either; one that has seen few inverted
-    films places its landmarks on an inverted one anywhere (docs/measurements.md, "Inverted films"),
-    and so would the refiner and the scorers, trained on upright patches.
-    """
-    negative = 1.0 - img
-    cimg, frame = canonical(img, limb, size)
-    cneg, _ = canonical(negative, limb, size)
-    found = predict_canonical(model, np.stack([cimg, cneg]), both_ways=both_ways, widths=widths)
-    k = int(found[1][1] > found[1][0])
-    return (img, negative)[k], frame, tuple(part[k:k + 1] for part in found)

@@ -40,7 +40,8 @@ from keras import layers, ops
 from challenge import interrupts
 
 
-def _block(x, filters: int, name: str, dilation: int = 1):
+def conv_block(x, filters: int, name: str, dilation: int = 1):
+    """Two 3×3 convolutions, each batch-normalised and ReLU'd: the building block of every network here."""
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, dilation_rate=dilation,
                           name=f"{name}_conv{i}")(x)
@@ -49,19 +50,19 @@ def _block(x, filters: int, name: str, dilation: int = 1):
     return x
 
 
-def _unet_features(x, base: int, depth: int, name: str):
+def unet_features(x, base: int, depth: int, name: str):
     """Encoder–decoder with skip connections; returns (decoder output, bottleneck)."""
     skips = []
     for level in range(depth):
-        x = _block(x, base * 2 ** level, f"{name}_enc{level}")
+        x = conv_block(x, base * 2 ** level, f"{name}_enc{level}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{level}")(x)
-    x = _block(x, base * 2 ** depth, f"{name}_mid", dilation=2)
+    x = conv_block(x, base * 2 ** depth, f"{name}_mid", dilation=2)
     bottleneck = x
     for level in reversed(range(depth)):
         x = layers.UpSampling2D(2, name=f"{name}_up{level}")(x)
         x = layers.Concatenate(name=f"{name}_cat{level}")([x, skips[level]])
-        x = _block(x, base * 2 ** level, f"{name}_dec{level}")
+        x = conv_block(x, base * 2 ** level, f"{name}_dec{level}")
     return x, bottleneck
 
 
@@ -74,7 +75,7 @@ def build_localizer(size: int, n_landmarks: int, *, base: int = 8, depth: int = 
     if size % 2 ** depth:
         raise ValueError(f"localizer input size {size} must be a multiple of {2 ** depth}")
     inp = keras.Input((size, size, 3), name="image")
-    x, _ = _unet_features(inp, base, depth, "loc")
+    x, _ = unet_features(inp, base, depth, "loc")
     # a wider head: the last decoder level has only ``base`` features, too few to tell ~20 landmarks apart
     x = layers.Conv2D(32, 3, padding="same", activation="relu", name="head")(x)
     out = layers.Conv2D(n_landmarks, 1, name="heatmaps")(x)
@@ -110,7 +111,7 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     levels = max(tops)
     img = keras.Input((patch, patch, 1), name="patch")
     which = keras.Input((n_landmarks,), name="landmark")
-    dec, bottleneck = _unet_features(img, base, depth, "sc")
+    dec, bottleneck = unet_features(img, base, depth, "sc")
     outputs = {}
     if seg:
         mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(dec)
@@ -144,6 +145,24 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     outputs["scores"] = readout(joined(probs, "reg_probs"))
     readout.set_weights([ordinal_readout(tops)])
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
+
+
+#: the scorer architectures by name (``Settings.scorer_arch``): a builder takes ``(patch, n_outputs, n_landmarks)``
+#: and the keywords ``base``, ``depth``, ``seg``, ``groups``, ``ordinal`` (see ``build_scorer``) and returns a model
+#: with ``build_scorer``'s inputs and outputs; a new architecture is one more function and one more name here
+SCORERS = {"unet": build_scorer}
+
+
+def scorer_builder(name: str):
+    """The builder of the scorer architecture ``name`` (``SCORERS``); ``ParameterError`` naming the
+    choices for a name that is not one."""
+    from challenge.errors import ParameterError
+
+    try:
+        return SCORERS[name]
+    except (KeyError, TypeError):
+        raise ParameterError("scorer_arch", name, f"no such scorer architecture; choose one of "
+                             f"{', '.join(SCORERS)}") from None
 
 
 def ordinal_readout(tops) -> np.ndarray:

@@ -25,7 +25,7 @@ from challenge.images import ImageReadError, read_image
 from challenge.tables import read_template, write_scores
 
 from .bundle import Bundle
-from .geometry import extract_patches, patch_side
+from .data import Stages
 from .units import carried, column_top, joint_matrix, to_scores
 
 log = logging.getLogger(__name__)
@@ -45,44 +45,50 @@ class ImageResult:
     patch_side: float = 0.0    # side of a joint patch in stored pixels
     spread: dict | None = None  # with uncertainty: column -> sd of the K scorers' answers (score units)
     confidence: dict | None = None  # with uncertainty: landmark -> (heatmap peak height, width / long side)
-    inverted: bool = False     # read as a negative (``localize.locate``): bone dark on a light ground
+    inverted: bool = False     # read as a negative (``Localizer.predict``): bone dark on a light ground
 
 
 class Method:
     """A loaded bundle: ``analyse(img, limb)`` for one image, ``combine`` for a table of patients.
 
-    ``seconds`` keeps, per stage of ``analyse`` (localizer with its frame and polarity check, refiner,
-    patches, scorer), the seconds each image took in it (``benchmarks/bench_predict.py`` prints their
-    medians).  An image the localizer is surer of inverted is analysed inverted (``localize.locate``:
-    a film stored as a negative); ``ImageResult.inverted`` says so.
+    ``stages``: per limb kind, its loaded ``Stages`` (``Localizer``, ``Refiner`` or None, ``Scorer``);
+    ``analyse`` calls their ``predict`` in turn.  ``seconds`` keeps, per stage of ``analyse``
+    (localizer with its frame and polarity check, refiner, patches, scorer), the seconds each image
+    took in it (``benchmarks/bench_predict.py`` prints their medians).  An image the localizer is
+    surer of inverted is analysed inverted (``Localizer.predict``: a film stored as a negative);
+    ``ImageResult.inverted`` says so.
 
     ``uncertainty``: ``analyse`` also gives each column's spread over the K out-of-fold scorers and
     each landmark's heatmap peak and width (``ImageResult.spread``, ``.confidence``); the scorers'
     averaged answer, and so every prediction, is computed as without it."""
 
     def __init__(self, bundle_dir: str | Path, *, uncertainty: bool = False):
-        self.bundle = Bundle.load(bundle_dir)
+        from .localize import Localizer
+        from .refine import Refiner
+        from .score import Scorer
+
+        self.bundle = b = Bundle.load(bundle_dir)
         self.dir = self.bundle.folder
         self.settings = self.bundle.settings
         self.scheme = self.bundle.scheme
         self.kinds = self.bundle.kinds
-        b = self.bundle
-        self.localizers = {k: b.load_model(b.localizer_file(k)) for k in self.kinds}
-        self.refiners = {k: b.load_model(b.refiner_file(k)) for k in self.kinds if self.settings.refines}
-        from .score import ensemble
-
-        self.scorers, self.members = {}, {}
-        for k in self.kinds:
-            models = [b.load_model(f) for f in b.scorer_files(k)]
-            self.scorers[k] = ensemble(models)
-            if uncertainty:
-                from .score import members
-
-                self.members[k] = members(models)
+        self.uncertainty = uncertainty
+        self.stages = {k: Stages(Localizer.load(b, k), Refiner.load(b, k) if self.settings.refines else None,
+                                 Scorer.load(b, k, uncertainty=uncertainty)) for k in self.kinds}
         self.stacker = b.load_stacker() if self.settings.stack else None
         self.prior = pd.Series(b.prior)
         self._traced: set[str] = set()
         self.seconds: dict[str, list[float]] = {}
+
+    @property
+    def scorers(self) -> dict:
+        """Per limb kind, the Keras model averaging its scorers (``Scorer.ensemble``)."""
+        return {k: st.scorer.ensemble for k, st in self.stages.items()}
+
+    @property
+    def members(self) -> dict:
+        """Per limb kind, with ``uncertainty``, the Keras model giving each scorer's answer (``score.members``)."""
+        return {k: st.scorer.members for k, st in self.stages.items() if st.scorer.members is not None}
 
     def analyse(self, img: np.ndarray, limb: str, stem: str = "", mm_per_pixel: float | None = None) -> ImageResult:
         """Landmarks, patch scores and masks of one stored image (of a limb kind the bundle has);
@@ -104,47 +110,33 @@ class Method:
             self._traced.add(kind)
 
     def _analyse(self, img: np.ndarray, limb: str, stem: str, mm_per_pixel: float | None) -> ImageResult:
-        from .localize import locate
-        from .score import predict_patches
-
         kind = kind_of(limb)
-        s = self.settings
+        stages = self.stages[kind]
         clock = _Clock(self.seconds)
-        unsure = bool(self.members)
-        stored = img
-        img, frame, found = locate(self.localizers[kind], img, limb, s.loc_size, both_ways=s.both_ways, widths=unsure)
-        xy = frame.to_stored(found[0][0])
-        if unsure:                         # canonical pixels -> share of the long side
-            conf = found[2][0] * [1.0, 1.0 / (frame.scale_x * max(img.shape))]
+        unsure = self.uncertainty
+        found = stages.localizer.predict(img, limb, widths=unsure)
+        img, xy, conf = found.image, found.points, found.confidence
         clock("localizer")
-        if kind in self.refiners:
-            from .refine import refine_points
-
-            xy = refine_points(self.refiners[kind], img, limb, xy, crop=s.ref_crop, pitch=s.ref_pitch,
-                               passes=s.ref_passes, turned=s.ref_turned, widths=unsure)
+        if stages.refiner is not None:
+            xy = stages.refiner.predict(img, limb, xy, widths=unsure)
             if unsure:
                 xy, conf = xy
             clock("refiner")
         xy[:, 0] = np.clip(xy[:, 0], 0, img.shape[1] - 1)
         xy[:, 1] = np.clip(xy[:, 1], 0, img.shape[0] - 1)
         names = self.scheme.landmarks[kind]
-        mm = self.bundle.patch_mm.get(kind)
-        side = mm / mm_per_pixel if mm and mm_per_pixel else patch_side(img.shape[1], img.shape[0],
-                                                                         s.patch_scale(kind))
-        patches, _ = extract_patches(img, limb, xy, patch=s.patch_px(kind), patch_scale=s.patch_scale(kind), side=side)
+        patches, _, side = stages.scorer.patches(img, limb, xy, mm_per_pixel=mm_per_pixel)
         clock("patches")
-        unit, masks = predict_patches(self.scorers[kind], patches, np.arange(len(names)), patch=s.patch_px(kind),
-                                      n_landmarks=len(names), turn=s.scorer_turn)
+        unit, masks = stages.scorer.predict(patches, np.arange(len(names)))
         clock("scorer")
         values = unit * column_top(kind)              # log2(score + 1)
         scores = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), values)}
         res = ImageResult(stem, limb, img.shape[1], img.shape[0],
                           {n: (float(x), float(y)) for n, (x, y) in zip(names, xy)}, scores, masks, side,
-                          inverted=img is not stored)
+                          inverted=found.inverted)
         if unsure:
-            answers, _ = predict_patches(self.members[kind], patches, np.arange(len(names)), patch=s.patch_px(kind),
-                                         n_landmarks=len(names), turn=s.scorer_turn)     # (L, K, C) unit space
-            sd = (2.0 ** (answers * column_top(kind)) - 1).std(axis=1)                     # in score units
+            answers, _ = stages.scorer.predict(patches, np.arange(len(names)), members=True)   # (L, K, C) unit space
+            sd = (2.0 ** (answers * column_top(kind)) - 1).std(axis=1)                         # in score units
             res.spread = {f"{limb}_{col}": v for _, col, v in carried(self.scheme, kind, range(len(names)), sd)}
             res.confidence = {n: (float(h), float(wd)) for n, (h, wd) in zip(names, conf)}
             clock("uncertainty")
@@ -235,7 +227,7 @@ def predict_folder(bundle_dir, images_dir, template_path, out_path, *, landmarks
     if uncertainty_out is not None:
         check_spread(method.bundle if method is not None else Bundle.load(bundle_dir))
     method = method or Method(bundle_dir, uncertainty=uncertainty_out is not None)
-    if uncertainty_out is not None and not method.members:
+    if uncertainty_out is not None and not method.uncertainty:
         raise ValueError("predict_folder(uncertainty_out=...) needs a Method(..., uncertainty=True)")
     unsure = []
     patients = [p for p in template[ID] if p]

@@ -4,6 +4,11 @@ The whole-image localizer works on a 128-px canonical frame, so one of its
 pixels is ~0.008 of the image's long side; the refiner looks again at the
 stored image at a fine pitch.
 
+``Refiner`` is the stage: one limb kind's network with its pitch and crop side, which it uses both to
+collect its training contexts (``Refiner.samples``, filled by ``data.load_training``) and to cut its
+crops at prediction (``Refiner.predict``), so the two cannot disagree; ``save`` and ``load`` write and
+read its bundle file.
+
 Geometry (``geometry``; one function for training and prediction, ``cut_crops``):
 
 * the *refine frame* of a stored image (``geometry.refine_frame``) is the image mirrored
@@ -14,10 +19,7 @@ Geometry (``geometry``; one function for training and prediction, ``cut_crops``)
   on a grid centred at a point (optionally turned and scaled about it), so a
   64-px crop at pitch 0.0025 covers 0.16 of the long side.
 
-``pitch`` is shared by ``data.RefinerSamples``, ``train_refiner`` (it takes it from
-the samples) and ``refine_points``: the bundle has to record it beside ``crop``.
-
-Training (``data.RefinerSamples`` then ``train_refiner``): each image is read once
+Training (``Refiner.samples``, a ``data.RefinerSamples``, then ``Refiner.fit``): each image is read once
 into a float16 *context* crop per labelled landmark, ``context`` pixels wide
 and aligned with the frame's pixel grid around the landmark's true position, so
 the trainer never holds a full image.  A training crop is drawn from a context
@@ -32,7 +34,7 @@ targets are Gaussians at every labelled landmark in view, not only the one the
 crop is centred on (trained on the centre landmark alone, a refiner confused
 neighbouring wrist bones).
 
-Prediction (``refine_points``): all landmarks of an image are cut around the
+Prediction (``Refiner.predict``): all landmarks of an image are cut around the
 current estimates and scored in one ``predict_on_batch`` call per pass (with
 ``turned``, the crops turned by 180° join the same batch and the two
 probability maps are averaged), each map is weighed by a Gaussian prior
@@ -50,12 +52,13 @@ import keras
 import numpy as np
 from keras import layers
 
+from pathlib import Path
+
+from .bundle import Bundle, Settings
 from .data import RefinerSamples
 from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, map_width, refine_frame, spatial_softmax, with_coords
-from .models import _block, epoch_plan, heatmap_loss, train_steps
+from .models import conv_block, epoch_plan, heatmap_loss, train_steps
 
-PITCH = 0.0025        # a crop pixel as a share of the stored image's long side
-CROP = 64             # network input side, pixels
 PRIOR = 0.02          # sd of the prior around each estimate at prediction, share of the long side
 
 
@@ -140,101 +143,138 @@ def build_refiner(crop: int, n_landmarks: int, *, base: int = 8, depth: int = 3)
     which = keras.Input((n_landmarks,), name="landmark")
     x, skips = img, []
     for level in range(depth):
-        x = _block(x, base * 2 ** level, f"ref_enc{level}")
+        x = conv_block(x, base * 2 ** level, f"ref_enc{level}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"ref_pool{level}")(x)
-    x = _block(x, base * 2 ** depth, "ref_mid", dilation=2)
+    x = conv_block(x, base * 2 ** depth, "ref_mid", dilation=2)
     emb = layers.Dense(base * 2 ** depth, name="ref_identity")(which)
     x = layers.Add(name="ref_condition")([x, layers.Reshape((1, 1, base * 2 ** depth), name="ref_identity_map")(emb)])
     for level in reversed(range(depth)):
         x = layers.UpSampling2D(2, name=f"ref_up{level}")(x)
         x = layers.Concatenate(name=f"ref_cat{level}")([x, skips[level]])
-        x = _block(x, base * 2 ** level, f"ref_dec{level}")
+        x = conv_block(x, base * 2 ** level, f"ref_dec{level}")
     x = layers.Conv2D(max(16, 2 * base), 3, padding="same", activation="relu", name="ref_head")(x)
     out = layers.Conv2D(n_landmarks, 1, name="heatmaps")(x)
     return keras.Model({"crop": img, "landmark": which}, out, name="refiner")
 
 
-def train_refiner(samples: RefinerSamples, n_landmarks: int, *, crop: int = CROP, steps: int, base: int = 8,
-                  seed: int = 0, progress: bool = True, desc: str = "refiner", depth: int = 3, epochs: int = 4,
-                  batch: int = 32, lr: float = 2e-3, sigma: float = 1.5, jitter: float = 0.015,
-                  max_jitter: float = 0.05, turn: bool = True) -> keras.Model:
-    """Fit a refiner on the samples of one limb kind in about ``steps`` optimiser steps of ``batch``
-    crops (the learning rate falls from ``lr`` to zero along a cosine); returns the model.
+class Refiner:
+    """One limb kind's landmark refiner: a small U-Net on ``crop``-px crops of the refine frame at
+    ``pitch`` × the stored long side (see the module's docstring).
 
-    ``jitter`` / ``max_jitter``: the crops' offsets from the true points (share of the long side,
-    see ``random_jitter``); they should cover the first stage's error.  ``turn``: random 180° turns.
-    The pitch is the samples' (``refine_points`` must be given the same).
-    """
-    contexts, points, landmarks = samples.arrays()
-    if not len(contexts):
-        raise ValueError(f"no labelled landmarks to train the {desc}")
-    if samples.context < crop:
-        raise ValueError(f"refiner context {samples.context} px is smaller than the crop {crop} px")
-    if points.shape[1] != n_landmarks:
-        raise ValueError(f"samples have {points.shape[1]} landmarks per image but the refiner has {n_landmarks}")
-    keras.utils.set_random_seed(seed)
-    model = build_refiner(crop, n_landmarks, base=base, depth=depth)
-    epochs, per_epoch = epoch_plan(steps, epochs, batch)
-    data = RefinerData(contexts, points, landmarks, n_landmarks=n_landmarks, crop=crop, pitch=samples.pitch,
-                       sigma=sigma, batch=batch, per_epoch=per_epoch, seed=seed, jitter=jitter,
-                       max_jitter=max_jitter, turn=turn)
-    train_steps(model, data, epochs, lr=lr, loss=heatmap_loss, desc=desc, progress=progress)
-    return model
+    ``samples`` gives the collector of its training contexts (cut at its own pitch), ``fit`` trains
+    it on them, ``predict`` refines a stored image's points, ``save`` / ``load`` write and read its
+    bundle file."""
 
+    def __init__(self, kind: str, n_landmarks: int, *, crop: int, pitch: float, base: int = 8, depth: int = 3,
+                 steps: int = 0, passes: int = 1, turned: bool = False, prior: float | None = PRIOR, model=None):
+        self.kind, self.n_landmarks, self.model = kind, n_landmarks, model
+        self.crop, self.pitch, self.base, self.depth, self.steps = crop, pitch, base, depth, steps
+        self.passes, self.turned, self.prior = passes, turned, prior
 
-def refine_points(model, img: np.ndarray, limb: str, xy: np.ndarray, *, crop: int = CROP, passes: int = 1,
-                  pitch: float = PITCH, turned: bool = False, prior: float | None = PRIOR, widths: bool = False):
-    """Refined stored-image points (L, 2) of a stored image (H, W) from estimates (L, 2) (NaN stays NaN).
+    @classmethod
+    def from_settings(cls, kind: str, scheme, settings: Settings, model=None) -> "Refiner":
+        return cls(kind, len(scheme.landmarks[kind]), crop=settings.ref_crop, pitch=settings.ref_pitch,
+                   base=settings.ref_base, steps=settings.ref_steps, passes=settings.ref_passes,
+                   turned=settings.ref_turned, model=model)
 
-    One ``predict_on_batch`` call per pass with all L crops (2L with ``turned``: each crop also
-    turned by 180°, the two probability maps averaged); ``passes`` > 1 cuts again around the
-    refined points.  Points are clipped to the image.
+    def samples(self) -> RefinerSamples:
+        """An empty collector of training contexts: twice the crop's side, at this refiner's pitch."""
+        return RefinerSamples(context=2 * self.crop, pitch=self.pitch)
 
-    ``prior``: the sd (share of the long side) of a Gaussian prior around each estimate that
-    multiplies the network's map: a far peak needs more evidence than a near one, so that a
-    refiner that confuses a landmark with a neighbour in view keeps the nearer one (None: none).
+    def fit(self, data, *, seed: int, progress: bool, epochs: int = 4, batch: int = 32, lr: float = 2e-3,
+            sigma: float = 1.5, jitter: float = 0.015, max_jitter: float = 0.05, turn: bool = True) -> "Refiner":
+        """Train on ``data.refiner`` (the contexts of ``samples``) in about ``steps`` optimiser steps of
+        ``batch`` crops (the learning rate falls from ``lr`` to zero along a cosine).  ``jitter`` /
+        ``max_jitter``: the crops' offsets from the true points (share of the long side, see
+        ``random_jitter``); they should cover the first stage's error.  ``turn``: random 180° turns.
+        Its steps are timed under the name "<kind> refiner"."""
+        samples = data.refiner
+        contexts, points, landmarks = samples.arrays()
+        desc = f"{self.kind} refiner"
+        if not len(contexts):
+            raise ValueError(f"no labelled landmarks to train the {desc}")
+        if samples.pitch != self.pitch or samples.context < self.crop:
+            raise ValueError(f"the {desc}'s contexts are {samples.context} px at pitch {samples.pitch}, not at least "
+                             f"{self.crop} px at {self.pitch}: collect them with Refiner.samples")
+        if points.shape[1] != self.n_landmarks:
+            raise ValueError(f"samples have {points.shape[1]} landmarks per image but the refiner has "
+                             f"{self.n_landmarks}")
+        keras.utils.set_random_seed(seed)
+        self.model = build_refiner(self.crop, self.n_landmarks, base=self.base, depth=self.depth)
+        epochs, per_epoch = epoch_plan(self.steps, epochs, batch)
+        stream = RefinerData(contexts, points, landmarks, n_landmarks=self.n_landmarks, crop=self.crop,
+                             pitch=self.pitch, sigma=sigma, batch=batch, per_epoch=per_epoch, seed=seed,
+                             jitter=jitter, max_jitter=max_jitter, turn=turn)
+        train_steps(self.model, stream, epochs, lr=lr, loss=heatmap_loss, desc=desc, progress=progress)
+        return self
 
-    ``widths``: also return (L, 2) of the last pass's maps (prior included, as the points were found):
-    each peak's height and width (``geometry.map_width``) as a share of the long side, NaN where the
-    point is; the confidence ``ra2 predict --uncertainty-out`` writes.  The points are the same.
-    """
-    side, n_landmarks = model.input["crop"].shape[1], model.input["landmark"].shape[-1]
-    if side != crop:
-        raise ValueError(f"the refiner takes {side}-px crops, not {crop}")
-    xy = np.asarray(xy, dtype=float)
-    if xy.shape != (n_landmarks, 2):
-        raise ValueError(f"the refiner takes {n_landmarks} points, got an array of shape {xy.shape}")
-    h, w = img.shape
-    frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, pitch)
-    pts = frame.to_canonical(xy)
-    ok = np.isfinite(pts).all(axis=1)
-    onehot = np.eye(n_landmarks, dtype=np.float32)
-    zero = np.zeros(n_landmarks, int)
-    for _ in range(max(1, passes)):
-        crops = cut_crops(frame_img[None], zero, np.where(ok[:, None], pts, np.nan), crop)
+    def predict(self, img: np.ndarray, limb: str, xy: np.ndarray, *, widths: bool = False):
+        """Refined stored-image points (L, 2) of a stored image (H, W) from estimates (L, 2) (NaN stays NaN).
+
+        One ``predict_on_batch`` call per pass with all L crops (2L with ``turned``: each crop also
+        turned by 180°, the two probability maps averaged); ``passes`` > 1 cuts again around the
+        refined points.  Points are clipped to the image.
+
+        ``prior``: the sd (share of the long side) of a Gaussian prior around each estimate that
+        multiplies the network's map: a far peak needs more evidence than a near one, so that a
+        refiner that confuses a landmark with a neighbour in view keeps the nearer one (None: none).
+
+        ``widths``: also return (L, 2) of the last pass's maps (prior included, as the points were
+        found): each peak's height and width (``geometry.map_width``) as a share of the long side,
+        NaN where the point is; the confidence ``ra2 predict --uncertainty-out`` writes."""
+        crop, pitch, n_landmarks = self.crop, self.pitch, self.n_landmarks
+        side = self.model.input["crop"].shape[1]
+        if side != crop:
+            raise ValueError(f"the refiner takes {side}-px crops, not {crop}")
+        xy = np.asarray(xy, dtype=float)
+        if xy.shape != (n_landmarks, 2):
+            raise ValueError(f"the refiner takes {n_landmarks} points, got an array of shape {xy.shape}")
+        h, w = img.shape
+        frame_img, frame = refine_frame(np.asarray(img, dtype=np.float32), limb, pitch)
+        pts = frame.to_canonical(xy)
+        ok = np.isfinite(pts).all(axis=1)
+        for _ in range(max(1, self.passes)):
+            crops = cut_crops(frame_img[None], np.zeros(n_landmarks, int), np.where(ok[:, None], pts, np.nan), crop)
+            prob = self._maps(crops)
+            found = [find_peaks(p) for p in prob]
+            peaks = np.stack([f[0][0] for f in found])
+            pts = np.where(ok[:, None], pts + peaks - (crop - 1) / 2, np.nan)
+        out = frame.to_stored(pts)
+        out[:, 0] = np.clip(out[:, 0], 0, w - 1)
+        out[:, 1] = np.clip(out[:, 1], 0, h - 1)
+        out[~ok] = np.nan
+        if not widths:
+            return out
+        spread = np.array([[f[1][0], map_width(p, f[0])[0] * pitch] for p, f in zip(prob, found)])
+        spread[~ok] = np.nan
+        return out, spread
+
+    def _maps(self, crops: np.ndarray) -> np.ndarray:
+        """(L, crop, crop, 1) probability maps of the L crops, each of its own centre landmark (with
+        ``turned``, averaged with the turned crop's), the prior applied."""
+        n, crop = self.n_landmarks, self.crop
+        onehot = np.eye(n, dtype=np.float32)
         x = {"crop": crops, "landmark": onehot}
-        if turned:
+        if self.turned:
             x = {"crop": np.concatenate([crops, crops[:, ::-1, ::-1]]), "landmark": np.concatenate([onehot, onehot])}
-        logits = np.asarray(model.predict_on_batch({"crop": with_coords(x["crop"]), "landmark": x["landmark"]}),
+        logits = np.asarray(self.model.predict_on_batch({"crop": with_coords(x["crop"]), "landmark": x["landmark"]}),
                             dtype=np.float64)
         # each crop's own landmark's map
-        logits = logits[np.arange(len(logits)), :, :, np.tile(np.arange(n_landmarks), len(logits) // n_landmarks)]
+        logits = logits[np.arange(len(logits)), :, :, np.tile(np.arange(n), len(logits) // n)]
         logits = logits[..., None]
-        if prior:
-            logits = logits - (np.sum(crop_grid(crop) ** 2, axis=-1) / (2 * (prior / pitch) ** 2))[None, :, :, None]
+        if self.prior:
+            sd = self.prior / self.pitch                       # crop pixels
+            logits = logits - (np.sum(crop_grid(crop) ** 2, axis=-1) / (2 * sd ** 2))[None, :, :, None]
         prob = spatial_softmax(logits)
-        if turned:
-            prob = 0.5 * (prob[:n_landmarks] + prob[n_landmarks:, ::-1, ::-1])
-        found = [find_peaks(p) for p in prob]
-        peaks = np.stack([f[0][0] for f in found])
-        pts = np.where(ok[:, None], pts + peaks - (crop - 1) / 2, np.nan)
-    out = frame.to_stored(pts)
-    out[:, 0] = np.clip(out[:, 0], 0, w - 1)
-    out[:, 1] = np.clip(out[:, 1], 0, h - 1)
-    out[~ok] = np.nan
-    if not widths:
-        return out
-    spread = np.array([[f[1][0], map_width(p, f[0])[0] * pitch] for p, f in zip(prob, found)])
-    spread[~ok] = np.nan
-    return out, spread
+        if self.turned:
+            prob = 0.5 * (prob[:n] + prob[n:, ::-1, ::-1])
+        return prob
+
+    def save(self, folder: Path) -> None:
+        self.model.save(Path(folder) / Bundle.refiner_file(self.kind))
+
+    @classmethod
+    def load(cls, bundle: Bundle, kind: str) -> "Refiner":
+        return cls.from_settings(kind, bundle.scheme, bundle.settings,
+                                 model=bundle.load_model(bundle.refiner_file(kind)))

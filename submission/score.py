@@ -1,17 +1,168 @@
-"""Joint scoring on patches: the scorer's training data stream, training and prediction.
+"""Joint scoring on patches: the ``Scorer`` stage, its training data stream, training and prediction.
 
-The patches are cut by ``geometry.extract_patches`` (a square around each landmark, mirrored to
-the left side, with a context margin that training uses for random shifts); the targets are in
-unit space (``units``: log2(score + 1) / log2(max + 1), in [0, 1] like the network's sigmoid outputs).
+``Scorer`` is one limb kind's scorer (one network, or the K out-of-fold networks averaged): it cuts
+its own patches (``Scorer.patches``, through ``geometry.extract_patches``: a square around each
+landmark, mirrored to the left side, with a context margin that training uses for random shifts),
+for training in ``data.load_training`` and for prediction, so both see the same; ``fit`` trains a
+network of the architecture ``Settings.scorer_arch`` names (``models.SCORERS``), ``predict`` scores
+patches, ``save`` / ``load`` write and read its bundle files.  The targets are in unit space
+(``units``: log2(score + 1) / log2(max + 1), in [0, 1] like the network's sigmoid outputs).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
 
-from .geometry import center, random_affine, warp
-from .models import build_scorer, epoch_plan, masked_bce, masked_column_bce, masked_mse, ordinal_targets, train_steps
+from .bundle import Bundle, Settings
+from .geometry import center, extract_patches, patch_side, random_affine, warp
+from .models import (epoch_plan, masked_bce, masked_column_bce, masked_mse, ordinal_targets, scorer_builder,
+                     train_steps)
+from .units import damage_flags, damage_groups, ordinal_tops
+
+
+#: a scorer's training options where ``Settings`` give none (``Scorer.from_settings`` gives them all)
+TRAINING = dict(steps=1000, epochs=6, base=8, depth=3, seg=True, weighted=None, weight_power=1.0, groups=None,
+                aug=False, ordinal=None)
+
+
+class Scorer:
+    """One limb kind's scorer: its patch geometry, its network's architecture and training options,
+    and its trained networks (``models``: one, or the K out-of-fold ones, whose answers are averaged).
+
+    ``patches`` cuts a stored image's patches, ``fit`` trains one network on ``data.KindData``'s
+    patches (cut by ``patches``), ``folds`` joins fitted scorers into one, ``predict`` scores
+    patches, ``save`` / ``load`` write and read its bundle files (``uncertainty``: also the
+    ``members`` model that gives each network's own answer)."""
+
+    def __init__(self, kind: str, scheme, *, patch: int, patch_scale: float, patch_mm: float | None = None,
+                 turn: bool = True, arch: str = "unet", options: dict | None = None, models=(),
+                 n_landmarks: int | None = None):
+        self.kind, self.scheme = kind, scheme
+        self.n_landmarks = n_landmarks if n_landmarks is not None else len(scheme.landmarks[kind])
+        self.patch, self.patch_scale, self.patch_mm, self.turn = patch, patch_scale, patch_mm, turn
+        self.build = scorer_builder(arch)
+        self.arch, self.options = arch, {**TRAINING, **(options or {})}
+        self.models = list(models)
+        self.members = None
+        self._ensemble = None
+
+    @classmethod
+    def from_settings(cls, kind: str, scheme, settings: Settings, *, patch_mm: float | None = None,
+                      models=()) -> "Scorer":
+        """The scorer of ``kind`` under ``settings``: the one place a profile becomes a scorer.
+        ``options``: ``steps``, ``epochs``, ``base``, ``depth``, ``seg``; ``weighted`` flags the output
+        columns weighed by patient weight raised to ``weight_power`` (see ``ScorerData``); ``groups``
+        the runs of columns with a head of their own (one per damage type); ``aug`` adds turns, scales
+        and other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` each column's highest
+        score (0 keeps a column plain) for an ordinal head."""
+        options = dict(steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
+                       depth=settings.scorer_depth, seg=settings.seg,
+                       weighted=damage_flags(kind, settings.patient_weighted),
+                       weight_power=settings.patient_weight_power, groups=damage_groups(kind),
+                       aug=settings.scorer_aug, ordinal=ordinal_tops(kind, settings.scorer_ordinal))
+        return cls(kind, scheme, patch=settings.patch_px(kind), patch_scale=settings.patch_scale(kind),
+                   patch_mm=patch_mm, turn=settings.scorer_turn, arch=settings.scorer_arch, options=options,
+                   models=models)
+
+    # --- its patches
+    def side(self, width: int, height: int, mm_per_pixel: float | None = None) -> float:
+        """A patch's side in stored pixels: ``patch_mm`` / the image's mm per pixel when both are
+        known, else ``geometry.patch_side`` of the image's size."""
+        if self.patch_mm and mm_per_pixel:
+            return self.patch_mm / mm_per_pixel
+        return patch_side(width, height, self.patch_scale)
+
+    def patches(self, img: np.ndarray, limb: str, xy: np.ndarray, *, mm_per_pixel: float | None = None,
+                mask: np.ndarray | None = None):
+        """(context patches (L, C, C), mask patches or None, side in stored pixels) around stored points."""
+        side = self.side(img.shape[1], img.shape[0], mm_per_pixel)
+        patches, masks = extract_patches(img, limb, xy, patch=self.patch, patch_scale=self.patch_scale, mask=mask,
+                                         side=side)
+        return patches, masks, side
+
+    # --- training
+    def network(self, n_outputs: int) -> keras.Model:
+        """A new, untrained network of this scorer's architecture with ``n_outputs`` score columns."""
+        o = self.options
+        return self.build(self.patch, n_outputs, self.n_landmarks, base=o["base"], depth=o["depth"], seg=o["seg"],
+                          groups=o["groups"], ordinal=o["ordinal"])
+
+    def stream(self, samples: dict, *, seed: int = 0, batch: int = 32):
+        """The untrained network for ``samples`` and what trains it: (model, losses, loss weights, data
+        stream, epochs), the stream drawing about ``steps`` batches over ``epochs``."""
+        o = self.options
+        model = self.network(samples["targets"].shape[1])
+        losses, weights = scorer_loss(o["seg"], o["ordinal"])
+        epochs, per_epoch = epoch_plan(o["steps"], o["epochs"], batch)
+        data = ScorerData(samples, patch=self.patch, n_landmarks=self.n_landmarks, seg=o["seg"], batch=batch,
+                          seed=seed, per_epoch=per_epoch, weighted=o["weighted"], weight_power=o["weight_power"],
+                          aug=o["aug"], ordinal=o["ordinal"])
+        return model, losses, weights, data, epochs
+
+    def fit(self, data, scores, *, patients=None, seed: int, progress: bool, lr: float = 2e-3) -> "Scorer":
+        """Train one network on the labelled patches of ``data`` (a ``data.KindData``; of ``patients``
+        only, if given) in about ``steps`` optimiser steps whatever the number of patches; the learning
+        rate falls from ``lr`` to zero along a cosine.  Its steps are timed under "<kind> scorer"."""
+        samples = data.samples(self.scheme, self.kind, scores, patients)
+        if not len(samples["patches"]):
+            raise ValueError(f"no labelled {self.kind} patches to train the {self.kind} scorer")
+        return self.fit_samples(samples, seed=seed, progress=progress, lr=lr)
+
+    def fit_samples(self, samples: dict, *, seed: int = 0, progress: bool = True, lr: float = 2e-3) -> "Scorer":
+        """``fit`` on patch samples (``data.KindData.samples``'s arrays, see ``ScorerData``)."""
+        keras.utils.set_random_seed(seed)
+        model, losses, weights, stream, epochs = self.stream(samples, seed=seed)
+        # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
+        train_steps(model, stream, epochs, lr=lr, loss=losses, loss_weights=weights, desc=f"{self.kind} scorer",
+                    progress=progress)
+        self.models, self._ensemble = [model], None
+        return self
+
+    @staticmethod
+    def folds(scorers) -> "Scorer":
+        """One scorer whose networks are those of ``scorers`` (the out-of-fold ones), averaged."""
+        first = scorers[0]
+        joined = Scorer(first.kind, first.scheme, patch=first.patch, patch_scale=first.patch_scale,
+                        patch_mm=first.patch_mm, turn=first.turn, arch=first.arch, options=first.options,
+                        n_landmarks=first.n_landmarks)
+        joined.models = [m for s in scorers for m in s.models]
+        return joined
+
+    # --- prediction
+    @property
+    def ensemble(self) -> keras.Model:
+        """One model averaging the networks' outputs (``ensemble``)."""
+        if self._ensemble is None:
+            self._ensemble = ensemble(self.models)
+        return self._ensemble
+
+    def predict(self, patches: np.ndarray, landmarks: np.ndarray, *, members: bool = False):
+        """Unit-space scores (N, C) and mask probabilities (N, patch, patch) or None of context patches
+        (cut by ``patches``) of the given landmarks, the networks averaged; with ``members`` the scores
+        of each network (N, K, C) instead, and no masks (needs ``load(..., uncertainty=True)``).
+
+        With ``turn`` (test-time augmentation) each patch is also scored turned by 180°, as the
+        scorer was trained, in the same batch, and the two answers are averaged (the turned mask
+        turned back)."""
+        return predict_patches(self.members if members else self.ensemble, patches, landmarks, patch=self.patch,
+                               n_landmarks=self.n_landmarks, turn=self.turn)
+
+    # --- the bundle's files
+    def save(self, folder: Path) -> None:
+        for k, model in enumerate(self.models, start=1):
+            model.save(Path(folder) / Bundle.scorer_file(self.kind, k))
+
+    @classmethod
+    def load(cls, bundle: Bundle, kind: str, *, uncertainty: bool = False) -> "Scorer":
+        scorer = cls.from_settings(kind, bundle.scheme, bundle.settings, patch_mm=bundle.patch_mm.get(kind),
+                                   models=[bundle.load_model(f) for f in bundle.scorer_files(kind)])
+        scorer.ensemble                       # built first: it names the networks apart
+        if uncertainty:
+            scorer.members = members(scorer.models)
+        return scorer
 
 
 class ScorerData(keras.utils.PyDataset):
@@ -134,41 +285,6 @@ def scorer_loss(seg: bool, ordinal=None) -> tuple[dict, dict]:
     if seg:
         losses["mask"], weights["mask"] = masked_bce, 1.0
     return losses, weights
-
-
-def scorer_and_stream(samples: dict, *, patch: int, n_landmarks: int, seg: bool, steps: int, epochs: int,
-                      base: int, depth: int, batch: int = 32, seed: int = 0, weighted=None,
-                      weight_power: float = 1.0, groups: tuple[int, ...] | None = None, aug: bool = False,
-                      ordinal=None):
-    """The untrained scorer for ``samples`` and what trains it: (model, losses, loss weights, data
-    stream, epochs), the stream drawing about ``steps`` batches over ``epochs`` (``train_scorer``)."""
-    model = build_scorer(patch, samples["targets"].shape[1], n_landmarks, base=base, depth=depth, seg=seg,
-                         groups=groups, ordinal=ordinal)
-    losses, weights = scorer_loss(seg, ordinal)
-    epochs, per_epoch = epoch_plan(steps, epochs, batch)
-    data = ScorerData(samples, patch=patch, n_landmarks=n_landmarks, seg=seg, batch=batch, seed=seed,
-                      per_epoch=per_epoch, weighted=weighted, weight_power=weight_power, aug=aug,
-                      ordinal=ordinal)
-    return model, losses, weights, data, epochs
-
-
-def train_scorer(samples: dict, *, lr: float = 2e-3, seed: int = 0, progress: bool = True,
-                 desc: str = "scorer", **options):
-    """Fit a scorer for one limb kind on context patches in about ``steps`` optimiser steps
-    (split into ``epochs``), whatever the number of patches; the learning rate falls from ``lr``
-    to zero along a cosine.  ``options`` (``scorer_and_stream``'s): ``patch``, ``n_landmarks``,
-    ``seg``, ``steps``, ``epochs``, ``base``, ``depth``, ``batch``; ``weighted`` flags the output
-    columns weighed by patient weight raised to ``weight_power`` (see ``ScorerData``); ``groups`` the
-    runs of columns with a head of their own (see ``build_scorer``; ``damage_groups`` gives one per
-    damage type); ``aug`` adds turns, scales and other exposures (``warp_patch``, ``expose_patch``);
-    ``ordinal`` (each column's highest score, see ``units.column_max``; 0 keeps a column plain) trains
-    an ordinal head instead of the plain regressor for the columns given a highest score; returns the
-    model."""
-    keras.utils.set_random_seed(seed)
-    model, losses, weights, data, epochs = scorer_and_stream(samples, seed=seed, **options)
-    # the cosine decay to zero leaves settled weights, not one noisy step of a constant rate
-    train_steps(model, data, epochs, lr=lr, loss=losses, loss_weights=weights, desc=desc, progress=progress)
-    return model
 
 
 def ensemble(models) -> keras.Model:

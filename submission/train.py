@@ -1,7 +1,9 @@
 """``train_bundle``: localizers, scorers, out-of-fold stacker, all into one bundle folder.
 
-Order of work: read every training image once (``data.load_training``); fit
-one localizer per limb kind; fit the scorers K times on K−1 folds of patients
+Order of work: read every training image once (``data.load_training``, each stage cutting its own
+input: ``kind_stages``); fit one localizer per limb kind (``localize.Localizer``), and one refiner
+(``refine.Refiner``) where the settings refine, each saved into the bundle as soon as it is fitted;
+fit the scorers (``score.Scorer``) K times on K−1 folds of patients
 to get out-of-fold patch predictions (what the stacker sees at test time); fit
 the stacker on the out-of-fold predictions; write the bundle.  The K fold
 scorers are kept and averaged at prediction time (each has seen (K−1)/K of the
@@ -37,85 +39,42 @@ from challenge.tables import with_totals
 from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
                      network_record)
 from .bundle import Bundle, Settings, fingerprint
-from .data import load_training, metric_weights
+from .data import Stages, load_training, metric_weights
 from .profiles import DEFAULT_PROFILE, profile_settings
-from .units import carried, column_top, damage_flags, damage_groups, joint_matrix, log_scores, ordinal_tops, to_scores
+from .units import carried, column_top, joint_matrix, log_scores, to_scores
 
 log = logging.getLogger(__name__)
 
 
-def fit_localizer(kind: str, d, settings: Settings, *, seed: int, progress: bool):
-    """One limb kind's localizer (``desc`` "<kind> localizer": the name its step times are kept under)."""
-    from .localize import train_localizer
+def kind_stages(kind: str, scheme: Scheme, settings: Settings, *, patch_mm: float | None = None) -> Stages:
+    """The untrained stages of one limb kind under ``settings`` (no refiner when it does not refine)."""
+    from .localize import Localizer
+    from .refine import Refiner
+    from .score import Scorer
 
-    if not d.loc_images:
-        raise ValueError(f"no usable {kind} images with landmarks: cannot train the {kind} localizer")
-    return train_localizer(np.stack(d.loc_images), np.stack(d.loc_points), steps=settings.loc_steps,
-                           epochs=settings.loc_epochs, base=settings.loc_base, depth=settings.loc_depth,
-                           sigma=settings.loc_sigma, seed=seed, progress=progress, desc=f"{kind} localizer")
-
-
-def fit_localizers(data, settings: Settings, *, seed: int, progress: bool) -> dict:
-    models = {}
-    for kind, d in data.items():
-        log.info("training the %s localizer on %d images", kind, len(d.loc_images))
-        models[kind] = fit_localizer(kind, d, settings, seed=seed, progress=progress)
-    return models
-
-
-def fit_refiner(kind: str, d, scheme: Scheme, settings: Settings, *, seed: int, progress: bool):
-    from .refine import train_refiner
-
-    return train_refiner(d.refiner, len(scheme.landmarks[kind]), crop=settings.ref_crop, steps=settings.ref_steps,
-                         base=settings.ref_base, seed=seed, progress=progress, desc=f"{kind} refiner")
-
-
-def fit_refiners(data, scheme: Scheme, settings: Settings, *, seed: int, progress: bool) -> dict:
-    models = {}
-    for kind, d in data.items():
-        log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
-        models[kind] = fit_refiner(kind, d, scheme, settings, seed=seed, progress=progress)
-    return models
-
-
-def scorer_options(kind: str, scheme: Scheme, settings: Settings) -> dict:
-    """The keyword options of ``score.train_scorer`` (and ``scorer_and_stream``) for one limb kind's
-    scorer under ``settings``: the one place a profile becomes a scorer."""
-    return dict(patch=settings.patch_px(kind), n_landmarks=len(scheme.landmarks[kind]), seg=settings.seg,
-                steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
-                depth=settings.scorer_depth, weighted=damage_flags(kind, settings.patient_weighted),
-                weight_power=settings.patient_weight_power, groups=damage_groups(kind), aug=settings.scorer_aug,
-                ordinal=ordinal_tops(kind, settings.scorer_ordinal))
-
-
-def fit_scorer(kind: str, d, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
-               progress: bool):
-    from .score import train_scorer
-
-    samples = d.samples(scheme, kind, scores, patients)
-    if not len(samples["patches"]):
-        raise ValueError(f"no labelled {kind} patches to train the {kind} scorer")
-    return train_scorer(samples, seed=seed, progress=progress, desc=f"{kind} scorer",
-                        **scorer_options(kind, scheme, settings))
+    return Stages(Localizer.from_settings(kind, scheme, settings),
+                  Refiner.from_settings(kind, scheme, settings) if settings.refines else None,
+                  Scorer.from_settings(kind, scheme, settings, patch_mm=patch_mm))
 
 
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
                 progress: bool) -> dict:
-    return {kind: fit_scorer(kind, d, scheme, scores, settings, patients=patients, seed=seed, progress=progress)
+    """One fitted ``Scorer`` per limb kind of ``data`` (on ``patients`` only, if given)."""
+    from .score import Scorer
+
+    return {kind: Scorer.from_settings(kind, scheme, settings, patch_mm=d.patch_mm).fit(
+                d, scores, patients=patients, seed=seed, progress=progress)
             for kind, d in data.items()}
 
 
-def patch_predictions(models, data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, patients) -> pd.DataFrame:
+def patch_predictions(scorers, data, scheme: Scheme, scores: pd.DataFrame, patients) -> pd.DataFrame:
     """log2(score + 1) predictions (patients × 86) of the scorers on the true-landmark patches."""
-    from .score import predict_patches
-
     out = joint_matrix(patients)
     for kind, d in data.items():
         s = d.samples(scheme, kind, scores, set(patients))
         if not len(s["patches"]):
             continue
-        unit, _ = predict_patches(models[kind], s["patches"], s["landmark"], patch=settings.patch_px(kind),
-                                  n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
+        unit, _ = scorers[kind].predict(s["patches"], s["landmark"])
         fill_matrix(out, unit * column_top(kind), kind, scheme, s["patient"], s["limb"], s["landmark"])
     return out
 
@@ -127,27 +86,29 @@ def fill_matrix(out: pd.DataFrame, log_pred: np.ndarray, kind: str, scheme: Sche
 
 
 def out_of_fold(data, scheme, scores, settings: Settings, *, seed: int, progress: bool,
-                before_fold=None) -> tuple[pd.DataFrame, list[dict]]:
-    """Out-of-fold patch predictions (log2 space) of every labelled patient, and the K fold scorers.
-    ``before_fold(k, folds_left, settings)``, if given, returns the settings of fold ``k`` (from 2) on
-    (a budget shortens the later folds when the first ran slower than planned)."""
+                before_fold=None) -> tuple[pd.DataFrame, dict]:
+    """Out-of-fold patch predictions (log2 space) of every labelled patient, and per limb kind the
+    ``Scorer`` of the K fold networks.  ``before_fold(k, folds_left, settings)``, if given, returns the
+    settings of fold ``k`` (from 2) on (a budget shortens the later folds when the first ran slower
+    than planned)."""
     from .models import first_traces
+    from .score import Scorer
 
     patients = np.array(sorted(scores.index))
     oof = joint_matrix(patients)
     folds = KFold(min(settings.oof_folds, len(patients)), shuffle=True, random_state=seed)
-    fold_models = []
+    fold_scorers = []
     for k, (tr, va) in enumerate(folds.split(patients)):
         if before_fold is not None and k > 0:
             settings = before_fold(k + 1, folds.get_n_splits() - k, settings)
         log.info("out-of-fold scorers: fold %d of %d", k + 1, folds.get_n_splits())
-        models = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
-                             progress=progress)
+        scorers = fit_scorers(data, scheme, scores, settings, patients=set(patients[tr]), seed=seed + 1 + k,
+                              progress=progress)
         with first_traces():                       # each fold's fresh scorers trace once
-            part = patch_predictions(models, data, scheme, scores, settings, patients[va])
+            part = patch_predictions(scorers, data, scheme, scores, patients[va])
         oof.loc[part.index] = part
-        fold_models.append(models)
-    return oof, fold_models
+        fold_scorers.append(scorers)
+    return oof, {kind: Scorer.folds([f[kind] for f in fold_scorers]) for kind in data}
 
 
 def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
@@ -198,7 +159,7 @@ def probe_networks(data, scheme: Scheme, scores: pd.DataFrame, settings: Setting
     """Measure on this host what ``train_bundle`` will spend, into ``budget.probes`` and ``budget.tail``.
 
     Every network it will fit (with ``landmarks`` the localizers and refiners too) is built and fed
-    by its own fit function, as the training does, and stopped after ``budget.PROBE_STEPS`` steps
+    by its stage's ``fit``, as the training does, and stopped after ``budget.PROBE_STEPS`` steps
     (``models.watch_steps``): the median step after the first traces, the rest of the call (building,
     data stream, first traces) and saving it are kept, the network thrown away.  With a stacker, the
     probe scorer also predicts some patches (the out-of-fold predictions), and stackers with a
@@ -210,39 +171,36 @@ def probe_networks(data, scheme: Scheme, scores: pd.DataFrame, settings: Setting
     folds = min(settings.oof_folds, len(scores)) if settings.stack else 1
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="ra2-probe-") as tmp, first_traces():
-        def probe(name: str, fits: int, fit, *args):
+        def probe(name: str, fits: int, stage, *data):
             with watch_steps(limit=PROBE_STEPS) as records:
                 t = time.perf_counter()
-                model = fit(*args, settings, seed=seed, progress=False)
+                stage.fit(*data, seed=seed, progress=False)
                 took = time.perf_counter() - t
             r = records[-1]
             t = time.perf_counter()
-            model.save(Path(tmp) / f"{name.replace(' ', '_')}.keras")
+            stage.save(Path(tmp))
             budget.probes[name] = Probe(step=r.step_seconds, fixed=max(0.0, took - r.steps * r.step_seconds),
                                         save=time.perf_counter() - t, fits=fits)
-            return model
 
         for kind, d in data.items():
+            stages = kind_stages(kind, scheme, settings, patch_mm=d.patch_mm)
             if landmarks:
-                probe(f"{kind} localizer", 1, fit_localizer, kind, d)
-                if settings.refines:
-                    probe(f"{kind} refiner", 1, fit_refiner, kind, d, scheme)
-            model = probe(f"{kind} scorer", folds, fit_scorer, kind, d, scheme, scores)
+                probe(f"{kind} localizer", 1, stages.localizer, d)
+                if stages.refiner is not None:
+                    probe(f"{kind} refiner", 1, stages.refiner, d)
+            probe(f"{kind} scorer", folds, stages.scorer, d, scores)
             if settings.stack:
-                budget.tail[f"{kind} out-of-fold predictions"] = _probe_predictions(model, kind, d, scheme, scores,
-                                                                                    settings, folds)
+                budget.tail[f"{kind} out-of-fold predictions"] = _probe_predictions(stages.scorer, kind, d, scheme,
+                                                                                    scores, folds)
         if settings.stack:
             budget.tail["stacker"] = _probe_stacker(scores, settings, seed, Path(tmp))
     log.info("budget: probed %d networks in %.0f s: %s s a step", len(budget.probes), time.time() - start,
              ", ".join(f"{n} {p.step:.3f}" for n, p in budget.probes.items()))
 
 
-def _probe_predictions(model, kind: str, d, scheme: Scheme, scores: pd.DataFrame, settings: Settings,
-                       folds: int) -> float:
+def _probe_predictions(scorer, kind: str, d, scheme: Scheme, scores: pd.DataFrame, folds: int) -> float:
     """Estimated seconds of the out-of-fold predictions of one limb kind: the samples cut once per
     fold, one first trace per fold scorer, and every labelled patch predicted once."""
-    from .score import predict_patches
-
     t = time.perf_counter()
     s = d.samples(scheme, kind, scores)
     sampled = time.perf_counter() - t
@@ -251,8 +209,7 @@ def _probe_predictions(model, kind: str, d, scheme: Scheme, scores: pd.DataFrame
 
     def timed() -> float:
         t = time.perf_counter()
-        predict_patches(model, s["patches"][:m], s["landmark"][:m], patch=settings.patch_px(kind),
-                        n_landmarks=len(scheme.landmarks[kind]), turn=settings.scorer_turn)
+        scorer.predict(s["patches"][:m], s["landmark"][:m])
         return time.perf_counter() - t
 
     first, again = timed(), timed()
@@ -321,7 +278,9 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
     """
     import keras
 
+    from .localize import Localizer
     from .models import watch_steps
+    from .refine import Refiner
     from .stack import save as save_stacker
 
     start = time.time()
@@ -331,8 +290,10 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
     if budget is not None and not budget > 0:
         raise ValueError(f"budget={budget}: must be a positive number of seconds (or None)")
     check_replaceable(out_dir, "train")
+    # the stages that cut the training data (a budget changes their step counts, never their cuts)
+    cutters = {kind: kind_stages(kind, sch, settings) for kind in KINDS}
     keras.utils.set_random_seed(seed)
-    data, scores, files = load_training(train_dir, sch, settings, patients=patients, progress=progress)
+    data, scores, files = load_training(train_dir, sch, cutters, patients=patients, progress=progress)
     if len(scores) < 2:
         raise UsageError(f"{train_dir}: need at least 2 labelled patients with images, found {len(scores)}")
     kinds, untrained = trainable_kinds(data, scores)
@@ -369,12 +330,14 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
             for name in names:
                 shutil.copyfile(source.path(name), tmp / name)
         else:
-            for kind, model in fit_localizers(data, settings, seed=seed, progress=progress).items():
-                model.save(tmp / Bundle.localizer_file(kind))
+            for kind, d in data.items():
+                log.info("training the %s localizer on %d images", kind, len(d.loc_images))
+                Localizer.from_settings(kind, sch, settings).fit(d, seed=seed, progress=progress).save(tmp)
             if settings.refines:
                 settings = replan("refiners", ("ref_steps",) + SCORER_FIELDS)
-                for kind, model in fit_refiners(data, sch, settings, seed=seed, progress=progress).items():
-                    model.save(tmp / Bundle.refiner_file(kind))
+                for kind, d in data.items():
+                    log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
+                    Refiner.from_settings(kind, sch, settings).fit(d, seed=seed, progress=progress).save(tmp)
             settings = replan("scorers", SCORER_FIELDS)
         if settings.stack:
             def before_fold(k: int, folds_left: int, fold_settings: Settings) -> Settings:
@@ -383,12 +346,8 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
                 plan.seen = _by_network(records)
                 return plan.trim(f"scorers, fold {k}", fold_settings, SCORER_FIELDS, folds_left)
 
-            oof, fold_models = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress,
-                                           before_fold=before_fold)
-            for k, models in enumerate(fold_models, start=1):
-                for kind, model in models.items():
-                    model.save(tmp / Bundle.scorer_file(kind, k))
-            bundle.n_scorers = {kind: len(fold_models) for kind in kinds}
+            oof, scorers = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress,
+                                       before_fold=before_fold)
             labelled = oof.dropna(how="all").index
             log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
             if plan is not None:
@@ -405,9 +364,10 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
             bundle.blend_weights = stacker_fit.weights_
             bundle.metrics["oof_patch"] = _official(oof, scores)
         else:
-            for kind, model in fit_scorers(data, sch, scores, settings, seed=seed, progress=progress).items():
-                model.save(tmp / Bundle.scorer_file(kind, 1))
-            bundle.n_scorers = {kind: 1 for kind in kinds}
+            scorers = fit_scorers(data, sch, scores, settings, seed=seed, progress=progress)
+        for kind, scorer in scorers.items():
+            scorer.save(tmp)
+        bundle.n_scorers = {kind: len(scorer.models) for kind, scorer in scorers.items()}
         prior_log = log_scores(scores).mean(axis=0)
         bundle.prior = {c: float(2 ** prior_log[c] - 1) for c in JOINT_COLUMNS}
         bundle.settings = settings

@@ -73,11 +73,13 @@ def test_dicom_pixel_spacing_sizes_the_joint_patches_in_millimetres(tmp_path):
     img, info = read_image(sorted(test.glob("*-LH.dcm"))[0])
     assert method.analyse(img, "LH", mm_per_pixel=0.2).patch_side == pytest.approx(bundle.patch_mm["hand"] / 0.2)
     assert method.analyse(img, "LH").patch_side == pytest.approx(patch_side(img.shape[1], img.shape[0], 0.6))
-    turned = method.analyse(img, "LH").scores            # the scorer's test-time turn follows the settings
-    method.settings = replace(method.settings, scorer_turn=False)
+    scorer = method.stages["hand"].scorer                 # the scorer's test-time turn follows the settings
+    assert scorer.turn is bundle.settings.scorer_turn is True
+    turned = method.analyse(img, "LH").scores
+    scorer.turn = False
     plain = method.analyse(img, "LH").scores
     assert turned.keys() == plain.keys() and max(abs(turned[k] - plain[k]) for k in turned) > 1e-6
-    method.settings = bundle.settings
+    scorer.turn = True
     foot, _ = read_image(sorted(test.glob("*-LF.dcm"))[0])
     assert method.analyse(img, "LH").masks.shape[1:] == (24, 24)
     assert method.analyse(foot, "LF").masks.shape[1:] == (32, 32)

@@ -197,7 +197,8 @@ def test_models_build_train_and_save(tmp_path):
 def test_scorer_has_one_head_per_damage_type_and_scores_turned_patches_too():
     import keras
 
-    from submission.score import build_scorer, predict_patches
+    from submission.models import build_scorer
+    from submission.score import predict_patches
     from submission.units import damage_groups, kind_columns
 
     for kind in KINDS:
@@ -227,7 +228,7 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     import keras
 
     from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
-    from submission.score import train_scorer
+    from submission.score import Scorer
     from submission.bundle import Settings
     from submission.profiles import PROFILES
     from submission.units import column_damages, column_max, damage_groups, ordinal_tops
@@ -260,8 +261,9 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     scores = np.where(damaged[:, None], np.array(kind_tops)[None, :] // 2, 0)
     samples = {"patches": patches, "masks": np.zeros((n, 20, 20), np.float32), "has_mask": np.zeros(n, bool),
                "landmark": np.zeros(n, int), "targets": to_unit(scores, "hand"), "carried": np.ones((n, k))}
-    model = train_scorer(samples, patch=16, n_landmarks=1, seg=True, steps=200, epochs=4, base=4, depth=2,
-                         progress=False, ordinal=kind_tops)
+    model = Scorer("hand", None, n_landmarks=1, patch=16, patch_scale=1.0,
+                   options=dict(seg=True, steps=200, epochs=4, base=4, depth=2, ordinal=kind_tops)
+                   ).fit_samples(samples, progress=False).models[0]
     x = {"patch": patches[:16, 2:18, 2:18, None], "landmark": np.ones((16, 1), np.float32)}
     out = model.predict(x, verbose=0)
     assert out["ordinal"].shape == (16, k * max(kind_tops)) and out["scores"].shape == (16, k)
@@ -282,8 +284,9 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     unit = to_unit(scores[:4], "hand")
     y = ordinal_targets(unit, np.ones_like(unit), tops)
     assert y.shape == (4, 2 * sum(t > 0 for t in tops) * max(tops))
-    mixed = train_scorer(samples, patch=16, n_landmarks=1, seg=False, steps=40, epochs=1, base=4, depth=2,
-                         progress=False, groups=damage_groups("hand"), ordinal=tops)
+    mixed = Scorer("hand", None, n_landmarks=1, patch=16, patch_scale=1.0,
+                   options=dict(seg=False, steps=40, epochs=1, base=4, depth=2, groups=damage_groups("hand"),
+                                ordinal=tops)).fit_samples(samples, progress=False).models[0]
     out = mixed.predict(x, verbose=0)
     plain = keras.Model(mixed.inputs, mixed.get_layer("plain").output).predict(x, verbose=0)
     n_ord = sum(t > 0 for t in tops)

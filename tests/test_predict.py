@@ -238,16 +238,18 @@ class _BrightSpots:
         return np.repeat(20.0 * x[..., :1], self.landmarks, axis=-1)
 
 
-def test_locate_reads_a_negative_inverted_and_an_upright_image_as_it_is():
+def test_the_localizer_reads_a_negative_inverted_and_an_upright_image_as_it_is():
     import numpy as np
 
-    from submission.localize import locate
+    from submission.localize import Localizer
 
     img = np.full((96, 64), 0.1, np.float32)
     img[40:46, 20:26] = 0.9                                        # one bright "joint" on a dark ground
+    localizer = Localizer("hand", 2, size=32, base=4, depth=2, sigma=1.5, steps=0, epochs=1, both_ways=False,
+                          model=_BrightSpots(2))
     for stored, flipped in ((img, False), (1 - img, True)):
-        seen, frame, (points, conf) = locate(_BrightSpots(2), stored, "LH", 32)
-        assert (seen is not stored) == flipped
-        np.testing.assert_allclose(seen, img, atol=1e-6)
-        x, y = frame.to_stored(points[0])[0]
-        assert 19 <= x <= 26 and 39 <= y <= 46 and conf.shape == (1,)
+        found = localizer.predict(stored, "LH", widths=True)
+        assert found.inverted == flipped and (found.image is not stored) == flipped
+        np.testing.assert_allclose(found.image, img, atol=1e-6)
+        x, y = found.points[0]
+        assert 19 <= x <= 26 and 39 <= y <= 46 and found.confidence.shape == (2, 2)

@@ -5,9 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from submission.data import RefinerSamples
+from submission.data import KindData, RefinerSamples
 from submission.geometry import cut_crops, refine_frame
-from submission.refine import refine_points, train_refiner
+from submission.refine import Refiner
 
 
 def blob_image(h, w, points, sd=3.0, background=0.0):
@@ -30,6 +30,11 @@ class BlobFinder:
     def predict_on_batch(self, x):
         self.calls += 1
         return np.repeat(np.log(np.maximum(x["crop"][..., :1], 1e-9)), x["landmark"].shape[1], axis=-1)
+
+
+def refiner(model, **options) -> Refiner:
+    """A hand ``Refiner`` around ``model`` (a stand-in or a trained network)."""
+    return Refiner("hand", model.input["landmark"].shape[-1], model=model, **options)
 
 
 def test_cut_crops_samples_where_it_says():
@@ -60,12 +65,12 @@ def test_refine_points_finds_a_known_point(limb):
     img = blob_image(700, 520, truth[:3])
     start = truth + np.array([[14.0, -9.0], [-20.0, 11.0], [6.0, 18.0], [np.nan, np.nan]])
     model = BlobFinder(48, 4)
-    out = refine_points(model, img, limb, start, crop=48, pitch=0.0025, prior=None)
+    out = refiner(model, crop=48, pitch=0.0025, prior=None).predict(img, limb, start)
     assert out.shape == (4, 2)
     assert np.isnan(out[3]).all()          # an unknown point stays unknown
     np.testing.assert_allclose(out[:3], truth[:3], atol=0.25)
     assert model.calls == 1                # all landmarks in one call
-    twice = refine_points(model, img, limb, start, crop=48, pitch=0.0025, passes=2, turned=True, prior=None)
+    twice = refiner(model, crop=48, pitch=0.0025, passes=2, turned=True, prior=None).predict(img, limb, start)
     np.testing.assert_allclose(twice[:3], truth[:3], atol=0.25)
     assert model.calls == 3                # one call per pass, turned crops in the same batch
 
@@ -76,19 +81,19 @@ def test_the_prior_keeps_the_nearer_of_two_equal_peaks():
     img = blob_image(800, 600, truth, sd=4.0)
     start = np.array([[205.0, 300.0]])
     model = BlobFinder(48, 1)
-    near = refine_points(model, img, "LH", start, crop=48, pitch=0.0025, prior=0.02)
+    near = refiner(model, crop=48, pitch=0.0025, prior=0.02).predict(img, "LH", start)
     np.testing.assert_allclose(near[0], truth[0], atol=1.0)
     start = np.array([[219.0, 300.0]])
-    near = refine_points(model, img, "LH", start, crop=48, pitch=0.0025, prior=0.02)
+    near = refiner(model, crop=48, pitch=0.0025, prior=0.02).predict(img, "LH", start)
     np.testing.assert_allclose(near[0], truth[1], atol=1.0)
 
 
-def test_refine_points_rejects_a_wrong_crop_or_point_count():
+def test_the_refiner_rejects_a_wrong_crop_or_point_count():
     img = blob_image(300, 200, [(100, 100)])
     with pytest.raises(ValueError, match="crop"):
-        refine_points(BlobFinder(32, 1), img, "LH", np.array([[100.0, 100.0]]), crop=48)
+        refiner(BlobFinder(32, 1), crop=48, pitch=0.0025).predict(img, "LH", np.array([[100.0, 100.0]]))
     with pytest.raises(ValueError, match="points"):
-        refine_points(BlobFinder(32, 1), img, "LH", np.zeros((2, 2)), crop=32)
+        refiner(BlobFinder(32, 1), crop=32, pitch=0.0025).predict(img, "LH", np.zeros((2, 2)))
 
 
 @pytest.mark.parametrize("limb", ["LF", "RH"])
@@ -124,21 +129,22 @@ def test_a_tiny_refiner_moves_estimates_towards_the_truth(tmp_path):
                         [rng.uniform(90, 210), rng.uniform(260, 340)]])
         return blob_image(400, 300, pts, sd=2.5, background=0.1) + rng.normal(0, 0.03, (400, 300)), pts
 
-    samples = RefinerSamples(context=64, pitch=0.005)
+    stage = Refiner("hand", 3, crop=32, pitch=0.005, steps=60, base=4, depth=2)
+    samples = stage.samples()
+    assert (samples.context, samples.pitch) == (64, 0.005)
     for _ in range(12):
         img, pts = scene()
         samples.add(img, "RH", pts)
-    model = train_refiner(samples, 3, crop=32, steps=60, base=4, seed=0, progress=False, desc="test refiner",
-                          depth=2, batch=16, lr=5e-3, jitter=0.015, max_jitter=0.03)
+    stage.fit(KindData(refiner=samples), seed=0, progress=False, batch=16, lr=5e-3, jitter=0.015, max_jitter=0.03)
     before, after = [], []
     for _ in range(6):
         img, pts = scene()
         start = pts + rng.normal(0, 6.0, pts.shape)
-        out = refine_points(model, img, "RH", start, crop=32, pitch=0.005)
+        out = stage.predict(img, "RH", start)
         before.append(np.linalg.norm(start - pts, axis=1))
         after.append(np.linalg.norm(out - pts, axis=1))
     assert np.mean(after) < 0.6 * np.mean(before), (np.mean(before), np.mean(after))
     # saved and read back as a bundle does, it gives the same points
-    model.save(tmp_path / "refiner.keras")
-    again = keras.saving.load_model(tmp_path / "refiner.keras", compile=False)
-    np.testing.assert_allclose(refine_points(again, img, "RH", start, crop=32, pitch=0.005), out, atol=1e-3)
+    stage.save(tmp_path)
+    again = keras.saving.load_model(tmp_path / "refiner_hand.keras", compile=False)
+    np.testing.assert_allclose(refiner(again, crop=32, pitch=0.005).predict(img, "RH", start), out, atol=1e-3)

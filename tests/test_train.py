@@ -406,17 +406,20 @@ def test_a_training_image_stored_as_a_negative_is_read_upright(train, caplog):
     from PIL import Image
 
     from challenge.images import read_grey
+    from challenge.catalogue import KINDS
     from submission.data import is_negative, load_training
     from submission.profiles import PROFILES
+    from submission.train import kind_stages
 
     scheme = load_scheme("svh21")
+    stages = {kind: kind_stages(kind, scheme, PROFILES["quick"]) for kind in KINDS}
     stem = sorted(p.stem for p in train.glob("*-LH.jpg"))[0]
     pixels = np.round(read_grey(train / f"{stem}.jpg") * 255).astype(np.uint8)
-    before, _, _ = load_training(train, scheme, PROFILES["quick"], progress=False)
+    before, _, _ = load_training(train, scheme, stages, progress=False)
     (train / f"{stem}.jpg").unlink()
     Image.fromarray(255 - pixels).save(train / f"{stem}.png")         # lossless: exactly the negative
     with caplog.at_level("INFO", logger="submission.data"):
-        after, _, _ = load_training(train, scheme, PROFILES["quick"], progress=False)
+        after, _, _ = load_training(train, scheme, stages, progress=False)
     assert "1 training image(s) stored as negatives" in caplog.text and stem in caplog.text
     hand_b, hand_a = before["hand"], after["hand"]
     assert len(hand_b.loc_images) == len(hand_a.loc_images)
