@@ -132,7 +132,7 @@ def main(argv=None) -> int:
 
     from phantoms.cohort import cohort_differs, make_cohort
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
-    from submission.bundle import Settings
+    from submission.settings import Settings
     from submission.data import KindData, RefinerSamples
     from submission.refine import Refiner
 

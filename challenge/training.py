@@ -18,6 +18,7 @@ and raises ``UsageError`` (exit 2) listing the errors.  What it checks:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,3 +132,16 @@ def require_training_folder(train_dir: str | Path, scheme, *, min_patients: int 
         log.warning("%s", w)
     check.raise_errors(train_dir)
     return check
+
+
+def fingerprint(paths) -> str:
+    """SHA-256 over the names, sizes and contents of a training's files (sorted by name): what a
+    bundle records of the data it was trained on."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(p.name.encode())
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()

@@ -22,7 +22,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .bundle import Bundle, Settings
+from .bundle import Bundle
+from .settings import Settings
 from .geometry import (canonical, find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp,
                        with_coords)
 from .models import build_localizer, epoch_plan, heatmap_loss, train_steps

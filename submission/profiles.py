@@ -1,6 +1,6 @@
 """The named settings of the method: every profile in one place, the demo's included.
 
-``PROFILES`` maps a name to a ``bundle.Settings``: ``quick`` for tests, ``small`` for CI and 2
+``PROFILES`` maps a name to a ``settings.Settings``: ``quick`` for tests, ``small`` for CI and 2
 cores, ``full`` for the real task, ``demo`` for ``ra2 demo``.  Every ``--profile`` option takes its
 choices from it, and ``profile_settings`` turns a name into its settings (or one clear error).
 A caller changes a profile with ``dataclasses.replace``; nothing here changes a caller's settings.
@@ -12,7 +12,7 @@ from dataclasses import replace
 from challenge.catalogue import DAMAGE_TYPES
 from challenge.errors import ParameterError
 
-from .bundle import Settings
+from .settings import Settings
 
 # the networks sized for 2 CPU cores (CI, the demo), the localizer refined on fine crops
 # (docs/measurements.md says what each choice gained)

@@ -54,7 +54,8 @@ from keras import layers
 
 from pathlib import Path
 
-from .bundle import Bundle, Settings
+from .bundle import Bundle
+from .settings import Settings
 from .data import RefinerSamples
 from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, map_width, refine_frame, spatial_softmax, with_coords
 from .models import conv_block, epoch_plan, heatmap_loss, train_steps

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from .bundle import Bundle, Settings
+from .bundle import Bundle
+from .settings import Settings
 from .geometry import center, extract_patches, patch_side, random_affine, warp
 from .models import (epoch_plan, masked_bce, masked_column_bce, masked_mse, ordinal_targets, scorer_builder,
                      train_steps)

@@ -35,10 +35,12 @@ from challenge.errors import UsageError
 from challenge.outputs import check_replaceable, staged_folder
 from challenge.schemes import DEFAULT_SCHEME, Scheme, load_scheme
 from challenge.tables import with_totals
+from challenge.training import fingerprint
 
 from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
                      network_record)
-from .bundle import Bundle, Settings, fingerprint
+from .bundle import Bundle
+from .settings import Settings
 from .data import Stages, load_training, metric_weights
 from .profiles import DEFAULT_PROFILE, profile_settings
 from .units import carried, column_top, joint_matrix, log_scores, to_scores

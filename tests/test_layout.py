@@ -28,7 +28,7 @@ def test_scoring_packages_do_not_import_keras():
 
 def test_method_numpy_side_does_not_import_keras():
     modules = ["submission.geometry", "submission.units", "submission.data", "submission.overlays",
-               "submission.bundle", "submission.profiles", "submission.stack"]
+               "submission.settings", "submission.bundle", "submission.profiles", "submission.stack"]
     res = _heavy_after("import importlib, sys\n"
                        "import numpy as np\n"
                        f"for m in {modules!r}: importlib.import_module(m)\n"

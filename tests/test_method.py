@@ -229,7 +229,7 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
 
     from submission.models import build_scorer, masked_column_bce, ordinal_readout, ordinal_targets
     from submission.score import Scorer
-    from submission.bundle import Settings
+    from submission.settings import Settings
     from submission.profiles import PROFILES
     from submission.units import column_damages, column_max, damage_groups, ordinal_tops
 

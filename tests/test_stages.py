@@ -13,12 +13,13 @@ from challenge.errors import UsageError
 from challenge.images import read_grey
 from challenge.landmarks import landmark_table, load_landmarks
 from challenge.schemes import load_scheme
-from submission.bundle import Bundle, Settings
+from submission.bundle import Bundle
 from submission.data import is_negative, load_training
 from submission.localize import Localizer
 from submission.profiles import PROFILES
 from submission.refine import Refiner
 from submission.score import Scorer
+from submission.settings import Settings
 from submission.train import kind_stages
 from submission.units import kind_columns
 
