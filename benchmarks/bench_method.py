@@ -72,22 +72,23 @@ def reference_steps(profile: str = "small", repeats: int = 15) -> dict:
     from submission.units import damage_groups, kind_columns
 
     st, rng = PROFILES[profile], np.random.default_rng(0)
-    n_lm, n_out, size = len(load_scheme(DEFAULT_SCHEME).landmarks["hand"]), len(kind_columns("hand")), st.loc_size
+    n_lm, n_out, size = len(load_scheme(DEFAULT_SCHEME).landmarks["hand"]), len(kind_columns("hand")), st.localizer.size
     keras.utils.set_random_seed(0)
-    loc = build_localizer(size, n_lm, base=st.loc_base, depth=st.loc_depth)
+    loc = build_localizer(size, n_lm, base=st.localizer.base, depth=st.localizer.depth)
     loc.compile(optimizer="adam", loss=heatmap_loss)
     loc_batch = LocalizerData(rng.random((8, size, size), dtype=np.float32),
-                              rng.uniform(0.2 * size, 0.8 * size, (8, n_lm, 2)), sigma=st.loc_sigma, batch=8, seed=0)[0]
-    sc = build_scorer(st.hand_patch, n_out, n_lm, base=st.scorer_base, depth=st.scorer_depth,
+                              rng.uniform(0.2 * size, 0.8 * size, (8, n_lm, 2)), sigma=st.localizer.sigma, batch=8,
+                              seed=0)[0]
+    sc = build_scorer(st.hand.patch, n_out, n_lm, base=st.hand.base, depth=st.hand.depth,
                       groups=damage_groups("hand"))
     losses, weights = scorer_loss(True)
     sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
-    side = int(round(st.hand_patch * CONTEXT))
+    side = int(round(st.hand.patch * CONTEXT))
     samples = {"patches": rng.random((32, side, side), dtype=np.float32),
                "masks": rng.random((32, side, side), dtype=np.float32).round(), "has_mask": np.ones(32),
                "landmark": rng.integers(0, n_lm, 32), "targets": rng.random((32, n_out)),
                "carried": np.ones((32, n_out))}
-    sc_batch = ScorerData(samples, patch=st.hand_patch, n_landmarks=n_lm, seg=True, batch=32, seed=0)[0]
+    sc_batch = ScorerData(samples, patch=st.hand.patch, n_landmarks=n_lm, seg=True, batch=32, seed=0)[0]
     out = {}
     for name, model, batch in (("localizer", loc, loc_batch), ("hand_scorer", sc, sc_batch)):
         times = []

@@ -4,7 +4,7 @@ For each hand erosion column, draws hands as the realistic generator does (``pha
 erodes that column alone at a score of 3 of 5 and measures how far each cortical break lies from
 the landmark that carries the column (svh21 scheme), in mm, as the larger of the x and y distances
 (a square patch sees a break when that is below its half side).  The patch's half side in mm is
-measured on the hand images of a cohort (``patch_side`` at the profile's ``hand_patch_scale`` over
+measured on the hand images of a cohort (``patch_side`` at the profile's ``hand.patch_scale`` over
 the image's pixels per mm, median over the images), and each column's share of breaks inside it is
 printed at the plain side and at 2 and 3 times it.  No image is rendered; about a second.
 
@@ -41,9 +41,9 @@ def main(argv=None) -> int:
               if i.get("limb", "").endswith("H") and i.get("px_per_mm")]
     if not images:
         raise SystemExit(f"{record}: no hand image with its pixels per mm (a realistic cohort records them)")
-    scale = PROFILES[args.profile].hand_patch_scale
+    scale = PROFILES[args.profile].hand.patch_scale
     half = float(np.median([patch_side(i["width"], i["height"], scale) / i["px_per_mm"] for i in images])) / 2
-    print(f"{len(images)} hand images: a hand patch ({args.profile}, hand_patch_scale {scale}) is "
+    print(f"{len(images)} hand images: a hand patch ({args.profile}, hand.patch_scale {scale}) is "
           f"{2 * half:.1f} mm wide (median), half side {half:.1f} mm")
 
     scheme = load_scheme(DEFAULT_SCHEME)

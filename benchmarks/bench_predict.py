@@ -20,22 +20,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-#: what each variant changes at prediction: settings (``Settings`` fields) and the number of
+#: the scorers' test-time turn switched off (both limb kinds)
+_NO_SCORER_TURN = {"hand.turn": False, "foot.turn": False}
+#: what each variant changes at prediction: settings (dotted ``Settings`` paths) and the number of
 #: out-of-fold scorers kept (None: all of them)
 VARIANTS = {
     "as trained": ({}, None),
-    "no scorer turn": ({"scorer_turn": False}, None),
-    "no refiner turn": ({"ref_turned": False}, None),
-    "no turns": ({"scorer_turn": False, "ref_turned": False}, None),
-    "refiner turned": ({"ref_turned": True}, None),
-    "two refiner passes": ({"ref_passes": 2}, None),
+    "no scorer turn": (_NO_SCORER_TURN, None),
+    "no refiner turn": ({"refiner.turned": False}, None),
+    "no turns": ({**_NO_SCORER_TURN, "refiner.turned": False}, None),
+    "refiner turned": ({"refiner.turned": True}, None),
+    "two refiner passes": ({"refiner.passes": 2}, None),
     "one scorer": ({}, 1),
-    "one scorer, no turns": ({"scorer_turn": False, "ref_turned": False}, 1),
+    "one scorer, no turns": ({**_NO_SCORER_TURN, "refiner.turned": False}, 1),
 }
 
 
@@ -73,17 +74,18 @@ def main(argv=None) -> int:
     def stages(name: str) -> dict:
         """The loaded networks in stages built from the variant's settings (and scorers)."""
         changes, n_scorers = VARIANTS[name]
-        settings = replace(trained, **changes)
+        settings = trained.with_values(changes)
         return {k: Stages(st.localizer,
-                          st.refiner and Refiner.from_settings(k, method.scheme, settings, model=st.refiner.model),
-                          Scorer.from_settings(k, method.scheme, settings, patch_mm=st.scorer.patch_mm,
-                                               models=st.scorer.models[:n_scorers]))
+                          st.refiner and Refiner.from_settings(k, method.scheme, settings.refiner,
+                                                               model=st.refiner.model),
+                          Scorer.from_settings(k, method.scheme, settings.scorer(k), seg=settings.seg,
+                                               patch_mm=st.scorer.patch_mm, models=st.scorer.models[:n_scorers]))
                 for k, st in loaded.items()}
 
     variant_stages = {name: stages(name) for name in args.variants}
 
     def use(name: str) -> None:
-        method.settings = replace(trained, **VARIANTS[name][0])
+        method.settings = trained.with_values(VARIANTS[name][0])
         method.stages = variant_stages[name]
 
     stages: dict[str, dict[str, list[float]]] = {name: {} for name in args.variants}

@@ -61,7 +61,7 @@ def localizers(train: list[dict], out: Path, scheme, settings, steps: int, cohor
     models = {}
     for kind in KINDS:
         path = out / f"localizer_{kind}_{steps}_{tag}.keras"
-        stage = Localizer.from_settings(kind, scheme, replace(settings, loc_steps=steps))
+        stage = Localizer.from_settings(kind, scheme, replace(settings.localizer, steps=steps))
         if path.is_file():
             stage.model = keras.saving.load_model(path, compile=False)
             models[kind] = stage

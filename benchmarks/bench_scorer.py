@@ -10,14 +10,13 @@ settings), so compare settings by their medians over a few seeds, and by the
 seed-paired differences.
 
     .venv/bin/python benchmarks/bench_scorer.py --kinds hand --seeds 1 2 3
-    .venv/bin/python benchmarks/bench_scorer.py --kinds hand --seeds 1 2 3 --set hand_patch_scale=1.0
+    .venv/bin/python benchmarks/bench_scorer.py --kinds hand --seeds 1 2 3 --set hand.patch_scale=1.0
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,27 +27,33 @@ from challenge.catalogue import KIND_LIMBS, KINDS
 TAGS = {"narrowing": "_J__", "erosion": "_E__"}
 
 
-def parse_setting(settings_cls, text: str) -> tuple[str, object]:
-    """``NAME=VALUE`` (``--set``) as (name, value of the setting's type); a comma list for a tuple."""
-    name, _, value = text.partition("=")
-    types = {f.name: f.type for f in fields(settings_cls)}
-    if name not in types:
-        raise SystemExit(f"--set {text!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(types))}")
-    kind = str(types[name])
-    if not value and "tuple" not in kind:
-        raise SystemExit(f"--set {text!r}: no value")
-    if "tuple" in kind:
-        return name, tuple(v for v in value.split(",") if v)
-    if "bool" in kind:
-        return name, value.lower() in ("1", "true", "yes")
-    return name, (int(value) if "int" in kind else float(value) if "float" in kind else value)
-
-
-def changed(settings, texts, **fixed):
-    """``settings`` with the ``--set`` texts (and ``fixed``) applied; a value a setting refuses ends
-    the script with one line."""
+def parse_setting(settings, text: str) -> tuple[str, object]:
+    """``PATH=VALUE`` (``--set``, a setting's dotted path: ``hand.depth=4``) as (path, value of the
+    setting's type); a comma list for a tuple."""
+    path, _, value = text.partition("=")
     try:
-        return replace(settings, **fixed, **dict(parse_setting(type(settings), t) for t in texts))
+        current = settings.get(path)
+    except ValueError:
+        raise SystemExit(f"--set {text!r}: expected PATH=VALUE with PATH one of "
+                         f"{', '.join(settings.paths())}") from None
+    if not value and not isinstance(current, tuple):
+        raise SystemExit(f"--set {text!r}: no value")
+    try:
+        if isinstance(current, tuple):
+            return path, tuple(v for v in value.split(",") if v)
+        if isinstance(current, bool):
+            return path, value.lower() in ("1", "true", "yes")
+        return path, (int(value) if isinstance(current, int) else float(value) if isinstance(current, float)
+                      else value)
+    except ValueError:
+        raise SystemExit(f"--set {text!r}: {value!r} is not a value of {path} (like {current!r})") from None
+
+
+def changed(settings, texts, fixed=None):
+    """``settings`` with the ``--set`` texts (and ``fixed``, dotted path -> value) applied; a value a
+    setting refuses ends the script with one line."""
+    try:
+        return settings.with_values({**(fixed or {}), **dict(parse_setting(settings, t) for t in texts)})
     except ValueError as exc:
         raise SystemExit(f"--set: {exc}") from None
 
@@ -91,8 +96,9 @@ def main(argv=None) -> int:
                     help="phantom preset of a cohort made here (default realistic)")
     ap.add_argument("--profile", choices=list(PROFILES), default="small",
                     help="the settings the --set options change (default small)")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="override one Settings field (repeatable), e.g. hand_scorer_steps=2000")
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="override one setting by its dotted path (repeatable), e.g. hand.steps=2000 or "
+                         "foot.depth=4")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
 
@@ -102,7 +108,7 @@ def main(argv=None) -> int:
     from submission.train import fit_scorers, kind_stages, patch_predictions
     from submission.units import log_scores
 
-    settings = changed(PROFILES[args.profile], args.set, ref_steps=0)
+    settings = changed(PROFILES[args.profile], args.set, {"refiner.steps": 0})
     cohort = Path(args.cohort or "/tmp/ra2_bench/cohort")
     if args.cohort:
         if not (cohort / "train" / "training.csv").is_file():

@@ -4,12 +4,12 @@ them) on one hand image's patches, median milliseconds over ``--calls``.  The ne
 untrained: only the arithmetic counts, so no bundle or cohort is needed.
 
     .venv/bin/python benchmarks/bench_scorer_speed.py [--profile full] [--patch 48 64] [--calls 30]
-    .venv/bin/python benchmarks/bench_scorer_speed.py --set scorer_depth=4 --set scorer_base=10
+    .venv/bin/python benchmarks/bench_scorer_speed.py --set hand.depth=4 --set hand.base=10
     .venv/bin/python benchmarks/bench_scorer_speed.py --patch 64 --xla
 
-Each ``--patch`` side and each ``--set NAME=VALUE`` is one variant of the profile (with ``--set``
-and no ``--patch``, the profile as it is comes first); ``--xla`` also times each variant compiled
-with XLA (``jit_compile``, which Keras leaves off on a machine without a GPU).
+Each ``--patch`` side and each ``--set PATH=VALUE`` (a setting's dotted path) is one variant of the
+profile (with ``--set`` and no ``--patch``, the profile as it is comes first); ``--xla`` also times
+each variant compiled with XLA (``jit_compile``, which Keras leaves off on a machine without a GPU).
 
 Timings are only comparable within one run: start it when the host is otherwise idle.
 """
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
-
 import numpy as np
 
 
@@ -28,8 +26,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", choices=list(PROFILES), default="full")
     ap.add_argument("--patch", type=int, nargs="+", help="hand patch sides in pixels (default 48 64 without --set)")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a variant of the profile with this setting changed (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="a variant of the profile with this setting changed, by its dotted path, e.g. "
+                         "hand.depth=4 (repeatable)")
     ap.add_argument("--calls", type=int, default=30)
     ap.add_argument("--xla", action="store_true", help="also time each variant compiled with XLA")
     args = ap.parse_args(argv)
@@ -39,16 +38,16 @@ def main(argv=None) -> int:
         ap.error("--calls: at least 1")
     profile = PROFILES[args.profile]
     patches = args.patch or ([] if args.set else [48, 64])
-    variants = [(f"hand patches {px} px", replace(profile, hand_patch=px)) for px in patches]
+    variants = [(f"hand patches {px} px", profile.with_values({"hand.patch": px})) for px in patches]
     if args.set and not args.patch:
-        variants.append((f"hand patches {profile.hand_patch} px", profile))
+        variants.append((f"hand patches {profile.hand.patch} px", profile))
     for text in args.set:
-        variants.append((f"hand patches {profile.hand_patch} px, {text}", changed(profile, [text])))
+        variants.append((f"hand patches {profile.hand.patch} px, {text}", changed(profile, [text])))
     for _, settings in variants:
-        step = 2 ** settings.scorer_depth                 # the encoder halves the patch this often
-        if settings.hand_patch < step or settings.hand_patch % step:
-            ap.error(f"hand patches of {settings.hand_patch} px must be a positive multiple of {step} for a "
-                     f"scorer of depth {settings.scorer_depth}")
+        step = 2 ** settings.hand.depth                   # the encoder halves the patch this often
+        if settings.hand.patch < step or settings.hand.patch % step:
+            ap.error(f"hand patches of {settings.hand.patch} px must be a positive multiple of {step} for a "
+                     f"scorer of depth {settings.hand.depth}")
 
     from challenge.schemes import DEFAULT_SCHEME, load_scheme
     from submission.geometry import CONTEXT
@@ -59,8 +58,8 @@ def main(argv=None) -> int:
 
     runs = [(label, settings, xla) for label, settings in variants for xla in ((False, True) if args.xla else (False,))]
     for label, settings, xla in runs:
-        px = settings.hand_patch
-        scorer = Scorer.from_settings("hand", scheme, settings)
+        px = settings.hand.patch
+        scorer = Scorer.from_settings("hand", scheme, settings.hand, seg=settings.seg)
         scorer.models = [scorer.network(n_out) for _ in range(settings.oof_folds)]
         scorer.ensemble.jit_compile = xla
         label = f"{label}, XLA" if xla else label

@@ -14,9 +14,10 @@ measures each part on this host and prints them with their sum:
 * one stacker fit on (patients x 86) features with the profile's trees.
 
     .venv/bin/python benchmarks/bench_train_time.py --profile full --patients 300
-    .venv/bin/python benchmarks/bench_train_time.py --profile full --set scorer_depth=4
+    .venv/bin/python benchmarks/bench_train_time.py --profile full --set hand.depth=4 --set foot.depth=4
 
-``--set NAME=VALUE`` (repeatable) changes a setting of the profile first.
+``--set PATH=VALUE`` (repeatable) changes a setting of the profile first, named by its dotted path
+(``submission.settings.Settings.paths``).
 
 The sum is a projection, not one timed training: it leaves out Python start-up
 and the out-of-fold predictions (seconds), and a shared host's speed moves
@@ -57,8 +58,8 @@ def main(argv=None) -> int:
                     help="a phantom cohort to use as it is (default /tmp/ra2_train_time/N, made with N/1 patients, "
                          "seed 11, unless this code drew the one there)")
     ap.add_argument("--repeats", type=int, default=10, help="timed steps per network")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="change a setting of the profile (repeatable)")
+    ap.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                    help="change a setting of the profile by its dotted path, e.g. hand.depth=4 (repeatable)")
     args = ap.parse_args(argv)
     from bench_scorer import changed
 
@@ -99,32 +100,35 @@ def main(argv=None) -> int:
 
     for kind, d in data.items():
         n = len(scheme.landmarks[kind])
-        loc = build_localizer(st.loc_size, n, base=st.loc_base, depth=st.loc_depth)
+        loc = build_localizer(st.localizer.size, n, base=st.localizer.base, depth=st.localizer.depth)
         loc.compile(optimizer="adam", loss=heatmap_loss)
-        stream = LocalizerData(np.stack(d.loc_images), np.stack(d.loc_points), sigma=st.loc_sigma, batch=8, seed=0)
-        timed(f"{kind} localizer: {st.loc_steps} steps", st.loc_steps, median_step(loc, stream, args.repeats))
+        stream = LocalizerData(np.stack(d.loc_images), np.stack(d.loc_points), sigma=st.localizer.sigma, batch=8,
+                               seed=0)
+        timed(f"{kind} localizer: {st.localizer.steps} steps", st.localizer.steps,
+              median_step(loc, stream, args.repeats))
         if st.refines:
             contexts, points, landmarks = d.refiner.arrays()
-            ref = build_refiner(st.ref_crop, n, base=st.ref_base)
+            ref = build_refiner(st.refiner.crop, n, base=st.refiner.base)
             ref.compile(optimizer="adam", loss=heatmap_loss)
-            stream = RefinerData(contexts, points, landmarks, n_landmarks=n, crop=st.ref_crop,
+            stream = RefinerData(contexts, points, landmarks, n_landmarks=n, crop=st.refiner.crop,
                                  pitch=d.refiner.pitch, sigma=1.5, batch=32, seed=0, per_epoch=32 * 20,
                                  jitter=0.015, max_jitter=0.05, turn=True)
-            timed(f"{kind} refiner: {st.ref_steps} steps", st.ref_steps, median_step(ref, stream, args.repeats))
+            timed(f"{kind} refiner: {st.refiner.steps} steps", st.refiner.steps,
+                  median_step(ref, stream, args.repeats))
         # the scorer as the training builds it (augmentation and ordinal heads included)
         sc, losses, weights, stream, _ = stages[kind].scorer.stream(d.samples(scheme, kind, scores))
         sc.compile(optimizer="adam", loss=losses, loss_weights=weights)
-        steps = st.scorer_steps(kind) * (st.oof_folds if st.stack else 1)
-        timed(f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer_steps(kind)} steps", steps,
+        steps = st.scorer(kind).steps * (st.oof_folds if st.stack else 1)
+        timed(f"{kind} scorers: {st.oof_folds if st.stack else 1} x {st.scorer(kind).steps} steps", steps,
               median_step(sc, stream, args.repeats))
     if st.stack:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(len(scores), 86))
         t = time.time()
-        Stacker(n_trees=st.stack_trees, depth=st.stack_depth, summaries=st.stack_summaries,
-                calibrated_totals=st.stack_totals, seed=0).fit(
+        Stacker(n_trees=st.stacker.trees, depth=st.stacker.depth, summaries=st.stacker.summaries,
+                calibrated_totals=st.stacker.totals, seed=0).fit(
             x, log_scores(scores).to_numpy(), sample_weight=metric_weights(scores).to_numpy())
-        parts[f"stacker: 86 columns x {st.stack_trees} trees"] = time.time() - t
+        parts[f"stacker: 86 columns x {st.stacker.trees} trees"] = time.time() - t
 
     changed = f" ({', '.join(args.set)})" if args.set else ""
     print(f"\nprofile {args.profile}{changed}, {len(scores)} patients, Keras {keras.__version__} on "

@@ -8,8 +8,8 @@ steps (``models.watch_steps(limit=PROBE_STEPS)``), keeping the median step time 
 traces and what the rest cost (building, tracing, saving); the out-of-fold predictions and the
 stacker are probed too (``Budget.tail``).  The probe networks are thrown away; their time counts.
 
-The step counts are then planned per ``Settings`` field (``loc_steps``, ``ref_steps``,
-``hand_scorer_steps``, ``foot_scorer_steps``; the out-of-fold scorers of a kind cost K times one),
+The step counts are then planned per setting, addressed by its ``Settings`` path (``localizer.steps``,
+``refiner.steps``, ``hand.steps``, ``foot.steps``; the out-of-fold scorers of a kind cost K times one),
 by ``plan_steps``:
 
 1. every field gets its minimum, ``MIN_SHARE`` of its profile steps (the landmark networks half, the
@@ -48,7 +48,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from challenge.errors import ParameterError
@@ -57,11 +57,12 @@ log = logging.getLogger(__name__)
 
 #: ``ra2 train``'s budget on a host where Keras sees no GPU (with a GPU: the profile's lengths)
 DEFAULT_BUDGET = 2 * 3600.0
-LANDMARK_FIELDS = ("loc_steps", "ref_steps")
-SCORER_FIELDS = ("hand_scorer_steps", "foot_scorer_steps")
+#: the step settings, by their dotted paths (``Settings.get``, ``Settings.with_values``)
+LANDMARK_FIELDS = ("localizer.steps", "refiner.steps")
+SCORER_FIELDS = ("hand.steps", "foot.steps")
 STEP_FIELDS = LANDMARK_FIELDS + SCORER_FIELDS
 #: the least share of its profile steps a network is trained for (see the module's docstring)
-MIN_SHARE = {"loc_steps": 0.5, "ref_steps": 0.5, "hand_scorer_steps": 0.25, "foot_scorer_steps": 0.25}
+MIN_SHARE = {"localizer.steps": 0.5, "refiner.steps": 0.5, "hand.steps": 0.25, "foot.steps": 0.25}
 #: out-of-fold scorers per kind: the profile's K while each scorer gets at least FOLD_SHARE of its profile
 #: steps, else fewer and longer ones, down to LEAST_FOLDS (see the module's docstring)
 FOLD_SHARE = 0.5
@@ -145,7 +146,7 @@ def clock(t: float) -> str:
 # ------------------------------------------------------------------ the rule (pure)
 @dataclass(frozen=True)
 class FieldCost:
-    """What the networks trained with one ``Settings`` step field cost: ``per_step`` seconds for one
+    """What the networks trained with one step setting (a ``Settings`` path) cost: ``per_step`` seconds for one
     more step (every network of the field and every fit of it: K out-of-fold scorers cost K times
     one) and ``fixed`` seconds whatever the steps (building, first traces, saving)."""
 
@@ -259,9 +260,9 @@ def visible_gpus() -> list[str]:
 
 # ------------------------------------------------------------------ bookkeeping of one training
 def field_of(network: str) -> str:
-    """The ``Settings`` step field of a network named ``"<kind> localizer|refiner|scorer"``."""
+    """The ``Settings`` path of the steps of a network named ``"<kind> localizer|refiner|scorer"``."""
     kind, role = network.split(" ", 1)
-    return {"localizer": "loc_steps", "refiner": "ref_steps"}.get(role, f"{kind}_scorer_steps")
+    return {"localizer": "localizer.steps", "refiner": "refiner.steps"}.get(role, f"{kind}.steps")
 
 
 @dataclass
@@ -332,7 +333,7 @@ class Budget:
             def fits(p):
                 return folds if folds and name in SCORER_FIELDS and p.fits > 1 else p.fits
 
-            out[name] = FieldCost(getattr(settings, name) if nets else 0,
+            out[name] = FieldCost(settings.get(name) if nets else 0,
                                   ratio * rounds * sum(fits(p) * p.step for _, p in nets),
                                   ratio * rounds * sum(fits(p) * (p.fixed + p.save) for _, p in nets))
         return out
@@ -367,7 +368,7 @@ class Budget:
         now = time.time()
         left = self.left(now)
         trained = {field_of(n) for n in self.probes}          # a limb kind without images has no networks
-        fields = [f for f in fields if getattr(profile, f) > 0 and f in trained]
+        fields = [f for f in fields if profile.get(f) > 0 and f in trained]
         folds, costs, plan = self._plan_folds(profile, fields, left)
         if first or not plan.fits:
             log.info("budget: %s spent so far; the rest at the least steps: %s, and after the networks %s",
@@ -386,7 +387,7 @@ class Budget:
                         "(%s): the networks left get %s of their profile steps to end in time",
                         format_duration(left), format_duration(plan.least),
                         ", ".join(f"{k} {v}" for k, v in plan.steps.items()))
-        settings = replace(settings, **plan.steps, **({"oof_folds": folds} if folds else {}))
+        settings = settings.with_values({**plan.steps, **({"oof_folds": folds} if folds else {})})
         self.folds = folds or self.folds
         end = now + plan.seconds
         self.plans.append({"stage": stage, "at_seconds": round(now - self.started, 1),
@@ -395,8 +396,8 @@ class Budget:
                            "estimated_seconds": round(plan.seconds, 1), "slowdown": round(self.slowdown(), 3),
                            "minimums_fit": plan.fits})
         log.info("budget: %s: planned steps %s; training estimated to end at %s (budget %s ends at %s)", stage,
-                 ", ".join(f"{_label(k)} {getattr(settings, k)}{self._times(k)}" for k in STEP_FIELDS
-                           if getattr(profile, k) > 0 and k in trained),
+                 ", ".join(f"{_label(k)} {settings.get(k)}{self._times(k)}" for k in STEP_FIELDS
+                           if profile.get(k) > 0 and k in trained),
                  clock(end), format_duration(self.seconds), clock(self.deadline))
         return settings
 
@@ -409,11 +410,11 @@ class Budget:
         now = time.time()
         left = self.left(now)
         trained = {field_of(n) for n in self.probes}
-        fields = [f for f in fields if getattr(settings, f) > 0 and f in trained]
+        fields = [f for f in fields if settings.get(f) > 0 and f in trained]
         costs = self.costs(settings, fields, folds=folds_left)
         plan = plan_steps(costs, left, tail=self.tail_seconds())
-        steps = {k: min(v, getattr(settings, k)) for k, v in plan.steps.items() if k in fields}
-        if all(steps[k] == getattr(settings, k) for k in steps):
+        steps = {k: min(v, settings.get(k)) for k, v in plan.steps.items() if k in fields}
+        if all(steps[k] == settings.get(k) for k in steps):
             return settings
         log.warning("budget: %s: the scorers ran slower than planned (%s left for %d more fold(s)): shortened "
                     "to %s to end in time", stage, format_duration(left), folds_left,
@@ -421,7 +422,7 @@ class Budget:
         self.plans.append({"stage": stage, "at_seconds": round(now - self.started, 1), "left_seconds": round(left, 1),
                            "steps": dict(steps), "estimated_seconds": round(plan.seconds, 1),
                            "slowdown": round(self.slowdown(), 3), "minimums_fit": plan.fits, "trimmed": True})
-        return replace(settings, **steps)
+        return settings.with_values(steps)
 
     def _times(self, name: str) -> str:
         fits = max((p.fits for n, p in self.probes.items() if field_of(n) == name), default=1)
@@ -439,8 +440,8 @@ class Budget:
 
 
 def _label(name: str) -> str:
-    return {"loc_steps": "localizer", "ref_steps": "refiner", "hand_scorer_steps": "hand scorer",
-            "foot_scorer_steps": "foot scorer"}[name]
+    return {"localizer.steps": "localizer", "refiner.steps": "refiner", "hand.steps": "hand scorer",
+            "foot.steps": "foot scorer"}[name]
 
 
 def network_record(settings, probes: dict, seen: dict) -> dict:
@@ -449,7 +450,7 @@ def network_record(settings, probes: dict, seen: dict) -> dict:
     out = {}
     for name in sorted(set(probes) | set(seen)):
         records = seen.get(name, [])
-        entry = {"steps": getattr(settings, field_of(name)), "fits": len(records) or (probes[name].fits
+        entry = {"steps": settings.get(field_of(name)), "fits": len(records) or (probes[name].fits
                                                                                       if name in probes else 0)}
         steady = [r.step_seconds for r in records if math.isfinite(r.step_seconds)]
         if steady:
@@ -463,9 +464,9 @@ def network_record(settings, probes: dict, seen: dict) -> dict:
 
 
 def steps_from(bundle_dir) -> dict:
-    """The four step fields and the out-of-fold scorers per kind of a trained bundle's settings
-    (``ra2 train --steps-from``)."""
+    """The four step settings and the out-of-fold scorers per kind of a trained bundle's settings, by
+    their paths (``ra2 train --steps-from``; ``Settings.with_values`` takes them)."""
     from .bundle import Bundle
 
     settings = Bundle.load(bundle_dir, verify=False).settings
-    return {k: getattr(settings, k) for k in STEP_FIELDS + ("oof_folds",)}
+    return {k: settings.get(k) for k in STEP_FIELDS + ("oof_folds",)}

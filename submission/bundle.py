@@ -1,6 +1,7 @@
 """The model bundle: one folder with ``bundle.json`` beside the weight files.
 
-The settings it was trained with are a ``settings.Settings``; the named ones
+The settings it was trained with are a ``settings.Settings``, stored nested, one part per stage (a
+bundle of before the settings were per stage is refused: retrain it); the named ones
 (``quick``, ``small``, ``full``, ``demo``) are ``submission.profiles.PROFILES``.
 
 ``Bundle`` is a trained model: the settings, the landmark scheme (in full, so a
@@ -29,10 +30,11 @@ from challenge.errors import UsageError
 from challenge.outputs import file_sha256, jsonable, write_json
 from challenge.schemes import Scheme
 
-from .settings import Settings
+from .settings import FLAT_REFUSAL, Settings, is_flat
 
 FORMAT = "ra2-method-bundle"
-VERSION = 7             # 6: the manifest covers itself (MANIFEST_DIGEST); 7: the stacker as plain arrays
+VERSION = 8             # 6: the manifest covers itself (MANIFEST_DIGEST); 7: the stacker as plain arrays;
+#                         8: the settings per stage (``settings.Settings``'s parts, nested)
 MANIFEST = "bundle.json"
 #: the manifest's field holding the SHA-256 of the rest of the manifest (``manifest_digest``)
 MANIFEST_DIGEST = "manifest_sha256"
@@ -131,6 +133,8 @@ class Bundle:
             raise UsageError(f"{path}: unreadable bundle manifest ({exc})") from exc
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise UsageError(f"{path}: not a method bundle (format {d.get('format') if isinstance(d, dict) else d!r})")
+        if d.get("version") != VERSION and is_flat(d.get("settings")):   # version 7 and older: flat settings
+            raise UsageError(f"{path}: {FLAT_REFUSAL}")
         if d.get("version") != VERSION:
             raise UsageError(f"{path}: bundle format version {d.get('version')} is not supported "
                              f"(this code reads version {VERSION}): retrain it with 'ra2 train'")

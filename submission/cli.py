@@ -101,8 +101,8 @@ def register(sub) -> None:
 
 def _common(p) -> None:
     p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
-    sizes = "; ".join(f"{name}: {s.loc_steps} localizer, {s.ref_steps} refiner, {s.hand_scorer_steps} hand and "
-                      f"{s.foot_scorer_steps} foot scorer steps" for name, s in PROFILES.items())
+    sizes = "; ".join(f"{name}: {s.localizer.steps} localizer, {s.refiner.steps} refiner, {s.hand.steps} hand and "
+                      f"{s.foot.steps} foot scorer steps" for name, s in PROFILES.items())
     p.add_argument("--profile", choices=list(PROFILES), default=None,
                    help=f"named settings (default {DEFAULT_PROFILE}; {sizes})")
     p.add_argument("--steps", type=int, metavar="N", help="optimiser steps of every network (overrides the profile)")
@@ -131,8 +131,6 @@ def _check_common(args) -> None:
 def _training_length(args, profile: str):
     """(budget seconds or None, settings or None) from --budget, --steps and --steps-from (at most
     one of them), before any work; None, None when none was given (the caller's default)."""
-    from dataclasses import replace
-
     from challenge.errors import UsageError
 
     from .budget import parse_duration, steps_from
@@ -144,7 +142,7 @@ def _training_length(args, profile: str):
         raise UsageError(f"{' and '.join(given)} both set the training's length: give one (--budget plans the "
                          "steps within a time, --steps and --steps-from fix them)")
     if getattr(args, "steps_from", None) is not None:
-        return None, replace(profile_settings(profile), **steps_from(args.steps_from))
+        return None, profile_settings(profile).with_values(steps_from(args.steps_from))
     return (parse_duration(args.budget) if args.budget is not None else None), None
 
 

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from .bundle import Bundle
-from .settings import Settings
+from .settings import LocalizerSettings
 from .geometry import (canonical, find_peaks, heatmaps, map_width, random_affine, spatial_softmax, turn, warp,
                        with_coords)
 from .models import build_localizer, epoch_plan, heatmap_loss, train_steps
@@ -54,10 +54,11 @@ class Localizer:
         self.steps, self.epochs, self.both_ways = steps, epochs, both_ways
 
     @classmethod
-    def from_settings(cls, kind: str, scheme, settings: Settings, model=None) -> "Localizer":
-        return cls(kind, len(scheme.landmarks[kind]), size=settings.loc_size, base=settings.loc_base,
-                   depth=settings.loc_depth, sigma=settings.loc_sigma, steps=settings.loc_steps,
-                   epochs=settings.loc_epochs, both_ways=settings.both_ways, model=model)
+    def from_settings(cls, kind: str, scheme, settings: LocalizerSettings, model=None) -> "Localizer":
+        """The localizer of ``kind`` under its stage's settings (``Settings.localizer``)."""
+        return cls(kind, len(scheme.landmarks[kind]), size=settings.size, base=settings.base, depth=settings.depth,
+                   sigma=settings.sigma, steps=settings.steps, epochs=settings.epochs, both_ways=settings.both_ways,
+                   model=model)
 
     def canonical(self, img: np.ndarray, limb: str):
         """The canonical image (S, S) of a stored image and its ``Frame``: what the network sees."""
@@ -128,7 +129,7 @@ class Localizer:
 
     @classmethod
     def load(cls, bundle: Bundle, kind: str) -> "Localizer":
-        return cls.from_settings(kind, bundle.scheme, bundle.settings,
+        return cls.from_settings(kind, bundle.scheme, bundle.settings.localizer,
                                  model=bundle.load_model(bundle.localizer_file(kind)))
 
 

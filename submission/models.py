@@ -147,21 +147,21 @@ def build_scorer(patch: int, n_outputs: int, n_landmarks: int, *, base: int = 12
     return keras.Model({"patch": img, "landmark": which}, outputs, name="scorer")
 
 
-#: the scorer architectures by name (``Settings.scorer_arch``): a builder takes ``(patch, n_outputs, n_landmarks)``
+#: the scorer architectures by name (``ScorerSettings.arch``): a builder takes ``(patch, n_outputs, n_landmarks)``
 #: and the keywords ``base``, ``depth``, ``seg``, ``groups``, ``ordinal`` (see ``build_scorer``) and returns a model
 #: with ``build_scorer``'s inputs and outputs; a new architecture is one more function and one more name here
 SCORERS = {"unet": build_scorer}
 
 
-def scorer_builder(name: str):
+def scorer_builder(name: str, setting: str = "arch"):
     """The builder of the scorer architecture ``name`` (``SCORERS``); ``ParameterError`` naming the
-    choices for a name that is not one."""
+    ``setting`` (``"hand.arch"``) and the choices for a name that is not one."""
     from challenge.errors import ParameterError
 
     try:
         return SCORERS[name]
     except (KeyError, TypeError):
-        raise ParameterError("scorer_arch", name, f"no such scorer architecture; choose one of "
+        raise ParameterError(setting, name, f"no such scorer architecture; choose one of "
                              f"{', '.join(SCORERS)}") from None
 
 

@@ -3,28 +3,32 @@
 ``PROFILES`` maps a name to a ``settings.Settings``: ``quick`` for tests, ``small`` for CI and 2
 cores, ``full`` for the real task, ``demo`` for ``ra2 demo``.  Every ``--profile`` option takes its
 choices from it, and ``profile_settings`` turns a name into its settings (or one clear error).
-A caller changes a profile with ``dataclasses.replace``; nothing here changes a caller's settings.
+A caller changes a profile with ``Settings.with_values`` (dotted paths, e.g. ``{"hand.steps": 2000}``)
+or ``dataclasses.replace``; nothing here changes a caller's settings.
 """
 from __future__ import annotations
-
-from dataclasses import replace
 
 from challenge.catalogue import DAMAGE_TYPES
 from challenge.errors import ParameterError
 
-from .settings import Settings
+from .settings import LocalizerSettings, RefinerSettings, ScorerSettings, Settings, StackerSettings
 
 # the networks sized for 2 CPU cores (CI, the demo), the localizer refined on fine crops
 # (docs/measurements.md says what each choice gained)
-_SMALL = Settings(profile="small", ref_steps=400, ref_crop=48, ref_pitch=0.003)
+_SMALL = Settings(profile="small", refiner=RefinerSettings(steps=400, crop=48, pitch=0.003))
+
+# the scorer settings full's hand and foot scorers share (its profile comment says why)
+_FULL_SCORERS = dict(depth=4, epochs=10, aug=True, turn=False, ordinal=DAMAGE_TYPES, weight_power=0.5)
 
 #: the named settings; ``ra2 train --profile NAME``
 PROFILES = {
     # tiny networks and a few steps: tests and smoke runs
-    "quick": Settings(profile="quick", loc_size=64, loc_base=4, loc_depth=3, loc_sigma=1.5, loc_steps=12,
-                      loc_epochs=2, ref_steps=12, ref_crop=24, ref_base=4, hand_patch=32, foot_patch=32,
-                      scorer_base=4, scorer_depth=2, hand_scorer_steps=12, foot_scorer_steps=12, scorer_epochs=1,
-                      oof_folds=2, stack_trees=20),
+    "quick": Settings(profile="quick",
+                      localizer=LocalizerSettings(size=64, base=4, depth=3, sigma=1.5, steps=12, epochs=2),
+                      refiner=RefinerSettings(steps=12, crop=24, base=4),
+                      hand=ScorerSettings(patch=32, base=4, depth=2, steps=12, epochs=1),
+                      foot=ScorerSettings(patch=32, patch_scale=1.0, base=4, depth=2, steps=12, epochs=1),
+                      stacker=StackerSettings(trees=20), oof_folds=2),
     "small": _SMALL,
     # the real task (~1,500-px radiographs): every network trained longer, the refiner on 64-px
     # crops at 0.0025 of the long side, the scorer's patches turned, scaled and re-exposed (at this
@@ -40,14 +44,14 @@ PROFILES = {
     # square root of the official weight instead of the weight (narrowing better on every seed,
     # erosion's plain RMSE too, its weighted score unchanged), scorers four levels deep instead of
     # three (hand erosion better on every seed, hand narrowing and feet the same)
-    "full": Settings(profile="full", loc_steps=1000, ref_steps=800, hand_patch_scale=0.8, hand_patch=64,
-                     scorer_depth=4, hand_scorer_steps=8000, foot_scorer_steps=3500, scorer_epochs=10,
-                     scorer_aug=True, scorer_turn=False, ref_turned=True, scorer_ordinal=DAMAGE_TYPES,
-                     patient_weight_power=0.5),
+    "full": Settings(profile="full", localizer=LocalizerSettings(steps=1000),
+                     refiner=RefinerSettings(steps=800, turned=True),
+                     hand=ScorerSettings(patch=64, patch_scale=0.8, steps=8000, **_FULL_SCORERS),
+                     foot=ScorerSettings(patch_scale=1.0, steps=3500, **_FULL_SCORERS)),
     # ``ra2 demo``: the small profile with shorter scorer training (2 out-of-fold scorers of 300
     # steps, 200 trees), so that the demo ends in 9 to 13 minutes on 2 cores (hosts differ)
-    "demo": replace(_SMALL, profile="demo", hand_scorer_steps=300, foot_scorer_steps=300, scorer_epochs=3,
-                    oof_folds=2, stack_trees=200),
+    "demo": _SMALL.with_values({"profile": "demo", "hand.steps": 300, "foot.steps": 300, "hand.epochs": 3,
+                                "foot.epochs": 3, "oof_folds": 2, "stacker.trees": 200}),
 }
 #: ``ra2 train`` and ``ra2 cv`` without ``--profile`` (the container trains it too)
 DEFAULT_PROFILE = "full"

@@ -55,7 +55,7 @@ from keras import layers
 from pathlib import Path
 
 from .bundle import Bundle
-from .settings import Settings
+from .settings import RefinerSettings
 from .data import RefinerSamples
 from .geometry import crop_grid, cut_crops, find_peaks, heatmaps, map_width, refine_frame, spatial_softmax, with_coords
 from .models import conv_block, epoch_plan, heatmap_loss, train_steps
@@ -174,10 +174,10 @@ class Refiner:
         self.passes, self.turned, self.prior = passes, turned, prior
 
     @classmethod
-    def from_settings(cls, kind: str, scheme, settings: Settings, model=None) -> "Refiner":
-        return cls(kind, len(scheme.landmarks[kind]), crop=settings.ref_crop, pitch=settings.ref_pitch,
-                   base=settings.ref_base, steps=settings.ref_steps, passes=settings.ref_passes,
-                   turned=settings.ref_turned, model=model)
+    def from_settings(cls, kind: str, scheme, settings: RefinerSettings, model=None) -> "Refiner":
+        """The refiner of ``kind`` under its stage's settings (``Settings.refiner``)."""
+        return cls(kind, len(scheme.landmarks[kind]), crop=settings.crop, pitch=settings.pitch, base=settings.base,
+                   steps=settings.steps, passes=settings.passes, turned=settings.turned, model=model)
 
     def samples(self) -> RefinerSamples:
         """An empty collector of training contexts: twice the crop's side, at this refiner's pitch."""
@@ -277,5 +277,5 @@ class Refiner:
 
     @classmethod
     def load(cls, bundle: Bundle, kind: str) -> "Refiner":
-        return cls.from_settings(kind, bundle.scheme, bundle.settings,
+        return cls.from_settings(kind, bundle.scheme, bundle.settings.refiner,
                                  model=bundle.load_model(bundle.refiner_file(kind)))

@@ -4,7 +4,7 @@
 its own patches (``Scorer.patches``, through ``geometry.extract_patches``: a square around each
 landmark, mirrored to the left side, with a context margin that training uses for random shifts),
 for training in ``data.load_training`` and for prediction, so both see the same; ``fit`` trains a
-network of the architecture ``Settings.scorer_arch`` names (``models.SCORERS``), ``predict`` scores
+network of the architecture ``ScorerSettings.arch`` names (``models.SCORERS``), ``predict`` scores
 patches, ``save`` / ``load`` write and read its bundle files.  The targets are in unit space
 (``units``: log2(score + 1) / log2(max + 1), in [0, 1] like the network's sigmoid outputs).
 """
@@ -17,14 +17,14 @@ import numpy as np
 from keras import layers
 
 from .bundle import Bundle
-from .settings import Settings
+from .settings import ScorerSettings
 from .geometry import center, extract_patches, patch_side, random_affine, warp
 from .models import (epoch_plan, masked_bce, masked_column_bce, masked_mse, ordinal_targets, scorer_builder,
                      train_steps)
 from .units import damage_flags, damage_groups, ordinal_tops
 
 
-#: a scorer's training options where ``Settings`` give none (``Scorer.from_settings`` gives them all)
+#: a scorer's training options where ``ScorerSettings`` give none (``Scorer.from_settings`` gives them all)
 TRAINING = dict(steps=1000, epochs=6, base=8, depth=3, seg=True, weighted=None, weight_power=1.0, groups=None,
                 aug=False, ordinal=None)
 
@@ -44,29 +44,27 @@ class Scorer:
         self.kind, self.scheme = kind, scheme
         self.n_landmarks = n_landmarks if n_landmarks is not None else len(scheme.landmarks[kind])
         self.patch, self.patch_scale, self.patch_mm, self.turn = patch, patch_scale, patch_mm, turn
-        self.build = scorer_builder(arch)
+        self.build = scorer_builder(arch, f"{kind}.arch")
         self.arch, self.options = arch, {**TRAINING, **(options or {})}
         self.models = list(models)
         self.members = None
         self._ensemble = None
 
     @classmethod
-    def from_settings(cls, kind: str, scheme, settings: Settings, *, patch_mm: float | None = None,
+    def from_settings(cls, kind: str, scheme, settings: ScorerSettings, *, seg: bool, patch_mm: float | None = None,
                       models=()) -> "Scorer":
-        """The scorer of ``kind`` under ``settings``: the one place a profile becomes a scorer.
+        """The scorer of ``kind`` under its kind's settings (``Settings.hand`` or ``.foot``) and ``seg``
+        (``Settings.seg``: it also learns the joint-space mask): the one place a profile becomes a scorer.
         ``options``: ``steps``, ``epochs``, ``base``, ``depth``, ``seg``; ``weighted`` flags the output
         columns weighed by patient weight raised to ``weight_power`` (see ``ScorerData``); ``groups``
         the runs of columns with a head of their own (one per damage type); ``aug`` adds turns, scales
         and other exposures (``warp_patch``, ``expose_patch``); ``ordinal`` each column's highest
         score (0 keeps a column plain) for an ordinal head."""
-        options = dict(steps=settings.scorer_steps(kind), epochs=settings.scorer_epochs, base=settings.scorer_base,
-                       depth=settings.scorer_depth, seg=settings.seg,
-                       weighted=damage_flags(kind, settings.patient_weighted),
-                       weight_power=settings.patient_weight_power, groups=damage_groups(kind),
-                       aug=settings.scorer_aug, ordinal=ordinal_tops(kind, settings.scorer_ordinal))
-        return cls(kind, scheme, patch=settings.patch_px(kind), patch_scale=settings.patch_scale(kind),
-                   patch_mm=patch_mm, turn=settings.scorer_turn, arch=settings.scorer_arch, options=options,
-                   models=models)
+        options = dict(steps=settings.steps, epochs=settings.epochs, base=settings.base, depth=settings.depth, seg=seg,
+                       weighted=damage_flags(kind, settings.weighted), weight_power=settings.weight_power,
+                       groups=damage_groups(kind), aug=settings.aug, ordinal=ordinal_tops(kind, settings.ordinal))
+        return cls(kind, scheme, patch=settings.patch, patch_scale=settings.patch_scale, patch_mm=patch_mm,
+                   turn=settings.turn, arch=settings.arch, options=options, models=models)
 
     # --- its patches
     def side(self, width: int, height: int, mm_per_pixel: float | None = None) -> float:
@@ -158,7 +156,8 @@ class Scorer:
 
     @classmethod
     def load(cls, bundle: Bundle, kind: str, *, uncertainty: bool = False) -> "Scorer":
-        scorer = cls.from_settings(kind, bundle.scheme, bundle.settings, patch_mm=bundle.patch_mm.get(kind),
+        scorer = cls.from_settings(kind, bundle.scheme, bundle.settings.scorer(kind), seg=bundle.settings.seg,
+                                   patch_mm=bundle.patch_mm.get(kind),
                                    models=[bundle.load_model(f) for f in bundle.scorer_files(kind)])
         scorer.ensemble                       # built first: it names the networks apart
         if uncertainty:

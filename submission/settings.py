@@ -1,134 +1,246 @@
 """The method's settings: ``Settings``, the sizes, widths and training lengths of every stage.
 
+One frozen dataclass per stage (``LocalizerSettings``, ``RefinerSettings``, ``ScorerSettings`` for
+each limb kind, ``StackerSettings``) inside the top ``Settings``; each stage's ``from_settings``
+takes its own part.  A setting is addressed by its dotted path (``"localizer.steps"``,
+``"hand.depth"``, ``"oof_folds"``): ``Settings.get`` reads one, ``Settings.with_values`` gives the
+settings with some changed (the time budget, ``ra2 train --steps-from`` and the benchmarks'
+``--set`` use them).
+
 The named ones (``quick``, ``small``, ``full``, ``demo``) are ``submission.profiles.PROFILES``; a
 trained bundle records the settings it was trained with (``bundle.Bundle``), and
-``Settings.from_dict`` reads them back, refusing a value of the wrong kind in one line.
+``Settings.from_dict`` reads them back, refusing a value of the wrong kind in one line, and the
+flat settings of a bundle trained before the settings were per stage (retrain it).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 from challenge.catalogue import DAMAGE_TYPES
 
-#: the settings that name damage types
-_DAMAGE_LISTS = ("patient_weighted", "scorer_ordinal")
+
+#: the settings that name damage types (fields of ``ScorerSettings``)
+_DAMAGE_LISTS = ("ordinal", "weighted")
+
+
+def _check_damage_types(path: str, names) -> None:
+    unknown = set(names) - set(DAMAGE_TYPES)
+    if unknown:
+        raise ValueError(f"setting {path!r} names {', '.join(sorted(unknown))}: the damage types are "
+                         f"{', '.join(DAMAGE_TYPES)}")
+
+
+@dataclass(frozen=True)
+class LocalizerSettings:
+    """The localizer (``localize.Localizer``): canonical image side ``size``, U-Net ``base`` width and
+    ``depth``, heatmap ``sigma``; ``steps`` optimiser steps split into ``epochs`` (only the progress
+    display and the learning-rate schedule see them); ``both_ways``: each image also scored turned
+    by 180° and the more confident orientation kept."""
+
+    size: int = 128
+    base: int = 8
+    depth: int = 4
+    sigma: float = 2.0
+    steps: int = 300
+    epochs: int = 10
+    both_ways: bool = False
+
+
+@dataclass(frozen=True)
+class RefinerSettings:
+    """The landmark refiner (``refine.Refiner``), a network on fine-pitch crops of the stored image
+    around the localizer's points; ``steps = 0`` means no refiner.  ``crop``: its crop side in
+    pixels, ``pitch``: a crop pixel as a share of the image's long side, ``passes``: refinements
+    in turn, ``turned``: each crop also refined turned by 180° and the answers averaged."""
+
+    steps: int = 0
+    crop: int = 64
+    pitch: float = 0.0025
+    base: int = 8
+    passes: int = 1
+    turned: bool = False
+
+
+@dataclass(frozen=True)
+class ScorerSettings:
+    """One limb kind's scorer (``score.Scorer``).
+
+    ``patch_scale`` multiplies a joint patch's side (see ``geometry.patch_side``); ``patch`` is the
+    side in pixels the scorer sees it at, so the two together set the pitch.  ``steps`` optimiser
+    steps per network, fixed whatever the size of the training set (a foot scorer sees 6 patches
+    per image, a hand scorer 21), split into ``epochs``.  ``arch``: the network's architecture, a
+    name of ``models.SCORERS`` (an unknown name is refused before any training), ``base`` and
+    ``depth`` its width and levels.  ``aug``: the scorer also sees its patches turned, scaled and
+    exposed otherwise (``score.warp_patch``, ``score.expose_patch``).  ``ordinal``: the damage
+    types whose heads give each column's exceedance probabilities P(score > k), trained with BCE
+    and read out as the expected score, instead of a regression with MSE.  ``turn``: test-time
+    augmentation, each patch also scored turned by 180° and the answers averaged.  ``weighted``:
+    the damage types whose loss weighs each patient by its official leaderboard weight, raised to
+    ``weight_power`` (1: the weight itself, from 1 to 64; 0.5: its square root, 1 to 8)."""
+
+    patch: int = 48
+    patch_scale: float = 0.6
+    steps: int = 1500
+    arch: str = "unet"
+    base: int = 8
+    depth: int = 3
+    epochs: int = 6
+    aug: bool = False
+    ordinal: tuple[str, ...] = ()
+    turn: bool = True
+    weighted: tuple[str, ...] = ("erosion",)
+    weight_power: float = 1.0
+
+    def __post_init__(self):
+        for name in _DAMAGE_LISTS:
+            _check_damage_types(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class StackerSettings:
+    """The symmetry stacker's forests (``stack.Stacker``): ``trees`` per column and their ``depth``;
+    ``summaries``: its trees also see each limb's mean prediction per damage type; ``totals``: it
+    gives the three totals through lines fitted to its out-of-fold sums instead of the plain sums
+    of the joints."""
+
+    trees: int = 500
+    depth: int = 4
+    summaries: bool = True
+    totals: bool = True
 
 
 @dataclass(frozen=True)
 class Settings:
     """Sizes, widths and training lengths of the method; see ``profiles.PROFILES`` for the named ones.
 
-    ``*_steps`` are optimiser steps per network, fixed whatever the size of the
-    training set (a foot scorer sees 6 patches per image, a hand scorer 21);
-    ``*_epochs`` only split them for the progress display and the learning-rate schedule.
-    ``oof_folds``: the out-of-fold scorers per kind (each sees (K-1)/K of the patients; all
-    are averaged at prediction time).  ``*_patch_scale`` multiply a joint patch's side (see
-    ``geometry.patch_side``); ``*_patch`` is the side in pixels the scorer sees it at, so the two
-    together set the pitch.  ``patient_weighted``: the damage types whose scorer loss weighs
-    each patient by its official leaderboard weight, raised to ``patient_weight_power`` (1: the
-    weight itself, from 1 to 64; 0.5: its square root, 1 to 8).  ``ref_*``: the landmark refiner
-    (``refine``), a network on fine-pitch crops of the stored image around the localizer's
-    points; ``ref_steps = 0`` means no refiner.  ``scorer_aug``: the scorer also sees its patches
-    turned, scaled and exposed otherwise (``score.warp_patch``, ``score.expose_patch``).
-    ``scorer_ordinal``: the damage types whose scorer heads give each column's exceedance
-    probabilities P(score > k), trained with BCE and read out as the expected score, instead of a
-    regression with MSE.
-    ``scorer_arch``: the scorer network's architecture, a name of ``models.SCORERS`` (``score.Scorer``
-    builds it; an unknown name is refused there, before any training).
-    ``scorer_turn`` and ``ref_turned``: test-time augmentation, each patch (crop) also scored turned
-    by 180° and the answers averaged (bundles from before ``scorer_turn`` existed turn).
-    ``stack_*``: the symmetry stacker's forests (trees per column, depth), whether its trees also
-    see each limb's mean prediction per damage type, and whether it gives the three totals through
-    lines fitted to its out-of-fold sums instead of the plain sums of the joints (``stack.Stacker``).
-    The measured effect of each choice is in the README and the benchmarks' output.
+    One part per stage: ``localizer``, ``refiner``, the scorers ``hand`` and ``foot`` (their own
+    patches and lengths), ``stacker``.  ``oof_folds``: the out-of-fold scorers per kind (each sees
+    (K-1)/K of the patients; all are averaged at prediction time).  ``seg``: the scorers also
+    learn the joint-space mask; ``stack``: out-of-fold scorers and the stacker (else one scorer per
+    kind, its answers as they are).  The measured effect of each choice is in the README and the
+    benchmarks' output.
     """
 
     profile: str = "small"
-    loc_size: int = 128
-    loc_base: int = 8
-    loc_depth: int = 4
-    loc_sigma: float = 2.0
-    loc_steps: int = 300
-    loc_epochs: int = 10
-    both_ways: bool = False
-    ref_steps: int = 0
-    ref_crop: int = 64
-    ref_pitch: float = 0.0025
-    ref_base: int = 8
-    ref_passes: int = 1
-    ref_turned: bool = False
-    hand_patch: int = 48
-    foot_patch: int = 48
-    hand_patch_scale: float = 0.6
-    foot_patch_scale: float = 1.0
-    scorer_arch: str = "unet"
-    scorer_base: int = 8
-    scorer_depth: int = 3
-    hand_scorer_steps: int = 1500
-    foot_scorer_steps: int = 1000
-    scorer_epochs: int = 6
-    scorer_aug: bool = False
-    scorer_ordinal: tuple[str, ...] = ()
-    scorer_turn: bool = True
-    patient_weighted: tuple[str, ...] = ("erosion",)
-    patient_weight_power: float = 1.0
+    localizer: LocalizerSettings = LocalizerSettings()
+    refiner: RefinerSettings = RefinerSettings()
+    hand: ScorerSettings = ScorerSettings()
+    foot: ScorerSettings = ScorerSettings(patch_scale=1.0, steps=1000)
+    stacker: StackerSettings = StackerSettings()
     oof_folds: int = 4
-    stack_trees: int = 500
-    stack_depth: int = 4
-    stack_summaries: bool = True
-    stack_totals: bool = True
     seg: bool = True
     stack: bool = True
 
-    def __post_init__(self):
-        for name in _DAMAGE_LISTS:
-            unknown = set(getattr(self, name)) - set(DAMAGE_TYPES)
-            if unknown:
-                raise ValueError(f"setting {name!r} names {', '.join(sorted(unknown))}: the damage types are "
-                                 f"{', '.join(DAMAGE_TYPES)}")
-
-    def patch_scale(self, kind: str) -> float:
-        return self.hand_patch_scale if kind == "hand" else self.foot_patch_scale
-
-    def patch_px(self, kind: str) -> int:
-        return self.hand_patch if kind == "hand" else self.foot_patch
-
-    def scorer_steps(self, kind: str) -> int:
-        return self.hand_scorer_steps if kind == "hand" else self.foot_scorer_steps
+    def scorer(self, kind: str) -> ScorerSettings:
+        """The scorer settings of a limb kind (``"hand"`` or ``"foot"``)."""
+        if kind not in ("hand", "foot"):
+            raise ValueError(f"no scorer settings for limb kind {kind!r}")
+        return getattr(self, kind)
 
     @property
     def refines(self) -> bool:
-        return self.ref_steps > 0
+        return self.refiner.steps > 0
 
     def with_steps(self, steps: int) -> "Settings":
         """The same settings with every network trained for ``steps`` optimiser steps."""
-        return replace(self, loc_steps=steps, hand_scorer_steps=steps, foot_scorer_steps=steps,
-                       ref_steps=steps if self.refines else 0)
+        return self.with_values({"localizer.steps": steps, "hand.steps": steps, "foot.steps": steps,
+                                 "refiner.steps": steps if self.refines else 0})
+
+    # --- settings addressed by dotted path
+    def get(self, path: str):
+        """The value of the setting at a dotted ``path`` (``"hand.steps"``, ``"oof_folds"``);
+        ``ValueError`` naming the paths for one that is not a setting."""
+        value = self
+        for part in path.split("."):
+            if not (is_dataclass(value) and part in {f.name for f in fields(value)}):
+                raise ValueError(f"no setting {path!r}: the settings are {', '.join(self.paths())}")
+            value = getattr(value, part)
+        if is_dataclass(value):
+            raise ValueError(f"{path!r} is a group of settings, not one: give one of "
+                             f"{', '.join(p for p in self.paths() if p.startswith(path + '.'))}")
+        return value
+
+    def with_values(self, values: dict) -> "Settings":
+        """These settings with the values of ``values`` (dotted path -> value) instead."""
+        out = self
+        for path, value in values.items():
+            self.get(path)                                 # a path that is not a setting: named
+            if path.rsplit(".", 1)[-1] in _DAMAGE_LISTS:   # an unknown damage type: named by its path
+                _check_damage_types(path, value)
+            out = _replace_at(out, path.split("."), value)
+        return out
 
     @classmethod
+    def paths(cls) -> list[str]:
+        """Every setting's dotted path, in field order."""
+        return list(_paths(cls()))
+
+    # --- a bundle's record
+    @classmethod
     def from_dict(cls, d: dict) -> "Settings":
-        names = {f.name for f in fields(cls)}
-        kept = {k: v for k, v in d.items() if k in names}
-        if "patch" in d:                   # bundles of before each limb kind had its own
-            if not _same_kind(d["patch"], 0):
-                raise ValueError(f"setting 'patch' is {d['patch']!r}, expected an integer like 48")
-            for name in ("hand_patch", "foot_patch"):
-                kept.setdefault(name, d["patch"])
-        if "stack" in d:                   # bundles of before the limb means and totals: a stacker without them
-            kept.setdefault("stack_summaries", False)
-            kept.setdefault("stack_totals", False)
-        if isinstance(kept.get("scorer_ordinal"), bool):   # bundles of before it named damage types
-            kept["scorer_ordinal"] = DAMAGE_TYPES if kept["scorer_ordinal"] else ()
-        for name in _DAMAGE_LISTS:
-            if isinstance(kept.get(name), list):
-                kept[name] = tuple(kept[name])
-        for f in fields(cls):              # an edited manifest: a value of the wrong kind, named
-            if f.name in kept and not _same_kind(kept[f.name], f.default):
-                kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
-                        tuple: "a list of names"}[type(f.default)]
-                raise ValueError(f"setting {f.name!r} is {kept[f.name]!r}, expected {kind} like {f.default!r}")
-        return cls(**kept)
+        """The settings of a bundle manifest (``dataclasses.asdict`` of one): ``ValueError`` in one line
+        for a value of the wrong kind (named by its path), an unknown damage type, or the flat
+        settings of a bundle trained before the settings were per stage."""
+        if is_flat(d):
+            raise ValueError(FLAT_REFUSAL)
+        return _read(cls(), d, "")
+
+
+#: field names of the flat settings of before the settings were per stage (bundle version 7 and older)
+FLAT_NAMES = frozenset({
+    "loc_size", "loc_base", "loc_depth", "loc_sigma", "loc_steps", "loc_epochs", "both_ways", "ref_steps",
+    "ref_crop", "ref_pitch", "ref_base", "ref_passes", "ref_turned", "patch", "hand_patch", "foot_patch",
+    "hand_patch_scale", "foot_patch_scale", "scorer_arch", "scorer_base", "scorer_depth", "hand_scorer_steps",
+    "foot_scorer_steps", "scorer_epochs", "scorer_aug", "scorer_ordinal", "scorer_turn", "patient_weighted",
+    "patient_weight_power", "stack_trees", "stack_depth", "stack_summaries", "stack_totals"})
+FLAT_REFUSAL = ("trained before the settings were per stage (its settings are one flat list): retrain it "
+                "with 'ra2 train'")
+
+
+def is_flat(d) -> bool:
+    """Whether a manifest's settings are the flat ones of before the settings were per stage."""
+    return isinstance(d, dict) and any(k in FLAT_NAMES for k in d)
+
+
+def _paths(value, prefix: str = ""):
+    for f in fields(value):
+        inner = getattr(value, f.name)
+        if is_dataclass(inner):
+            yield from _paths(inner, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name
+
+
+def _replace_at(obj, parts: list[str], value):
+    if len(parts) == 1:
+        return replace(obj, **{parts[0]: value})
+    return replace(obj, **{parts[0]: _replace_at(getattr(obj, parts[0]), parts[1:], value)})
+
+
+def _read(default, d, prefix: str):
+    """A settings dataclass like ``default`` from its dict ``d``: the missing values ``default``'s,
+    the names it does not have ignored, each value checked against the kind of ``default``'s."""
+    if not isinstance(d, dict):
+        raise ValueError(f"setting {prefix.rstrip('.') or 'settings'!r} is {d!r}, expected a group of settings")
+    kept = {}
+    for f in fields(default):
+        if f.name not in d:
+            continue
+        value, like, path = d[f.name], getattr(default, f.name), prefix + f.name
+        if is_dataclass(like):
+            kept[f.name] = _read(like, value, path + ".")
+            continue
+        if isinstance(like, tuple) and isinstance(value, list):
+            value = tuple(value)
+        if not _same_kind(value, like):       # an edited manifest: a value of the wrong kind, named
+            kind = {bool: "true or false", int: "an integer", float: "a finite number", str: "a text",
+                    tuple: "a list of names"}[type(like)]
+            raise ValueError(f"setting {path!r} is {value!r}, expected {kind} like {like!r}")
+        if f.name in _DAMAGE_LISTS:
+            _check_damage_types(path, value)
+        kept[f.name] = value
+    return replace(default, **kept)
 
 
 def _same_kind(value, default) -> bool:

@@ -54,9 +54,9 @@ def kind_stages(kind: str, scheme: Scheme, settings: Settings, *, patch_mm: floa
     from .refine import Refiner
     from .score import Scorer
 
-    return Stages(Localizer.from_settings(kind, scheme, settings),
-                  Refiner.from_settings(kind, scheme, settings) if settings.refines else None,
-                  Scorer.from_settings(kind, scheme, settings, patch_mm=patch_mm))
+    return Stages(Localizer.from_settings(kind, scheme, settings.localizer),
+                  Refiner.from_settings(kind, scheme, settings.refiner) if settings.refines else None,
+                  Scorer.from_settings(kind, scheme, settings.scorer(kind), seg=settings.seg, patch_mm=patch_mm))
 
 
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
@@ -64,7 +64,7 @@ def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, 
     """One fitted ``Scorer`` per limb kind of ``data`` (on ``patients`` only, if given)."""
     from .score import Scorer
 
-    return {kind: Scorer.from_settings(kind, scheme, settings, patch_mm=d.patch_mm).fit(
+    return {kind: Scorer.from_settings(kind, scheme, settings.scorer(kind), seg=settings.seg, patch_mm=d.patch_mm).fit(
                 d, scores, patients=patients, seed=seed, progress=progress)
             for kind, d in data.items()}
 
@@ -152,8 +152,8 @@ def make_stacker(settings: Settings, seed: int):
     """The (unfitted) stacker of ``settings``."""
     from .stack import Stacker
 
-    return Stacker(n_trees=settings.stack_trees, depth=settings.stack_depth, summaries=settings.stack_summaries,
-                   calibrated_totals=settings.stack_totals, seed=seed)
+    st = settings.stacker
+    return Stacker(n_trees=st.trees, depth=st.depth, summaries=st.summaries, calibrated_totals=st.totals, seed=seed)
 
 
 def probe_networks(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, budget: Budget, *, seed: int,
@@ -310,7 +310,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
     if budget is not None:
         plan = Budget(budget, started=start if started is None else started, scorer_rounds=scorer_rounds)
         if source is not None:              # its localizers and refiners, with the steps they were trained for
-            settings = replace(settings, **{k: getattr(source.settings, k) for k in LANDMARK_FIELDS})
+            settings = settings.with_values({k: source.settings.get(k) for k in LANDMARK_FIELDS})
         probe_networks(data, sch, scores, settings, plan, seed=seed, landmarks=source is None)
         keras.utils.set_random_seed(seed)
         settings = plan.plan("localizers" if source is None else "scorers", lengths, settings,
@@ -334,12 +334,12 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
         else:
             for kind, d in data.items():
                 log.info("training the %s localizer on %d images", kind, len(d.loc_images))
-                Localizer.from_settings(kind, sch, settings).fit(d, seed=seed, progress=progress).save(tmp)
+                Localizer.from_settings(kind, sch, settings.localizer).fit(d, seed=seed, progress=progress).save(tmp)
             if settings.refines:
-                settings = replan("refiners", ("ref_steps",) + SCORER_FIELDS)
+                settings = replan("refiners", ("refiner.steps",) + SCORER_FIELDS)
                 for kind, d in data.items():
                     log.info("training the %s landmark refiner on %d images", kind, len(d.loc_images))
-                    Refiner.from_settings(kind, sch, settings).fit(d, seed=seed, progress=progress).save(tmp)
+                    Refiner.from_settings(kind, sch, settings.refiner).fit(d, seed=seed, progress=progress).save(tmp)
             settings = replan("scorers", SCORER_FIELDS)
         if settings.stack:
             def before_fold(k: int, folds_left: int, fold_settings: Settings) -> Settings:
@@ -351,7 +351,7 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
             oof, scorers = out_of_fold(data, sch, scores, settings, seed=seed, progress=progress,
                                        before_fold=before_fold)
             labelled = oof.dropna(how="all").index
-            log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stack_trees)
+            log.info("fitting the stacker (%d columns x %d trees)", len(JOINT_COLUMNS), settings.stacker.trees)
             if plan is not None:
                 plan.plans.append({"stage": "stacker", "at_seconds": round(time.time() - plan.started, 1),
                                    "estimated_seconds": round(plan.tail.get("stacker", 0.0), 1)})

@@ -152,7 +152,7 @@ def _edit(folder: Path, change, *, resign: bool = False) -> None:
 
 
 EDITS = {
-    "a setting": lambda d: d["settings"].__setitem__("hand_scorer_steps", 7),
+    "a setting": lambda d: d["settings"]["hand"].__setitem__("steps", 7),
     "the scheme": lambda d: d["scheme"]["landmarks"]["hand"].reverse(),
     "a blend weight": lambda d: d.__setitem__("blend_weights", {"narrowing": 0.9, "erosion": 0.1}),
     "the prior": lambda d: d["prior"].__setitem__("LH_mcp_E__1", 3.0),
@@ -181,12 +181,14 @@ def test_a_bundle_manifest_edited_by_hand_is_refused_naming_it(capsys, cohort, f
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda d: d["settings"].__setitem__("hand_patch", "big"),
-     "setting 'hand_patch' is 'big', expected an integer like"),
+    (lambda d: d["settings"]["hand"].__setitem__("patch", "big"),
+     "setting 'hand.patch' is 'big', expected an integer like"),
     (lambda d: d["settings"].__setitem__("seg", 1), "setting 'seg' is 1, expected true or false"),
-    (lambda d: d["settings"].__setitem__("loc_sigma", "wide"), "setting 'loc_sigma' is 'wide', expected a finite"),
-    (lambda d: d["settings"].__setitem__("scorer_ordinal", ["narowing"]),
-     "setting 'scorer_ordinal' names narowing: the damage types are narrowing, erosion"),
+    (lambda d: d["settings"]["localizer"].__setitem__("sigma", "wide"),
+     "setting 'localizer.sigma' is 'wide', expected a finite"),
+    (lambda d: d["settings"]["foot"].__setitem__("ordinal", ["narowing"]),
+     "setting 'foot.ordinal' names narowing: the damage types are narrowing, erosion"),
+    (lambda d: d["settings"].__setitem__("stacker", 3), "setting 'stacker' is 3, expected a group of settings"),
     (lambda d: d.pop("checksums"), "records no checksums of the bundle's files"),
 ])
 def test_a_resigned_manifest_with_a_bad_value_is_still_refused_by_name(capsys, cohort, fake_bundle, tmp_path, change,

@@ -59,8 +59,8 @@ def test_durations_are_written_as_they_are_read():
 
 # ------------------------------------------------------------------ the rule, on made-up step times
 #: a slow 2-core host: `full`'s profile steps, 4 out-of-fold scorers per kind
-COSTS = {"loc_steps": FieldCost(1000, 0.6, 20), "ref_steps": FieldCost(800, 0.4, 20),
-         "hand_scorer_steps": FieldCost(8000, 4 * 0.37, 60), "foot_scorer_steps": FieldCost(3500, 4 * 0.2, 60)}
+COSTS = {"localizer.steps": FieldCost(1000, 0.6, 20), "refiner.steps": FieldCost(800, 0.4, 20),
+         "hand.steps": FieldCost(8000, 4 * 0.37, 60), "foot.steps": FieldCost(3500, 4 * 0.2, 60)}
 TAIL = 120.0
 
 
@@ -83,25 +83,25 @@ def test_a_plan_stays_within_the_time_and_no_network_above_its_profile():
 
 def test_minimums_are_half_the_landmark_and_a_quarter_of_the_scorer_steps():
     plan = plan_steps(COSTS, plan_steps(COSTS, 1e9, tail=TAIL).least, tail=TAIL)
-    assert plan.steps == {"loc_steps": 500, "ref_steps": 400, "hand_scorer_steps": 2000, "foot_scorer_steps": 875}
+    assert plan.steps == {"localizer.steps": 500, "refiner.steps": 400, "hand.steps": 2000, "foot.steps": 875}
 
 
 def test_the_landmark_networks_reach_their_profile_before_the_scorers_grow():
     least = plan_steps(COSTS, 1e9, tail=TAIL).least
     to_full = sum(COSTS[k].per_step * (COSTS[k].profile - minimum_steps(k, COSTS[k].profile)) for k in LANDMARK_FIELDS)
     short = plan_steps(COSTS, least + to_full / 2, tail=TAIL).steps
-    assert 500 < short["loc_steps"] < 1000 and 400 < short["ref_steps"] < 800
-    assert short["loc_steps"] / 1000 == pytest.approx(short["ref_steps"] / 800, abs=0.002)   # one share
-    assert (short["hand_scorer_steps"], short["foot_scorer_steps"]) == (2000, 875)
+    assert 500 < short["localizer.steps"] < 1000 and 400 < short["refiner.steps"] < 800
+    assert short["localizer.steps"] / 1000 == pytest.approx(short["refiner.steps"] / 800, abs=0.002)   # one share
+    assert (short["hand.steps"], short["foot.steps"]) == (2000, 875)
     enough = plan_steps(COSTS, least + to_full + 100, tail=TAIL).steps
-    assert (enough["loc_steps"], enough["ref_steps"]) == (1000, 800)
-    assert enough["hand_scorer_steps"] > 2000 and enough["foot_scorer_steps"] > 875
-    assert enough["hand_scorer_steps"] / 8000 == pytest.approx(enough["foot_scorer_steps"] / 3500, abs=0.002)
+    assert (enough["localizer.steps"], enough["refiner.steps"]) == (1000, 800)
+    assert enough["hand.steps"] > 2000 and enough["foot.steps"] > 875
+    assert enough["hand.steps"] / 8000 == pytest.approx(enough["foot.steps"] / 3500, abs=0.002)
 
 
 def test_a_field_the_profile_does_not_train_stays_off():
-    costs = {**COSTS, "ref_steps": FieldCost(0, 0.0, 0.0)}
-    assert plan_steps(costs, 1e6, tail=TAIL).steps["ref_steps"] == 0
+    costs = {**COSTS, "refiner.steps": FieldCost(0, 0.0, 0.0)}
+    assert plan_steps(costs, 1e6, tail=TAIL).steps["refiner.steps"] == 0
 
 
 def budget_with_probes(seconds, *, started=None):
@@ -126,7 +126,7 @@ def test_too_short_a_budget_is_refused_naming_the_least_that_fits():
         "--budget") and format_duration(least) in str(exc.value)
     assert 1800 < least < DEFAULT_BUDGET
     settings = budget_with_probes(least).plan("localizers", full, full, STEP_FIELDS, first=True)   # that one fits
-    assert all(getattr(settings, k) >= minimum_steps(k, getattr(full, k)) for k in STEP_FIELDS)
+    assert all(settings.get(k) >= minimum_steps(k, full.get(k)) for k in STEP_FIELDS)
     with pytest.raises(BudgetTooSmall):
         budget_with_probes(least - 60).plan("localizers", full, full, STEP_FIELDS, first=True)
 
@@ -141,18 +141,18 @@ def test_a_replan_counts_the_slowdown_seen_and_still_ends_in_time():
     b.seen = {"hand localizer": [StepRecord("hand localizer", 1000, 1000, 0.6, 600)]}     # twice the probe's 0.3
     assert b.slowdown() == pytest.approx(2.0)
     slow = b.plan("scorers", full, full, SCORER_FIELDS)
-    assert slow.hand_scorer_steps < calm.hand_scorer_steps and slow.foot_scorer_steps < calm.foot_scorer_steps
+    assert slow.hand.steps < calm.hand.steps and slow.foot.steps < calm.foot.steps
     b.seen = {"hand localizer": [StepRecord("hand localizer", 1000, 1000, 0.24, 240)]}    # faster: believed
     assert b.slowdown() == pytest.approx(0.8)
-    assert b.plan("scorers", full, full, SCORER_FIELDS).hand_scorer_steps > calm.hand_scorer_steps
+    assert b.plan("scorers", full, full, SCORER_FIELDS).hand.steps > calm.hand.steps
     b.seen = {"hand localizer": [StepRecord("hand localizer", 1000, 1000, 0.01, 10)]}     # but not without bounds
     assert b.slowdown() == 0.5
     late = budget_with_probes(6000, started=time.time() - 4000)       # 1,700 s left, less than the minimums
     steps = late.plan("scorers", full, full, SCORER_FIELDS)            # not refused after work: shorter still
-    assert 1 <= steps.hand_scorer_steps < minimum_steps("hand_scorer_steps", 8000)
+    assert 1 <= steps.hand.steps < minimum_steps("hand.steps", 8000)
     assert steps.oof_folds == 2                                         # and fewer scorers
     costs = late.costs(full, SCORER_FIELDS, folds=steps.oof_folds)
-    assert spent(costs, {k: getattr(steps, k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
+    assert spent(costs, {k: steps.get(k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
 
 
 def test_fewer_longer_out_of_fold_scorers_when_the_profiles_four_would_each_get_under_half():
@@ -163,13 +163,13 @@ def test_fewer_longer_out_of_fold_scorers_when_the_profiles_four_would_each_get_
 
     full = PROFILES["full"]
     roomy = budget_with_probes(10 * 3600).plan("localizers", full, full, STEP_FIELDS, first=True)
-    assert roomy.oof_folds == 4 and roomy.hand_scorer_steps == 8000
+    assert roomy.oof_folds == 4 and roomy.hand.steps == 8000
     tight = budget_with_probes(2 * 3600)
     settings = tight.plan("localizers", full, full, STEP_FIELDS, first=True)
     assert LEAST_FOLDS <= settings.oof_folds < 4 and tight.plans[-1]["oof_folds"] == settings.oof_folds
-    assert settings.hand_scorer_steps >= FOLD_SHARE * 8000 or settings.oof_folds == LEAST_FOLDS
+    assert settings.hand.steps >= FOLD_SHARE * 8000 or settings.oof_folds == LEAST_FOLDS
     four = tight.costs(full, STEP_FIELDS, folds=4)                 # 4 scorers could not have had half each
-    assert plan_steps(four, tight.left(), tail=tight.tail_seconds()).steps["hand_scorer_steps"] < FOLD_SHARE * 8000
+    assert plan_steps(four, tight.left(), tail=tight.tail_seconds()).steps["hand.steps"] < FOLD_SHARE * 8000
     with pytest.raises(BudgetTooSmall) as exc:
         budget_with_probes(600).plan("localizers", full, full, STEP_FIELDS, first=True)
     two = budget_with_probes(600).costs(full, STEP_FIELDS, folds=LEAST_FOLDS)
@@ -193,7 +193,7 @@ def test_a_later_fold_is_shortened_when_the_first_ran_slower_than_planned_and_ne
     b = budget_with_probes(2 * 3600, started=time.time() - 1800)
     planned = b.plan("scorers", full, full, SCORER_FIELDS)
     folds = planned.oof_folds
-    hand, foot = planned.hand_scorer_steps, planned.foot_scorer_steps
+    hand, foot = planned.hand.steps, planned.foot.steps
     on_time = {"hand scorer": [StepRecord("hand scorer", hand, hand, 0.37, 0.37 * hand)]}
     b.seen = on_time
     assert b.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1) is planned
@@ -201,10 +201,10 @@ def test_a_later_fold_is_shortened_when_the_first_ran_slower_than_planned_and_ne
     late = budget_with_probes(2 * 3600, started=time.time() - 1800 - 0.37 * 1.6 * hand - 0.2 * foot)
     late.seen, late.plans = b.seen, []
     short = late.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1)
-    assert short.hand_scorer_steps < hand and short.foot_scorer_steps < foot
+    assert short.hand.steps < hand and short.foot.steps < foot
     assert late.plans[-1]["trimmed"] and late.plans[-1]["stage"] == "scorers, fold 2"
     costs = late.costs(short, SCORER_FIELDS, folds=folds - 1)
-    assert spent(costs, {k: getattr(short, k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
+    assert spent(costs, {k: short.get(k) for k in SCORER_FIELDS}, late.tail_seconds()) <= late.left() + 1
     fast = budget_with_probes(2 * 3600)
     fast.seen = {"hand scorer": [StepRecord("hand scorer", hand, hand, 0.1, 0.1 * hand)]}
     assert fast.trim("scorers, fold 2", planned, SCORER_FIELDS, folds - 1) is planned      # never longer
@@ -250,10 +250,10 @@ def test_a_budgeted_training_ends_in_time_and_records_its_steps_step_times_and_h
     assert training["budget"]["plans"][-1]["at_seconds"] < 240 - training["budget"]["margin_seconds"]
     nets = training["networks"]
     assert set(nets) == {"hand localizer", "hand refiner", "hand scorer"}
-    assert nets["hand localizer"]["steps"] == settings["loc_steps"] and nets["hand scorer"]["fits"] == 2
-    assert nets["hand refiner"]["steps"] == settings["ref_steps"]
-    assert nets["hand scorer"]["steps"] == settings["hand_scorer_steps"] <= 12
-    assert settings["foot_scorer_steps"] == 12             # no foot images, no foot networks: not planned
+    assert nets["hand localizer"]["steps"] == settings["localizer"]["steps"] and nets["hand scorer"]["fits"] == 2
+    assert nets["hand refiner"]["steps"] == settings["refiner"]["steps"]
+    assert nets["hand scorer"]["steps"] == settings["hand"]["steps"] <= 12
+    assert settings["foot"]["steps"] == 12             # no foot images, no foot networks: not planned
     for net in nets.values():
         assert 0 < net["seconds_per_step"] < 10 and 0 < net["probe_seconds_per_step"] < 10
     host = training["host"]
@@ -263,6 +263,7 @@ def test_a_budgeted_training_ends_in_time_and_records_its_steps_step_times_and_h
 
 def test_steps_from_a_bundle_takes_its_step_counts_and_scorer_folds(budgeted, hands, tmp_path, capsys, monkeypatch):
     import submission.train
+    from submission.settings import Settings
 
     out, _ = budgeted
     recorded = json.loads((out / "bundle.json").read_text())["settings"]
@@ -272,9 +273,10 @@ def test_steps_from_a_bundle_takes_its_step_counts_and_scorer_folds(budgeted, ha
                      "--steps-from", out)
     assert code == 0 and calls[0]["budget"] is None
     settings = calls[0]["settings"]
-    assert {k: getattr(settings, k) for k in STEP_FIELDS + ("oof_folds",)} == {k: recorded[k] for k in
-                                                                              STEP_FIELDS + ("oof_folds",)}
-    assert settings.profile == "small" and settings.hand_patch == 48                   # the rest: the profile's
+    assert {k: settings.get(k) for k in STEP_FIELDS + ("oof_folds",)} == {k: Settings.from_dict(recorded).get(k)
+                                                                         for k in STEP_FIELDS + ("oof_folds",)}
+    assert recorded["hand"]["steps"] == settings.hand.steps and recorded["oof_folds"] == settings.oof_folds
+    assert settings.profile == "small" and settings.hand.patch == 48                   # the rest: the profile's
     code, _, err = ra2(capsys, "train", "--data", hands, "--out", tmp_path / "b", "--steps-from", tmp_path)
     assert code == 2 and "not a model bundle" in err
 

@@ -297,21 +297,19 @@ def test_ordinal_scorer_reads_out_the_expected_log_score_and_learns(tmp_path):
     with pytest.raises(ValueError, match="all ordinal or all plain"):
         build_scorer(16, 4, 3, base=4, depth=2, groups=(2, 2), ordinal=(4, 0, 5, 5))
     with pytest.raises(ValueError, match="damage types are"):
-        replace(PROFILES["quick"], scorer_ordinal=("narowing",))
-    # a bundle written while the setting was one switch reads as both damage types or none
-    assert Settings.from_dict({"scorer_ordinal": True}).scorer_ordinal == DAMAGE_TYPES
-    assert Settings.from_dict({"scorer_ordinal": False}).scorer_ordinal == ()
-    # and one written while hands and feet shared one patch size gives it to both
-    old = Settings.from_dict({"patch": 40})
-    assert (old.patch_px("hand"), old.patch_px("foot")) == (40, 40)
-    assert PROFILES["full"].patch_px("hand") == 64 and PROFILES["full"].patch_px("foot") == 48
-    with pytest.raises(ValueError, match="setting 'patch' is 'big', expected an integer"):
-        Settings.from_dict({"patch": "big"})
-    # one written before the stacker saw the limb means and gave totals says so; a new one keeps what it says
-    old = Settings.from_dict({"stack": True})
-    assert old.stack_summaries is False and old.stack_totals is False
-    new = Settings.from_dict(asdict(PROFILES["full"]))
-    assert new.stack_summaries is True and new.stack_totals is True
+        replace(PROFILES["quick"].hand, ordinal=("narowing",))
+    with pytest.raises(ValueError, match="setting 'foot.ordinal' names narowing: the damage types are"):
+        Settings.from_dict({"foot": {"ordinal": ["narowing"]}})
+    # a manifest's settings read back as they were; hands and feet have their own patch sizes
+    assert Settings.from_dict(asdict(PROFILES["full"])) == PROFILES["full"]
+    assert Settings.from_dict({"hand": {"ordinal": ["erosion"]}}).hand.ordinal == ("erosion",)
+    assert PROFILES["full"].hand.patch == 64 and PROFILES["full"].foot.patch == 48
+    with pytest.raises(ValueError, match="setting 'hand.patch' is 'big', expected an integer"):
+        Settings.from_dict({"hand": {"patch": "big"}})
+    # the flat settings of a bundle trained before the settings were per stage: retrain it
+    for flat in ({"scorer_ordinal": True}, {"patch": 40}, {"stack": True, "stack_trees": 5}):
+        with pytest.raises(ValueError, match="before the settings were per stage.*retrain it"):
+            Settings.from_dict(flat)
 
 
 def test_stacker_learns_from_the_other_side_and_answers_without_a_limb(monkeypatch):

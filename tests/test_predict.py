@@ -180,7 +180,7 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     frame = read_table(tmp_path / "pred.csv")
     assert errors(check_scores(frame, template)) == []
     # the totals are the stacker's calibrated ones, not the sums of the joints
-    assert manifest.load_stacker().totals_ and manifest.settings.stack_totals
+    assert manifest.load_stacker().totals_ and manifest.settings.stacker.totals
     assert not np.allclose(frame["Overall_Tol"], frame[list(JOINT_COLUMNS)].sum(axis=1), atol=1e-3)
     assert list(frame.columns) == list(template.columns)
     scores = score_frames(read_scores(tmp_path / "pred.csv"), read_scores(gold / "test.csv", gold=True))

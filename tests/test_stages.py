@@ -1,7 +1,6 @@
 """The stage objects (``Localizer``, ``Refiner``, ``Scorer``) on the quick profile: each cuts its own
 training data as it cuts at prediction, a stage saved and loaded predicts as before, and the scorer's
 architecture is chosen by name (``models.SCORERS``)."""
-from dataclasses import replace
 
 import keras
 import numpy as np
@@ -68,12 +67,12 @@ def test_each_stage_cuts_its_training_data_as_it_cuts_at_prediction(cohort, read
     hand, d = stages["hand"], data["hand"]
     img, limb, xy = first_hand(cohort, scheme, data)
     cimg, frame = hand.localizer.canonical(img, limb)
-    assert cimg.shape == (QUICK.loc_size,) * 2
+    assert cimg.shape == (QUICK.localizer.size,) * 2
     np.testing.assert_array_equal(d.loc_images[0], cimg.astype(np.float16))
     np.testing.assert_array_equal(d.loc_points[0], frame.to_canonical(xy))
     # the refiner's contexts are cut at its own pitch, twice its crop wide
-    assert (d.refiner.pitch, d.refiner.context) == (hand.refiner.pitch, 2 * hand.refiner.crop) == (QUICK.ref_pitch,
-                                                                                                   2 * QUICK.ref_crop)
+    assert (d.refiner.pitch, d.refiner.context) == (hand.refiner.pitch, 2 * hand.refiner.crop) == (
+        QUICK.refiner.pitch, 2 * QUICK.refiner.crop)
     # the scorer's patches (and the patch side in mm, set on the scorer that cut them)
     assert hand.scorer.patch_mm == d.patch_mm
     patches, _, side = hand.scorer.patches(img, limb, xy)
@@ -85,10 +84,10 @@ def test_each_stage_cuts_its_training_data_as_it_cuts_at_prediction(cohort, read
 def test_stages_saved_and_loaded_predict_the_same(cohort, read, tmp_path):
     scheme, _, data, scores = read
     d = data["hand"]
-    localizer = Localizer.from_settings("hand", scheme, QUICK).fit(d, seed=0, progress=False)
-    refiner = Refiner.from_settings("hand", scheme, QUICK).fit(d, seed=0, progress=False)
+    localizer = Localizer.from_settings("hand", scheme, QUICK.localizer).fit(d, seed=0, progress=False)
+    refiner = Refiner.from_settings("hand", scheme, QUICK.refiner).fit(d, seed=0, progress=False)
     patients = sorted(scores.index)
-    folds = [Scorer.from_settings("hand", scheme, QUICK, patch_mm=d.patch_mm).fit(
+    folds = [Scorer.from_settings("hand", scheme, QUICK.hand, seg=QUICK.seg, patch_mm=d.patch_mm).fit(
         d, scores, patients=set(patients[k::2]), seed=k, progress=False) for k in range(2)]
     scorer = Scorer.folds(folds)
     assert len(scorer.models) == 2
@@ -127,17 +126,17 @@ def test_an_unknown_scorer_architecture_is_one_clear_error_before_any_training(r
     from submission.train import train_bundle
 
     scheme = read[0]
-    wrong = replace(QUICK, scorer_arch="transformer")
-    with pytest.raises(UsageError, match=r"scorer_arch=transformer: no such scorer architecture; choose one of unet"):
-        Scorer.from_settings("hand", scheme, wrong)
+    wrong = QUICK.with_values({"hand.arch": "transformer"})
+    with pytest.raises(UsageError, match=r"hand.arch=transformer: no such scorer architecture; choose one of unet"):
+        Scorer.from_settings("hand", scheme, wrong.hand, seg=True)
     with pytest.raises(UsageError, match="no such scorer architecture") as err:
         train_bundle(tmp_path / "no-such-folder", tmp_path / "bundle", settings=wrong, progress=False)
     assert "\n" not in str(err.value) and not (tmp_path / "bundle").exists()
     # the setting is a plain name in the manifest; bundles of before it was one read as the U-Net
-    assert Settings.from_dict({}).scorer_arch == "unet"
-    assert Settings.from_dict({"scorer_arch": "unet"}) == Settings()
-    with pytest.raises(ValueError, match="scorer_arch"):
-        Settings.from_dict({"scorer_arch": 3})
+    assert Settings.from_dict({}).hand.arch == "unet"
+    assert Settings.from_dict({"hand": {"arch": "unet"}}) == Settings()
+    with pytest.raises(ValueError, match="hand.arch"):
+        Settings.from_dict({"hand": {"arch": 3}})
 
 
 def flat_scorer(patch, n_outputs, n_landmarks, *, base, depth, seg, groups, ordinal):
@@ -165,20 +164,21 @@ def test_a_second_registered_architecture_is_built_when_named(read, tmp_path, mo
         return flat_scorer(*args, **kw)
 
     monkeypatch.setitem(models.SCORERS, "flat", recorded)
-    settings = replace(QUICK, scorer_arch="flat")
-    scorer = Scorer.from_settings("hand", scheme, settings).fit(data["hand"], scores, seed=0, progress=False)
-    assert len(built) == 1 and built[0][0][0] == QUICK.hand_patch
+    settings = QUICK.with_values({"hand.arch": "flat"})
+    scorer = Scorer.from_settings("hand", scheme, settings.hand, seg=settings.seg).fit(data["hand"], scores, seed=0,
+                                                                                      progress=False)
+    assert len(built) == 1 and built[0][0][0] == QUICK.hand.patch
     model = scorer.models[0]
     assert model.name == "flat_scorer" and "flat_conv" in [layer.name for layer in model.layers]
     assert not any(layer.name.startswith("sc_enc") for layer in model.layers)     # not the U-Net
     # the default is still the U-Net
-    unet = Scorer.from_settings("hand", scheme, QUICK).network(len(kind_columns("hand")))
+    unet = Scorer.from_settings("hand", scheme, QUICK.hand, seg=QUICK.seg).network(len(kind_columns("hand")))
     assert any(layer.name.startswith("sc_enc") for layer in unet.layers)
     # it predicts, and a bundle that names it loads it
     d = data["hand"]
     patches, landmarks = np.stack(d.patches[0]).astype(np.float32), np.arange(len(d.patches[0]))
     unit, masks = scorer.predict(patches, landmarks)
-    assert unit.shape[0] == len(patches) and masks.shape == (len(patches), QUICK.hand_patch, QUICK.hand_patch)
+    assert unit.shape[0] == len(patches) and masks.shape == (len(patches), QUICK.hand.patch, QUICK.hand.patch)
     scorer.save(tmp_path)
     loaded = Scorer.load(bundle_at(tmp_path, scheme, settings, 1), "hand")
     assert loaded.arch == "flat" and loaded.models[0].name == "flat_scorer"
