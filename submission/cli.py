@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from challenge.schemes import load_scheme
+from challenge.schemes import DEFAULT_SCHEME, load_scheme
 
 from .profiles import DEFAULT_PROFILE, PROFILES
 
@@ -100,7 +100,8 @@ def register(sub) -> None:
 
 
 def _common(p) -> None:
-    p.add_argument("--scheme", default="svh21", metavar="NAME_OR_FILE", help="landmark scheme (default svh21)")
+    p.add_argument("--scheme", default=DEFAULT_SCHEME, metavar="NAME_OR_FILE",
+                   help=f"landmark scheme (default {DEFAULT_SCHEME})")
     sizes = "; ".join(f"{name}: {s.localizer.steps} localizer, {s.refiner.steps} refiner, {s.hand.steps} hand and "
                       f"{s.foot.steps} foot scorer steps" for name, s in PROFILES.items())
     p.add_argument("--profile", choices=list(PROFILES), default=None,

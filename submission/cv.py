@@ -37,8 +37,10 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from challenge.catalogue import ID, JOINT_COLUMNS
+from challenge.dataset import LABELS_FILE
 from challenge.errors import ParameterError, UsageError
 from challenge.outputs import RECORD, file_sha256, staged_folder, write_json
+from challenge.schemes import DEFAULT_SCHEME
 from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ def _score(pred_path: Path, gold: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
 
 
 def _labels(train_dir: Path, folds: int) -> tuple[pd.DataFrame, np.ndarray]:
-    labels = with_totals(read_scores(train_dir / "training.csv"))
+    labels = with_totals(read_scores(train_dir / LABELS_FILE))
     patients = np.array(sorted(labels.index))
     if folds < 2 or folds > len(patients):
         raise UsageError(f"{train_dir / 'training.csv'}: {folds} folds asked for, but cross-validation needs "
@@ -132,7 +134,7 @@ def _run_fold(train_dir: Path, fold_dir: Path, k: int, labels: pd.DataFrame, tra
 
 def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, split_seed: int | None = None,
                    profile: str | None = None, quick: bool = False, steps: int | None = None,
-                   scheme: str = "svh21", progress: bool = True, budget: float | None = None,
+                   scheme: str = DEFAULT_SCHEME, progress: bool = True, budget: float | None = None,
                    started: float | None = None) -> pd.DataFrame:
     """Run the K folds; returns the per-fold metric table (also written to ``out_dir/per_fold.csv``).
     ``budget``: seconds for the whole cross-validation from ``started`` (default now), shared among
@@ -181,7 +183,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, split_seed:
 
 def cross_validate_fold(train_dir, folds: int, fold: int, out_dir, *, seed: int = 0, split_seed: int | None = None,
                         profile: str | None = None, quick: bool = False, steps: int | None = None,
-                        scheme: str = "svh21", progress: bool = True, budget: float | None = None,
+                        scheme: str = DEFAULT_SCHEME, progress: bool = True, budget: float | None = None,
                         started: float | None = None) -> pd.DataFrame:
     """Fold ``fold`` (1..K) of ``cross_validate``, alone, into ``out_dir``: the files ``cross_validate``
     writes in its ``fold{K}/`` folder, this fold's ``per_fold.csv`` and ``per_patient.csv``, and
@@ -214,7 +216,7 @@ def cross_validate_fold(train_dir, folds: int, fold: int, out_dir, *, seed: int 
             "format": FOLD_FORMAT, "version": 1, "fold": fold, "folds": folds, "seed": seed,
             "split_seed": split_seed, "profile": "quick" if quick else profile, "steps": steps,
             "budget": budget, "scheme": scheme if isinstance(scheme, str) else getattr(scheme, "name", str(scheme)),
-            "training_csv_sha256": file_sha256(train_dir / "training.csv"),
+            "training_csv_sha256": file_sha256(train_dir / LABELS_FILE),
             "train_patients": [str(p) for p in patients[tr]], "test_patients": [str(p) for p in patients[te]]})
     return frame
 

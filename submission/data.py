@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from challenge.catalogue import KINDS, kind_of
-from challenge.dataset import scan_folder
+from challenge.dataset import LABELS_FILE, LANDMARKS_FILE, scan_folder
 from challenge.errors import UsageError, listed
 from challenge.images import ImageReadError, image_size, mm_per_pixel, read_grey
 from challenge.landmarks import landmark_table, load_landmarks
@@ -185,7 +185,7 @@ def load_training(train_dir: str | Path, scheme: Scheme, stages: dict[str, Stage
     the DICOM pixel spacings) is set on its scorer before its patches are cut."""
     train_dir = Path(train_dir)
     folder = scan_folder(train_dir)
-    labels_path, lm_path = train_dir / "training.csv", train_dir / "landmarks.csv"
+    labels_path, lm_path = train_dir / LABELS_FILE, train_dir / LANDMARKS_FILE
     if not labels_path.is_file():
         raise UsageError(f"{train_dir}: no training.csv (labels) in the training folder")
     if not lm_path.is_file():
