@@ -29,6 +29,22 @@ def corpus(tmp_path_factory):
     return make_corpus.make_corpus(tmp_path_factory.mktemp("badinput"))
 
 
+def synth_cohort(root: Path, *, train: int, test: int, seed: int, size_scale: float) -> Path:
+    """A realistic phantom cohort drawn by ``ra2 synth`` into ``root/c``."""
+    from ra2.cli import main
+
+    assert main(["synth", "--out", str(root / "c"), "--train", str(train), "--test", str(test),
+                 "--size-scale", str(size_scale), "--seed", str(seed), "-q"]) == 0
+    return root / "c"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """A tiny phantom cohort (3 training and 2 test patients at 0.3 of the real sizes), drawn once per
+    test module (a module may define its own)."""
+    return synth_cohort(tmp_path_factory.mktemp("cohort"), train=3, test=2, seed=1, size_scale=0.3)
+
+
 def random_scores(n, seed=0, ids=None, severity=0.6):
     """Integer gold-like scores for n patients (skewed: most joints 0), totals = sums."""
     rng = np.random.default_rng(seed)

@@ -27,14 +27,6 @@ from ra2.cli import main
 from tests.conftest import hashes, untrained_bundle
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cohort")
-    assert main(["synth", "--out", str(root / "c"), "--train", "3", "--test", "2", "--size-scale", "0.3",
-                 "--seed", "1", "-q"]) == 0
-    return root / "c"
-
-
 @pytest.fixture
 def train(cohort, tmp_path):
     return Path(shutil.copytree(cohort / "train", tmp_path / "train"))

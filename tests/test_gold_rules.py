@@ -20,14 +20,6 @@ from ra2.cli import main
 from tests.conftest import hashes
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cohort")
-    assert main(["synth", "--out", str(root / "c"), "--train", "3", "--test", "2", "--size-scale", "0.3",
-                 "--seed", "1", "-q"]) == 0
-    return root / "c"
-
-
 def ra2(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()

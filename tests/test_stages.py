@@ -21,18 +21,14 @@ from submission.score import Scorer
 from submission.settings import Settings
 from submission.train import kind_stages
 from submission.units import kind_columns
+from tests.conftest import synth_cohort
 
 QUICK = PROFILES["quick"]
 
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    from ra2.cli import main
-
-    root = tmp_path_factory.mktemp("stages")
-    assert main(["synth", "--out", str(root / "c"), "--train", "4", "--test", "1", "--size-scale", "0.5",
-                 "--seed", "5", "-q"]) == 0
-    return root / "c"
+    return synth_cohort(tmp_path_factory.mktemp("stages"), train=4, test=1, seed=5, size_scale=0.5)
 
 
 @pytest.fixture(scope="module")
