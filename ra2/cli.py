@@ -124,7 +124,7 @@ def register(sub) -> None:
     p.add_argument("--no-method", action="store_true", help="baselines only (no Keras needed)")
     p.add_argument("--profile", choices=list(PROFILES), default=DEMO_PROFILE,
                    help=f"train the method with this named profile (see 'ra2 train --help'; default {DEMO_PROFILE}: "
-                        "the small profile's networks trained for less long, 9 to 13 min on 2 cores)")
+                        "the small profile's networks trained for less long, 8 to 13 min on 2 cores)")
     p.set_defaults(func=cmd_demo, options={"n_train": "--train", "n_test": "--test"}, replaces="out")
 
 

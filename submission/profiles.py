@@ -49,7 +49,7 @@ PROFILES = {
                      hand=ScorerSettings(patch=64, patch_scale=0.8, steps=8000, **_FULL_SCORERS),
                      foot=ScorerSettings(patch_scale=1.0, steps=3500, **_FULL_SCORERS)),
     # ``ra2 demo``: the small profile with shorter scorer training (2 out-of-fold scorers of 300
-    # steps, 200 trees), so that the demo ends in 9 to 13 minutes on 2 cores (hosts differ)
+    # steps, 200 trees), so that the demo ends in 8 to 13 minutes on 2 cores (hosts differ)
     "demo": _SMALL.with_values({"profile": "demo", "hand.steps": 300, "foot.steps": 300, "hand.epochs": 3,
                                 "foot.epochs": 3, "oof_folds": 2, "stacker.trees": 200}),
 }
