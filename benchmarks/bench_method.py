@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
     from evaluator.stats import paired_wilcoxon
     from challenge.landmarks import image_sizes, read_landmarks
     from submission.predict import Method, predict_folder
+    from submission.profiles import profile_settings
     from submission.train import train_bundle
 
     out = Path(args.out)
@@ -142,7 +144,8 @@ def main(argv=None) -> int:
     _dump(out, result)
 
     t = time.time()
-    full = train_bundle(train, out / "bundle_full", seed=0, profile=args.profile, progress=True)
+    settings = profile_settings(args.profile)
+    full = train_bundle(train, out / "bundle_full", settings=settings, seed=0, progress=True)
     result["train_seconds_full"] = time.time() - t
     _dump(out, result)
     method = Method(full)
@@ -150,8 +153,8 @@ def main(argv=None) -> int:
             "no-stack": dict(bundle_dir=full, method=method, stack=False)}
     if args.noseg:
         t = time.time()
-        noseg = train_bundle(train, out / "bundle_noseg", seg=False, seed=0, profile=args.profile, progress=True,
-                             localizers_from=full)
+        noseg = train_bundle(train, out / "bundle_noseg", settings=replace(settings, seg=False), seed=0,
+                             progress=True, localizers_from=full)
         result["train_seconds_noseg_reusing_localizers"] = time.time() - t
         _dump(out, result)
         runs["no-seg"] = dict(bundle_dir=noseg)

@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     if not (bundle / "bundle.json").is_file():
         t = time.time()
         settings = replace(PROFILES[args.profile], oof_folds=args.folds)
-        train_bundle(cohort / "train", bundle, settings=settings, steps=args.steps, seed=args.seed, progress=False)
+        settings = settings if args.steps is None else settings.with_steps(args.steps)
+        train_bundle(cohort / "train", bundle, settings=settings, seed=args.seed, progress=False)
         seconds["train"] = round(time.time() - t, 1)
     test, gold_dir = cohort / "test", cohort / "gold"
     t = time.time()

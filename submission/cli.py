@@ -181,11 +181,13 @@ def cmd_train(args) -> int:
             log.info("no GPU: training within the default budget of %s (--budget to change it, --budget none "
                      "for the profile's own lengths)", format_duration(budget))
 
+    from .profiles import resolve_settings
     from .train import train_bundle
 
-    out = train_bundle(args.data, args.out, scheme=scheme, settings=settings, profile=profile,
-                       seg=False if args.no_seg else None, stack=False if args.no_stack else None,
-                       steps=args.steps, seed=args.seed, budget=budget, started=started)
+    settings = resolve_settings(settings=settings, profile=profile, seg=False if args.no_seg else None,
+                                stack=False if args.no_stack else None, steps=args.steps)
+    out = train_bundle(args.data, args.out, settings=settings, scheme=scheme, seed=args.seed, budget=budget,
+                       started=started)
     print(f"bundle written to {out}")
     return 0
 

@@ -43,6 +43,9 @@ from challenge.outputs import RECORD, file_sha256, staged_folder, write_json
 from challenge.schemes import DEFAULT_SCHEME
 from challenge.tables import read_scores, template_frame, with_totals, write_atomic, write_scores
 
+from .profiles import resolve_settings
+from .settings import Settings
+
 log = logging.getLogger(__name__)
 METHODS = ("full", "no-stack", "no-seg", "prior")
 #: the share of a fold's time kept for its predictions before any fold has measured them
@@ -80,7 +83,7 @@ def _tables(table: list[dict], errors: list[pd.DataFrame]) -> tuple[pd.DataFrame
 
 
 def _run_fold(train_dir: Path, fold_dir: Path, k: int, labels: pd.DataFrame, train_ids, test_ids, *,
-              common: dict, progress: bool, share: float | None = None, strict: bool = True,
+              settings: Settings, common: dict, progress: bool, share: float | None = None, strict: bool = True,
               started: float | None = None, need=None) -> tuple[list[dict], list[pd.DataFrame], float]:
     """Train, predict and score fold ``k`` into ``fold_dir``; returns its table rows, its per-patient
     tables and the seconds its predictions took.  ``share``: seconds for its two trainings (None: the
@@ -94,21 +97,21 @@ def _run_fold(train_dir: Path, fold_dir: Path, k: int, labels: pd.DataFrame, tra
     write_atomic(template_frame(list(test_ids)), template)
     common = dict(common, patients=list(train_ids), progress=progress)
     if share is None:
-        full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True, **common)
-        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", seg=False, stack=True,
+        full = train_bundle(train_dir, fold_dir / "bundle_full", settings=replace(settings, seg=True, stack=True),
+                            **common)
+        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", settings=replace(settings, seg=False, stack=True),
                              localizers_from=full, **common)
     else:
         try:
-            full = train_bundle(train_dir, fold_dir / "bundle_full", seg=True, stack=True,
+            full = train_bundle(train_dir, fold_dir / "bundle_full", settings=replace(settings, seg=True, stack=True),
                                 budget=max(share, 1.0), started=started, scorer_rounds=2, strict=strict,
                                 **common)
         except BudgetTooSmall as exc:
             if need is None:
                 raise
             raise need(exc) from exc
-        lengths = replace(Bundle.load(full, verify=False).settings, seg=False)
-        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", settings=lengths,
-                             localizers_from=full, **{**common, "steps": None})
+        lengths = replace(Bundle.load(full, verify=False).settings, seg=False)   # the steps the budget gave it
+        noseg = train_bundle(train_dir, fold_dir / "bundle_noseg", settings=lengths, localizers_from=full, **common)
     predict_start = time.time()
     method = Method(full)
     preds = {
@@ -148,7 +151,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, split_seed:
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     labels, patients = _labels(train_dir, folds)
     table, errors = [], []
-    common = dict(scheme=scheme, steps=steps, seed=seed, profile=profile, quick=quick)
+    settings, common = resolve_settings(profile=profile, quick=quick, steps=steps), dict(scheme=scheme, seed=seed)
     with staged_folder(out_dir, "cv") as work:
         splits = fold_splits(patients, folds, seed if split_seed is None else split_seed)
         for k, (tr, te) in enumerate(splits, start=1):
@@ -170,7 +173,7 @@ def cross_validate(train_dir, folds: int, out_dir, *, seed: int = 0, split_seed:
                                           f"at least {format_duration(exc.least)}, the cross-validation about "
                                           f"{format_duration(total)}")
             rows, errs, seconds = _run_fold(train_dir, work / f"fold{k}", k, labels, patients[tr], patients[te],
-                                            common=common, progress=progress, share=share, strict=k == 1,
+                                            settings=settings, common=common, progress=progress, share=share, strict=k == 1,
                                             started=now, need=need)
             table += rows
             errors += errs
@@ -205,9 +208,10 @@ def cross_validate_fold(train_dir, folds: int, fold: int, out_dir, *, seed: int 
         share = budget - (time.time() - started)
         share -= PREDICT_SHARE * share
         log.info("budget: this fold's trainings get %s", format_duration(max(share, 0)))
-    common = dict(scheme=scheme, steps=steps, seed=seed, profile=profile, quick=quick)
+    settings, common = resolve_settings(profile=profile, quick=quick, steps=steps), dict(scheme=scheme, seed=seed)
     with staged_folder(out_dir, "cv --fold") as work:
-        rows, errs, _ = _run_fold(train_dir, work, fold, labels, patients[tr], patients[te], common=common,
+        rows, errs, _ = _run_fold(train_dir, work, fold, labels, patients[tr], patients[te], settings=settings,
+                                  common=common,
                                   progress=progress, share=share, strict=True, started=time.time())
         frame, per = _tables(rows, errs)
         write_atomic(per, work / "per_patient.csv")

@@ -2,11 +2,15 @@
 
 ``PROFILES`` maps a name to a ``settings.Settings``: ``quick`` for tests, ``small`` for CI and 2
 cores, ``full`` for the real task, ``demo`` for ``ra2 demo``.  Every ``--profile`` option takes its
-choices from it, and ``profile_settings`` turns a name into its settings (or one clear error).
+choices from it, and ``profile_settings`` turns a name into its settings (or one clear error);
+``resolve_settings`` applies a command's overrides (``--steps``, ``--no-seg``, ``--no-stack``), so
+that every entry point (``train.train_bundle``, the benchmarks) is handed one resolved ``Settings``.
 A caller changes a profile with ``Settings.with_values`` (dotted paths, e.g. ``{"hand.steps": 2000}``)
 or ``dataclasses.replace``; nothing here changes a caller's settings.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 from challenge.catalogue import DAMAGE_TYPES
 from challenge.errors import ParameterError
@@ -66,3 +70,14 @@ def profile_settings(name: str) -> Settings:
         return PROFILES[name]
     except (KeyError, TypeError):
         raise ParameterError("profile", name, f"no such profile; choose one of {', '.join(PROFILES)}") from None
+
+
+def resolve_settings(*, settings: Settings | None = None, profile: str | None = None, quick: bool = False,
+                     seg: bool | None = None, stack: bool | None = None, steps: int | None = None) -> Settings:
+    """The settings a training runs with: ``settings`` or the named profile (``quick`` for
+    ``quick=True``, else ``DEFAULT_PROFILE``), with the given overrides applied by ``replace``."""
+    base = settings if settings is not None else profile_settings("quick" if quick else profile or DEFAULT_PROFILE)
+    if steps is not None:
+        base = base.with_steps(steps)
+    changes = {k: v for k, v in {"seg": seg, "stack": stack}.items() if v is not None}
+    return replace(base, **changes) if changes else base

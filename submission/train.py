@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,8 @@ from challenge.training import fingerprint
 from .budget import (LANDMARK_FIELDS, PROBE_STEPS, SCORER_FIELDS, STEP_FIELDS, Budget, Probe, host_info,
                      network_record)
 from .bundle import Bundle
-from .settings import Settings
 from .data import Stages, load_training, metric_weights
-from .profiles import DEFAULT_PROFILE, profile_settings
+from .settings import Settings
 from .units import carried, column_top, joint_matrix, log_scores, to_scores
 
 log = logging.getLogger(__name__)
@@ -121,17 +119,6 @@ def _official(log_pred: pd.DataFrame, scores: pd.DataFrame) -> dict:
         return {}
     filled = log_pred.loc[keep].fillna(log_scores(scores).mean(axis=0))
     return score_frames(to_scores(filled), with_totals(scores.loc[keep]))
-
-
-def resolve_settings(*, settings: Settings | None = None, profile: str | None = None, quick: bool = False,
-                     seg: bool | None = None, stack: bool | None = None, steps: int | None = None) -> Settings:
-    """The settings a training runs with: ``settings`` or the named profile (``quick`` for
-    ``quick=True``, else ``DEFAULT_PROFILE``), with the given overrides applied by ``replace``."""
-    base = settings if settings is not None else profile_settings("quick" if quick else profile or DEFAULT_PROFILE)
-    if steps is not None:
-        base = base.with_steps(steps)
-    changes = {k: v for k, v in {"seg": seg, "stack": stack}.items() if v is not None}
-    return replace(base, **changes) if changes else base
 
 
 def trainable_kinds(data: dict, scores: pd.DataFrame) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -255,15 +242,14 @@ def _by_network(records) -> dict:
     return out
 
 
-def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, settings: Settings | None = None,
-                 profile: str | None = None, quick: bool = False, seg: bool | None = None,
-                 stack: bool | None = None, steps: int | None = None, seed: int = 0, patients=None,
-                 progress: bool = True, localizers_from: str | Path | None = None, budget: float | None = None,
-                 started: float | None = None, scorer_rounds: int = 1, strict: bool = True) -> Path:
+def train_bundle(train_dir, out_dir, *, settings: Settings, scheme: str | Scheme = DEFAULT_SCHEME, seed: int = 0,
+                 patients=None, progress: bool = True, localizers_from: str | Path | None = None,
+                 budget: float | None = None, started: float | None = None, scorer_rounds: int = 1,
+                 strict: bool = True) -> Path:
     """Train the method on a training folder and write a bundle to ``out_dir``; returns ``out_dir``.
 
-    The settings are ``settings`` or a profile (see ``resolve_settings``); ``seg``,
-    ``stack`` and ``steps`` override them when given.  ``patients`` restricts training to
+    ``settings``: the resolved settings it trains with (a profile with its overrides:
+    ``profiles.resolve_settings``).  ``patients`` restricts training to
     some patients (cross-validation); ``localizers_from`` reuses the localizers (and
     refiners) of another bundle trained on the same patients (the ablations share them).
     The bundle is written into a temporary folder that replaces ``out_dir`` at the end:
@@ -287,7 +273,6 @@ def train_bundle(train_dir, out_dir, *, scheme: str | Scheme = DEFAULT_SCHEME, s
 
     start = time.time()
     sch = load_scheme(scheme) if not isinstance(scheme, Scheme) else scheme
-    settings = resolve_settings(settings=settings, profile=profile, quick=quick, seg=seg, stack=stack, steps=steps)
     lengths = settings                      # the longest each network may train (the budget plans within)
     if budget is not None and not budget > 0:
         raise ValueError(f"budget={budget}: must be a positive number of seconds (or None)")

@@ -292,7 +292,9 @@ def test_the_command_line_default_is_two_hours_without_a_gpu_and_none_for_quick(
                     ["--profile", "small", "--steps", "7"]):
         assert ra2(capsys, "train", "--data", hands, "--out", tmp_path / "b", *options)[0] == 0
     assert [c["budget"] for c in calls] == [None if visible_gpus() else DEFAULT_BUDGET, None, None, None]
-    assert calls[3]["steps"] == 7
+    settings = calls[3]["settings"]                              # --steps: every network of the resolved settings
+    assert (settings.profile, settings.localizer.steps, settings.hand.steps, settings.foot.steps) == ("small", 7, 7, 7)
+    assert calls[1]["settings"].profile == "quick"
 
 
 def test_a_budget_too_short_is_refused_before_any_network_trains(hands, tmp_path, capsys, caplog):

@@ -13,7 +13,7 @@ from challenge.errors import UsageError
 
 def test_a_profile_is_changed_by_replace_and_never_overwritten():
     from submission.profiles import PROFILES, profile_settings
-    from submission.train import resolve_settings
+    from submission.profiles import resolve_settings
 
     mine = replace(PROFILES["quick"], stack=False, seg=False)
     assert resolve_settings(settings=mine) is mine                     # a caller's settings come back as given

@@ -316,8 +316,17 @@ def test_a_sigterm_that_a_library_swallowed_stops_staged_outputs_before_any_rena
     assert _listing(tmp_path) == before
 
 
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raising ``KeyboardInterrupt``, as in a terminal (a run started in the background, under
+    ``nohup`` or ``&``, ignores it)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_the_renames_waits_until_every_output_is_in_place(tmp_path, monkeypatch, signum):
+def test_a_signal_during_the_renames_waits_until_every_output_is_in_place(tmp_path, monkeypatch, ctrl_c, signum):
     from challenge import interrupts
     from challenge.outputs import StagedOutputs
 
@@ -348,7 +357,7 @@ def test_a_signal_during_the_renames_waits_until_every_output_is_in_place(tmp_pa
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # the handlers are back
 
 
-def test_a_signal_during_a_folder_swap_leaves_the_new_folder_whole_and_nothing_aside(tmp_path, monkeypatch):
+def test_a_signal_during_a_folder_swap_leaves_the_new_folder_whole_and_nothing_aside(tmp_path, monkeypatch, ctrl_c):
     from pathlib import Path as P
 
     from challenge.outputs import staged_folder

@@ -157,11 +157,12 @@ def test_end_to_end_on_a_tiny_phantom_cohort(tmp_path, caplog):
     from submission.bundle import Bundle
     from submission.explain import explain_bundle
     from submission.predict import predict_folder
+    from submission.profiles import PROFILES
     from submission.train import train_bundle
 
     make_cohort(tmp_path / "c", 6, 3, seed=3, size_scale=0.3, preset="easy")
     train, test, gold = tmp_path / "c" / "train", tmp_path / "c" / "test", tmp_path / "c" / "gold"
-    bundle = train_bundle(train, tmp_path / "bundle", quick=True, seed=1, progress=False)
+    bundle = train_bundle(train, tmp_path / "bundle", settings=PROFILES["quick"], seed=1, progress=False)
     manifest = Bundle.load(bundle)
     assert manifest.scheme.name == "svh21" and manifest.training["patients"] == 6
     assert set(manifest.blend_weights) == {"erosion", "narrowing"} and manifest.settings.profile == "quick"
