@@ -50,20 +50,24 @@ def kind_stages(kind: str, scheme: Scheme, settings: Settings, *, patch_mm: floa
     """The untrained stages of one limb kind under ``settings`` (no refiner when it does not refine)."""
     from .localize import Localizer
     from .refine import Refiner
-    from .score import Scorer
 
     return Stages(Localizer.from_settings(kind, scheme, settings.localizer),
                   Refiner.from_settings(kind, scheme, settings.refiner) if settings.refines else None,
-                  Scorer.from_settings(kind, scheme, settings.scorer(kind), seg=settings.seg, patch_mm=patch_mm))
+                  scorer_of(kind, scheme, settings, patch_mm=patch_mm))
+
+
+def scorer_of(kind: str, scheme: Scheme, settings: Settings, *, patch_mm: float | None = None):
+    """The untrained ``score.Scorer`` of one limb kind under ``settings``."""
+    from .score import Scorer
+
+    return Scorer.from_settings(kind, scheme, settings.scorer(kind), seg=settings.seg, patch_mm=patch_mm)
 
 
 def fit_scorers(data, scheme: Scheme, scores: pd.DataFrame, settings: Settings, *, patients=None, seed: int,
                 progress: bool) -> dict:
     """One fitted ``Scorer`` per limb kind of ``data`` (on ``patients`` only, if given)."""
-    from .score import Scorer
-
-    return {kind: Scorer.from_settings(kind, scheme, settings.scorer(kind), seg=settings.seg, patch_mm=d.patch_mm).fit(
-                d, scores, patients=patients, seed=seed, progress=progress)
+    return {kind: scorer_of(kind, scheme, settings, patch_mm=d.patch_mm).fit(d, scores, patients=patients, seed=seed,
+                                                                             progress=progress)
             for kind, d in data.items()}
 
 
